@@ -1,0 +1,91 @@
+"""Light descriptors returned by plugin hooks.
+
+They name things and point at factories by import path ("package.module:attribute"); nothing
+heavy is imported until :func:`resolve` is called on a factory, which happens only when the
+thing is actually used (never while listing).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def resolve(import_path: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module_name, sep, attr = import_path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(
+            f"expected an import path of the form 'package.module:attribute', got {import_path!r}"
+        )
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """A runtime HAL driver.
+
+    ``factory`` resolves to a callable ``(registry) -> hal_core.hal.Driver``.
+    ``probe`` (optional) resolves to a callable ``() -> str | None``: None when the driver can be
+    used on this machine, otherwise a one-line reason it cannot (e.g. "no Vulkan loader found").
+    A probe that raises or crashes marks the driver failed.
+    """
+
+    name: str
+    description: str
+    factory: str
+    probe: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A compiler target backend (e.g. ``vmvx``, ``llvm-cpu``).
+
+    ``factory`` resolves to a callable ``() -> TargetBackend`` (see hal_core.compiler).
+    ``formats`` lists the executable formats it produces; ``drivers`` the drivers known to run
+    them (informational, shown by ``hal targets list``).
+    """
+
+    name: str
+    description: str
+    factory: str
+    formats: tuple[str, ...] = ()
+    drivers: tuple[str, ...] = ()
+    probe: str | None = None
+
+
+@dataclass(frozen=True)
+class LoaderInfo:
+    """An executable loader: lets the local (CPU) drivers prepare one executable format.
+
+    ``format`` is the exact format string of the variants it loads (e.g. ``vmvx-bytecode``).
+    ``factory`` resolves to a callable ``() -> hal_core.hal.executable.ExecutableLoader``.
+    """
+
+    format: str
+    description: str
+    factory: str
+    probe: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.format
+
+
+@dataclass(frozen=True)
+class ImporterInfo:
+    """A model importer: turns a file (or object) into tensor IR.
+
+    ``extensions`` are the file suffixes it claims (e.g. ``(".mlir", ".hal")``).
+    ``factory`` resolves to a callable ``(path_or_bytes) -> hal_core.ir.Module``.
+    """
+
+    name: str
+    description: str
+    factory: str
+    extensions: tuple[str, ...] = field(default=())
+    probe: str | None = None

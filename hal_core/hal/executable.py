@@ -1,0 +1,71 @@
+"""Executables and the local dispatch ABI.
+
+An executable is what a device prepares from one variant's payload. The local (CPU) drivers
+do not know any format themselves: they prepare payloads through the executable loaders that
+plugins register (``hal_register_executable_loaders``). A loader turns a payload into a
+:class:`LocalExecutable`, whose :meth:`LocalExecutable.run` is the local dispatch ABI.
+
+Dispatch ABI (local drivers):
+
+* A dispatch names an entry point and a workgroup count ``(x, y, z)``. Workgroups are numbered
+  in a flat order, x fastest: ``id = x + X * (y + Y * z)``.
+* The driver calls ``run(entry, workgroup_count, first, last, bindings, constants)`` for a
+  *tile* of consecutive workgroup ids ``[first, last)``. local-sync passes the whole range in
+  one call; local-task splits it into one tile per worker (never one call per workgroup: each
+  call into native code costs microseconds).
+* ``bindings`` are 1-D ``numpy.uint8`` arrays, one per binding slot of the entry point, already
+  narrowed to the (offset, length) range the dispatch bound. Their start is 64-byte aligned when
+  the binding offset is a multiple of 64. Kernels may view them with other dtypes.
+* ``constants`` are the dispatch's push constants, as Python ints (32-bit words).
+* ``run`` may be called concurrently from several threads for disjoint tiles of one dispatch;
+  it must not keep state between calls that depends on tile order. Native code should release
+  the GIL (ctypes does).
+* ``run`` raises :class:`~hal_core.errors.HalRuntimeError` (or any exception, which the driver
+  wraps) on failure; the driver fails the signal semaphores of the submission with it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """One entry point of an executable variant."""
+
+    name: str
+    workgroup_size: tuple[int, int, int] = (1, 1, 1)
+    binding_count: int = 0
+    constant_count: int = 0
+
+
+class LocalExecutable(ABC):
+    """A prepared executable that the local drivers can dispatch (see the module docstring)."""
+
+    format: str
+    entry_points: tuple[EntryPoint, ...]
+
+    @abstractmethod
+    def run(
+        self,
+        entry: int,
+        workgroup_count: tuple[int, int, int],
+        first: int,
+        last: int,
+        bindings: Sequence[Any],
+        constants: Sequence[int],
+    ) -> None:
+        """Run workgroups ``[first, last)`` of a dispatch of entry point ``entry``."""
+
+
+class ExecutableLoader(ABC):
+    """Turns payloads of one format into :class:`LocalExecutable` objects."""
+
+    format: str
+
+    @abstractmethod
+    def load(self, payload: bytes | memoryview, entry_points: Sequence[EntryPoint]) -> LocalExecutable:
+        """Prepare ``payload``; raise ModuleFormatError if it is malformed."""
