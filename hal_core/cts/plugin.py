@@ -1,0 +1,83 @@
+"""pytest plugin (entry point ``pytest11: hal_cts``) that runs the HAL CTS against a driver.
+
+It loads in every pytest run of the environment it is installed in, so without
+``--hal-driver`` it only adds its options: no registry discovery, no numpy, no collection.
+
+A driver declares what it does not support with a class attribute
+``cts_unsupported = {"feature": "reason"}``; tests marked ``@pytest.mark.hal_feature("feature")``
+are then skipped with that reason (IREE's CTS does the same with tags).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+CTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hal", "HAL conformance tests (CTS)")
+    group.addoption("--hal-driver", metavar="NAME", default=None,
+                    help="run the HAL CTS suites against the installed driver NAME")
+    group.addoption("--hal-device", metavar="URI", default=None,
+                    help="device URI for the CTS (default: the driver's default device)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("hal_driver", None):
+        return
+    config.addinivalue_line(
+        "markers", "hal_feature(name): the test needs driver feature NAME; skipped when the "
+        "driver lists it in cts_unsupported")
+    # The CTS replaces the project's default test paths; explicit paths are run as well.
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        config.args.append(CTS_DIR)
+    else:
+        config.args[:] = [CTS_DIR]
+
+
+def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
+    # The suites need a driver; without --hal-driver they are never collected, even when a
+    # directory containing the installed package is named on the command line.
+    if config.getoption("hal_driver", None):
+        return None
+    if str(collection_path).startswith(CTS_DIR):
+        return True
+    return None
+
+
+def skip_unsupported(request: pytest.FixtureRequest, driver: Any) -> None:
+    """Skip the requesting test when it needs a feature the driver declares unsupported."""
+    unsupported = getattr(driver, "cts_unsupported", None) or {}
+    for mark in request.node.iter_markers("hal_feature"):
+        for feature in mark.args:
+            if feature in unsupported:
+                pytest.skip(f"driver {driver.name!r} does not support {feature!r}: "
+                            f"{unsupported[feature]}")
+
+
+@pytest.fixture(scope="session")
+def hal_driver(request: pytest.FixtureRequest) -> Any:
+    """The driver named by ``--hal-driver``, created through the plugin registry."""
+    name = request.config.getoption("hal_driver")
+    if not name:
+        pytest.skip("the HAL CTS needs --hal-driver=NAME")
+    from hal_core.registry import get_registry
+
+    driver = get_registry().create_driver(name)
+    return driver
+
+
+@pytest.fixture
+def hal_device(hal_driver: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh device of the driver under test (``--hal-device`` or the default), closed after."""
+    uri = request.config.getoption("hal_device")
+    device = hal_driver.create_device(uri) if uri else hal_driver.create_default_device()
+    try:
+        yield device
+    finally:
+        device.close()
