@@ -1,0 +1,130 @@
+"""Allocators: memory types, buffer usage bits, and the host (heap) allocator.
+
+Every buffer a local device hands out is host memory, 64-byte aligned because generated
+kernels assume it. Drivers with device memory subclass :class:`Allocator` and override
+:meth:`Allocator.allocate_buffer` and :meth:`Allocator.memory_heaps`.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass
+
+from hal_core.errors import UsageError
+
+#: Alignment (bytes) of every buffer's base address.
+BUFFER_ALIGNMENT = 64
+
+
+class MemoryType(enum.IntFlag):
+    """Where memory lives and how the host sees it (IREE's iree_hal_memory_type_t)."""
+
+    NONE = 0
+    OPTIMAL = 1 << 0
+    HOST_VISIBLE = 1 << 1
+    HOST_COHERENT = 1 << 2
+    HOST_CACHED = 1 << 3
+    HOST_LOCAL = 1 << 4 | HOST_VISIBLE
+    DEVICE_VISIBLE = 1 << 5
+    DEVICE_LOCAL = 1 << 6 | DEVICE_VISIBLE
+
+
+class BufferUsage(enum.IntFlag):
+    """What a buffer may be used for (IREE's iree_hal_buffer_usage_t)."""
+
+    NONE = 0
+    TRANSFER_SOURCE = 1 << 0
+    TRANSFER_TARGET = 1 << 1
+    TRANSFER = TRANSFER_SOURCE | TRANSFER_TARGET
+    DISPATCH_STORAGE = 1 << 2
+    MAPPING = 1 << 3
+    DEFAULT = TRANSFER | DISPATCH_STORAGE | MAPPING
+
+
+#: What a local (CPU) device's memory is: host memory the "device" reads directly.
+HOST_MEMORY = (MemoryType.HOST_LOCAL | MemoryType.HOST_COHERENT | MemoryType.HOST_CACHED
+               | MemoryType.DEVICE_LOCAL)
+
+
+@dataclass(frozen=True)
+class MemoryHeap:
+    """One kind of memory an allocator can allocate from."""
+
+    memory_type: MemoryType
+    allowed_usage: BufferUsage
+    max_allocation_size: int
+    min_alignment: int = BUFFER_ALIGNMENT
+
+
+def aligned_host_array(size: int):  # -> numpy.ndarray (numpy imported lazily)
+    """A zeroed 1-D uint8 array of ``size`` bytes whose data starts on a 64-byte boundary."""
+    import numpy as np
+
+    raw = np.zeros(size + BUFFER_ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % BUFFER_ALIGNMENT
+    return raw[start:start + size]
+
+
+class Allocator:
+    """Allocates buffers from host memory (the heap allocator of the local drivers)."""
+
+    def __init__(self, device_id: str = "", max_allocation_size: int = 1 << 40) -> None:
+        self.device_id = device_id
+        self._heaps = (MemoryHeap(HOST_MEMORY, BufferUsage.DEFAULT, max_allocation_size),)
+        self._lock = threading.Lock()
+        self.bytes_allocated = 0
+        self.bytes_freed = 0
+
+    def memory_heaps(self) -> tuple[MemoryHeap, ...]:
+        return self._heaps
+
+    def query_compatibility(self, memory_type: MemoryType, usage: BufferUsage) -> bool:
+        """True when some heap provides ``memory_type`` with ``usage``."""
+        return any((h.memory_type & memory_type) == memory_type
+                   and (h.allowed_usage & usage) == usage for h in self._heaps)
+
+    def _check_request(self, size: int, memory_type: MemoryType, usage: BufferUsage) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
+        if not self.query_compatibility(memory_type, usage):
+            have = ", ".join(f"{h.memory_type!r} usage {h.allowed_usage!r}" for h in self._heaps)
+            raise UsageError(
+                f"device {self.device_id or '?'} cannot allocate memory type {memory_type!r} "
+                f"with usage {usage!r}; it has: {have}")
+        limit = max(h.max_allocation_size for h in self._heaps)
+        if size > limit:
+            raise UsageError(
+                f"buffer of {size} bytes exceeds the maximum allocation size {limit} of "
+                f"device {self.device_id or '?'}")
+
+    def allocate_buffer(self, size: int,
+                        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
+                        usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+        """A new zeroed buffer of ``size`` bytes, 64-byte aligned."""
+        self._check_request(size, memory_type, usage)
+        storage = aligned_host_array(size)
+        with self._lock:
+            self.bytes_allocated += size
+        return Buffer(self, storage, memory_type | self._heaps[0].memory_type, usage)
+
+    def import_host(self, data, usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+        """A buffer holding a copy of ``data`` (bytes-like or numpy array)."""
+        import numpy as np
+
+        src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) if not isinstance(
+            data, np.ndarray) else np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        buf = self.allocate_buffer(src.size, usage=usage)
+        buf._storage[:] = src
+        return buf
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self.bytes_freed += size
+
+    def statistics(self) -> dict[str, int]:
+        return {"bytes_allocated": self.bytes_allocated, "bytes_freed": self.bytes_freed,
+                "bytes_live": self.bytes_allocated - self.bytes_freed}
+
+
+from hal_core.hal.buffer import Buffer  # noqa: E402  (Buffer refers back to Allocator)

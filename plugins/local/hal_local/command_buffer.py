@@ -1,0 +1,171 @@
+"""The local command buffer: recorded commands compiled once into a tuple of closures.
+
+Each step is ``step(slots)``, where ``slots`` holds the binding table resolved to 1-D uint8
+arrays. Concrete buffers are sliced at ``end()``; slot references slice per execution. Both
+local drivers execute the same steps; only dispatch differs (``device.dispatch_tiles``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hal_core.errors import HalRuntimeError, UsageError
+from hal_core.hal.buffer import Buffer, check_fill_alignment, fill_array
+from hal_core.hal.command_buffer import (
+    BarrierCmd,
+    CommandBuffer,
+    CopyCmd,
+    DispatchCmd,
+    FillCmd,
+    Ref,
+    UpdateCmd,
+)
+
+Step = Callable[[list], None]
+
+
+def _accessor(ref: Ref) -> Callable[[list], Any]:
+    """A function slots -> the uint8 array the reference names."""
+    if ref.buffer is not None:
+        view = ref.buffer._storage[ref.offset:ref.offset + ref.length]
+        return lambda slots: view
+    slot, start = ref.slot, ref.offset
+    if ref.length is None:
+        return lambda slots: slots[slot][start:]
+    stop = start + ref.length
+    return lambda slots: slots[slot][start:stop]
+
+
+def _fill_step(cmd: FillCmd) -> Step:
+    get, pattern = _accessor(cmd.target), cmd.pattern
+    size = len(pattern)
+    if size == 1:
+        byte = pattern[0]
+        return lambda slots: get(slots).fill(byte)
+
+    def fill(slots: list) -> None:
+        region = get(slots)
+        if region.shape[0] % size:
+            check_fill_alignment(cmd.target.offset, region.shape[0], size, "fill")
+        fill_array(region, pattern)
+    return fill
+
+
+def _update_step(cmd: UpdateCmd) -> Step:
+    import numpy as np
+
+    get, data = _accessor(cmd.target), np.frombuffer(cmd.data, dtype=np.uint8)
+
+    def update(slots: list) -> None:
+        get(slots)[:] = data
+    return update
+
+
+def _copy_step(cmd: CopyCmd) -> Step:
+    src, dst = _accessor(cmd.source), _accessor(cmd.target)
+
+    def copy(slots: list) -> None:
+        dst(slots)[:] = src(slots)
+    return copy
+
+
+def _dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
+    x, y, z = cmd.workgroup_count
+    total = x * y * z
+    getters = tuple(_accessor(r) for r in cmd.bindings)
+    run_tiles = device.dispatch_tiles
+    executable, entry, wg, consts = cmd.executable, cmd.entry, cmd.workgroup_count, cmd.constants
+    if total == 0:
+        return lambda slots: None
+
+    def dispatch(slots: list) -> None:
+        run_tiles(executable, entry, wg, total, [g(slots) for g in getters], consts)
+    return dispatch
+
+
+def _describe(cmd: Any) -> str:
+    if isinstance(cmd, DispatchCmd):
+        name = cmd.executable.entry_points[cmd.entry].name
+        return f"dispatch of {getattr(cmd.executable, 'format', '?')} entry point {name!r}"
+    return type(cmd).__name__.removesuffix("Cmd").lower()
+
+
+class LocalCommandBuffer(CommandBuffer):
+    """A command buffer of the local drivers (host memory, closures)."""
+
+    def _compile(self) -> None:
+        steps: list[Step] = []
+        names: list[str] = []
+        extents = [0] * self.slots_used
+        for cmd in self.commands:
+            if isinstance(cmd, BarrierCmd):
+                # Steps run one after another on one thread and each dispatch joins its
+                # tiles before returning, so a barrier has nothing left to order.
+                continue
+            for ref in _refs(cmd):
+                if ref.slot is not None:
+                    end = ref.offset + (ref.length or 0)
+                    extents[ref.slot] = max(extents[ref.slot], end)
+            if isinstance(cmd, FillCmd):
+                steps.append(_fill_step(cmd))
+            elif isinstance(cmd, UpdateCmd):
+                steps.append(_update_step(cmd))
+            elif isinstance(cmd, CopyCmd):
+                steps.append(_copy_step(cmd))
+            else:
+                steps.append(_dispatch_step(cmd, self.device))
+            names.append(_describe(cmd))
+        self.steps: tuple[Step, ...] = tuple(steps)
+        self.step_names = tuple(names)
+        self.slot_extents = tuple(extents)
+
+    def bind(self, table: Sequence[Any] | None) -> list:
+        """Resolve a binding table to the uint8 arrays the steps index (validating sizes)."""
+        if not self.slots_used:
+            return []
+        slots = []
+        for i, extent in enumerate(self.slot_extents):
+            entry = table[i]
+            if type(entry) is Buffer:
+                if entry._root._released:
+                    entry.check_range(0, None, f"binding table slot {i}")
+                array = entry._storage
+            elif isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[0], Buffer):
+                off, length = entry[0].check_range(entry[1], entry[2], f"binding table slot {i}")
+                array = entry[0]._storage[off:off + length]
+            elif isinstance(entry, Buffer):
+                array = entry._storage
+            else:
+                raise UsageError(f"binding table slot {i}: expected a Buffer or (Buffer, "
+                                 f"offset, length), got {type(entry).__name__}")
+            if array.shape[0] < extent:
+                raise UsageError(f"binding table slot {i}: the command buffer uses bytes up to "
+                                 f"{extent} of it but the bound buffer has {array.shape[0]}; "
+                                 f"bind a larger buffer")
+            slots.append(array)
+        return slots
+
+    def execute(self, slots: list) -> None:
+        """Run every step; a failure names the command that raised."""
+        i = 0
+        try:
+            for step in self.steps:
+                step(slots)
+                i += 1
+        except HalRuntimeError:
+            raise
+        except Exception as e:
+            err = HalRuntimeError(f"command {i} ({self.step_names[i]}) failed: "
+                                  f"{type(e).__name__}: {e}")
+            raise err from e
+
+
+def _refs(cmd: Any) -> tuple[Ref, ...]:
+    if isinstance(cmd, (FillCmd, UpdateCmd)):
+        return (cmd.target,)
+    if isinstance(cmd, CopyCmd):
+        return (cmd.source, cmd.target)
+    if isinstance(cmd, DispatchCmd):
+        return cmd.bindings
+    return ()

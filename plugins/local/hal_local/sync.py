@@ -1,0 +1,38 @@
+"""local-sync: every queue operation runs inline on the thread that makes it possible.
+
+That is the calling thread when the waits are already reached; otherwise the submission is
+parked and runs on the thread that signals its last wait (the host or another submission),
+so submitting work that waits on a later host signal never deadlocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hal_local.device import LocalDevice, LocalDriver, Submission
+
+
+class SyncDevice(LocalDevice):
+    def launch(self, sub: Submission) -> None:
+        sub.run()
+
+    def dispatch_tiles(self, executable: Any, entry: int, workgroup_count: tuple[int, int, int],
+                       total: int, bindings: list, constants: tuple[int, ...]) -> None:
+        executable.run(entry, workgroup_count, 0, total, bindings, constants)
+
+
+class SyncDriver(LocalDriver):
+    name = "local-sync"
+    device_class = SyncDevice
+    params: dict[str, str] = {}
+
+    def default_workers(self) -> int:
+        return 1
+
+    def create_device(self, uri: str | None = None) -> SyncDevice:
+        uri, _ = self._parse(uri)
+        return SyncDevice(self, f"{self.name}://", 1)
+
+
+def create_driver(registry: Any) -> SyncDriver:
+    return SyncDriver(registry)
