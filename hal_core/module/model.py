@@ -114,7 +114,7 @@ class Variant:
     format: str              # e.g. "vmvx-bytecode"
     features: tuple[str, ...]  # required device features, e.g. ("avx512f",)
     entry_points: tuple[VariantEntryPoint, ...]
-    payload: bytes
+    payload: bytes | memoryview  # a read-only memoryview into the file when loaded
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ class Executable:
 @dataclass(frozen=True)
 class Constant:
     name: str
-    data: bytes              # raw little-endian bytes; stored 64-byte aligned in the file
+    data: bytes | memoryview  # raw little-endian bytes; 64-byte aligned in the file; a
+                              # read-only memoryview into the (memory-mapped) file when loaded
 
 
 @dataclass(frozen=True)

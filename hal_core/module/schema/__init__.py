@@ -1,0 +1,1 @@
+"""The FlatBuffer schema of the module file (``module.fbs``) and its flatc-generated readers."""

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import io
+import json
+import mmap
+
+import numpy as np
+import pytest
+from module_samples import make_module
+
+from hal_core.errors import ModuleFormatError
+from hal_core.module import layout
+from hal_core.module.model import (
+    BufferRef,
+    Constant,
+    Dispatch,
+    ExecutionModel,
+    Fill,
+    Function,
+    Module,
+    Slot,
+    TensorType,
+)
+from hal_core.module.reader import describe, load_module_file, parse_module_bytes
+from hal_core.module.writer import serialize_module, serialized_size, write_module
+
+
+@pytest.fixture
+def module() -> Module:
+    return make_module()
+
+
+def address(view: memoryview) -> int:
+    return np.frombuffer(view, dtype=np.uint8).__array_interface__["data"][0] if len(view) else 0
+
+
+def test_round_trip_bytes(module: Module) -> None:
+    data = serialize_module(module)
+    loaded = parse_module_bytes(data)
+    assert loaded == module
+    assert loaded.metadata == module.metadata
+    assert loaded.functions[0].program == module.functions[0].program
+    assert loaded.executables[0].variants[1].features == ("avx2", "fma")
+    assert bytes(loaded.constants[3].data) == bytes(1000)
+    assert loaded.constants[1].data.nbytes == 0
+
+
+def test_round_trip_inline_execution_model(tmp_path) -> None:
+    module = make_module(ExecutionModel.INLINE)
+    write_module(module, tmp_path / "m.halm")
+    loaded = load_module_file(tmp_path / "m.halm")
+    assert loaded.execution_model is ExecutionModel.INLINE
+    assert loaded == module
+
+
+def test_serialisation_is_deterministic(module: Module) -> None:
+    assert serialize_module(module) == serialize_module(make_module())
+    assert serialize_module(module) != serialize_module(make_module(ExecutionModel.INLINE))
+
+
+def test_write_to_file_object_matches_bytes(module: Module) -> None:
+    f = io.BytesIO()
+    write_module(module, f)
+    assert f.getvalue() == serialize_module(module)
+    assert serialized_size(module) == len(f.getvalue())
+
+
+def test_constants_and_payloads_are_aligned_zero_copy_views_of_the_map(module, tmp_path) -> None:
+    path = tmp_path / "m.halm"
+    write_module(module, path)
+    loaded = load_module_file(path)
+    blobs = [c.data for c in loaded.constants]
+    blobs += [v.payload for e in loaded.executables for v in e.variants]
+    base = None
+    for view in blobs:
+        assert isinstance(view, memoryview) and view.readonly
+        assert isinstance(view.obj, mmap.mmap)  # a slice of the map, not a copy
+        if base is None:
+            base = address(memoryview(view.obj))
+        if len(view):
+            offset = address(view) - base
+            assert offset % layout.ALIGNMENT == 0
+            assert 0 < offset < path.stat().st_size
+    # The file's bytes at those offsets are the constant's bytes.
+    raw = path.read_bytes()
+    weights = loaded.constants[0].data
+    start = address(weights) - base
+    assert raw[start:start + 100] == bytes(range(100))
+
+
+def test_parse_of_bytes_does_not_copy_the_data_section(module: Module) -> None:
+    data = serialize_module(module)
+    loaded = parse_module_bytes(data)
+    view = loaded.constants[0].data
+    assert view.obj is data
+    base = address(memoryview(data))
+    assert (address(view) - base) % 64 == 0
+    assert data[address(view) - base:][:100] == bytes(range(100))
+
+
+def test_empty_module_round_trips() -> None:
+    module = Module("empty", (), ())
+    assert parse_module_bytes(serialize_module(module)) == module
+
+
+def test_describe_is_json_and_complete(module: Module) -> None:
+    data = serialize_module(module)
+    info = describe(parse_module_bytes(data), file_size=len(data))
+    assert json.loads(json.dumps(info)) == info
+    assert info["file_bytes"] == len(data) == describe(module)["file_bytes"]
+    main = info["functions"][0]
+    assert main["signature"] == "(tensor<4x4xf32>, tensor<4x4xf32>) -> (tensor<4x4xf32>)"
+    assert main["transient_bytes"] == 128
+    assert main["host_ops"] == {"dispatch": 2, "copy": 1, "fill": 1, "barrier": 1}
+    assert info["peak_transient_bytes"] == 128
+    variant = info["executables"][0]["variants"][1]
+    assert variant["format"] == "llvm-object-x86_64"
+    assert variant["features"] == ["avx2", "fma"]
+    assert variant["payload_bytes"] == 200
+    assert variant["entry_points"][0] == {
+        "name": "add", "workgroup_count": [4, 1, 1], "workgroup_size": [16, 1, 1],
+        "binding_count": 3, "constant_count": 1}
+    assert [c["bytes"] for c in info["constants"]] == [100, 0, 7, 1000]
+    assert info["execution_model"] == "async"
+
+
+def _with_main_program(module: Module, *ops, transient: int = 128) -> Module:
+    main = module.functions[0]
+    function = Function(main.name, main.inputs, main.outputs, tuple(ops), transient)
+    return Module(module.name, (function,), module.executables, module.constants)
+
+
+T = Slot.TRANSIENT
+
+
+@pytest.mark.parametrize("ops, message", [
+    ((Dispatch(2, 0, ()),), "executable index must be below 2, found 2"),
+    ((Dispatch(0, 2, ()),), "entry point index must be below 2"),
+    ((Dispatch(0, 1, (BufferRef(T, 0, 0, 4),)),), "must pass 2 binding(s) and 0 constant(s)"),
+    ((Dispatch(0, 1, (BufferRef(T, 0, 0, 4), BufferRef(T, 0, 120, 16))),),
+     "range [120, 136) must lie within TRANSIENT 0 of 128 bytes"),
+    ((Dispatch(0, 1, (BufferRef(Slot.INPUT, 2, 0, 4), BufferRef(T, 0, 0, 4))),),
+     "refers to INPUT 2, but the function has 2 such buffer(s)"),
+    ((Dispatch(0, 0, (BufferRef(T, 0, 0, 4),) * 3, (2**32,)),), "32-bit integers"),
+    ((Fill(BufferRef(T, 0, 0, 6), b"abc"),), "pattern must be 1, 2 or 4 bytes"),
+    ((Fill(BufferRef(T, 0, 0, 6), b"abcd"),), "multiple of the pattern's 4 bytes"),
+    ((Fill(BufferRef(Slot.CONSTANT, 0, 0, 4), b"a"),), "writes to read-only CONSTANT 0"),
+    ((Fill(BufferRef(Slot.CONSTANT, 4, 0, 0), b"a"),), "refers to CONSTANT 4"),
+    ((Fill(BufferRef(T, 0, -1, 1), b"a"),), "offset must be an integer"),
+])
+def test_writer_rejects_inconsistent_modules(module: Module, ops, message: str) -> None:
+    with pytest.raises(ModuleFormatError) as info:
+        serialize_module(_with_main_program(module, *ops))
+    assert message in str(info.value)
+    assert "module 'sample'" in str(info.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: Module(m.name, m.functions * 2, m.executables, m.constants),
+     "function names must be unique"),
+    (lambda m: Module(m.name, (Function("f", (TensorType((2,), "float8"),), (), ()),), ()),
+     "dtype must be one of"),
+    (lambda m: Module(m.name, (Function("f", (TensorType((-2,), "float32"),), (), ()),), ()),
+     "dimension must be an integer"),
+    (lambda m: Module(m.name, (Function("f", (TensorType((2**50,), "float32"),), (), ()),), ()),
+     "must be at most"),
+    (lambda m: Module(m.name, (), (), (Constant("c", [1, 2]),)), "must be bytes"),
+    (lambda m: Module(m.name, (), (), version=2), "writes format version 1"),
+])
+def test_writer_rejects_malformed_parts(module: Module, change, message: str) -> None:
+    with pytest.raises(ModuleFormatError, match=message.replace("(", r"\(")):
+        serialize_module(change(module))
