@@ -183,9 +183,7 @@ class Registry:
         import importlib_metadata
 
         for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.name if dist is not None else "<unknown distribution>"
-            version = dist.version if dist is not None else None
+            dist_name, version = _name_and_version(getattr(ep, "dist", None))
             module = ep.value.partition(":")[0].strip()
             record = PluginRecord(ep.name, module, dist_name, version, None, "entry-point",
                                   "loaded")
@@ -446,6 +444,27 @@ class Registry:
         for name in names:
             self.driver(name)  # unknown or conflicting names fail here, in the parent
         return _probe.run_children(names, what, timeout, self.child_env())
+
+
+def _name_and_version(dist: Any) -> tuple[str, str | None]:
+    """Name and version from the METADATA header, without importing the email package.
+
+    ``dist.name`` parses the whole file with ``email``, which costs more than the rest of
+    ``hal drivers list`` together; the two headers sit at the top of the file.
+    """
+    if dist is None:
+        return "<unknown distribution>", None
+    found: dict[str, str] = {}
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.splitlines():
+        if not line.strip():
+            break  # end of the header block
+        key, sep, value = line.partition(":")
+        if sep and key in ("Name", "Version") and key not in found:
+            found[key] = value.strip()
+    if "Name" in found and "Version" in found:
+        return found["Name"], found["Version"]
+    return dist.name, dist.version
 
 
 def _load_file(module_name: str, path: str) -> Any:
