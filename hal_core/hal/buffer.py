@@ -112,7 +112,8 @@ class Buffer:
                              f"allocate a new one")
         size = self._storage.shape[0]
         if not isinstance(offset, int) or offset < 0:
-            raise UsageError(f"{what}: offset must be a non-negative int, got {offset!r}")
+            raise UsageError(f"{what}: offset must be a non-negative int within the buffer of "
+                             f"{size} bytes, got {offset!r}")
         if length is None:
             length = size - offset
         if not isinstance(length, int) or length < 0 or offset + length > size:
