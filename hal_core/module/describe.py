@@ -13,6 +13,8 @@ _SHORT_DTYPES = {
     "uint64": "u64", "bool": "bool", "complex64": "c64", "complex128": "c128",
 }
 
+_OP_NAMES = {Dispatch: "dispatch", Copy: "copy", Fill: "fill", Barrier: "barrier"}
+
 
 def tensor_text(shape: tuple[int, ...], dtype: str) -> str:
     dims = "".join(f"{d}x" for d in shape)
@@ -35,8 +37,7 @@ def describe(module: Module, *, file_size: int | None = None) -> dict[str, Any]:
         outs = ", ".join(tensor_text(t.shape, t.dtype) for t in f.outputs)
         counts = {"dispatch": 0, "copy": 0, "fill": 0, "barrier": 0}
         for op in f.program:
-            kind = {Dispatch: "dispatch", Copy: "copy", Fill: "fill", Barrier: "barrier"}
-            counts[kind[type(op)]] += 1
+            counts[_OP_NAMES[type(op)]] += 1
         functions.append({
             "name": f.name,
             "signature": f"({ins}) -> ({outs})",

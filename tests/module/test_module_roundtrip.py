@@ -11,15 +11,18 @@ from module_samples import make_module
 from hal_core.errors import ModuleFormatError
 from hal_core.module import layout
 from hal_core.module.model import (
+    Barrier,
     BufferRef,
     Constant,
     Dispatch,
+    Executable,
     ExecutionModel,
     Fill,
     Function,
     Module,
     Slot,
     TensorType,
+    Variant,
 )
 from hal_core.module.reader import describe, load_module_file, parse_module_bytes
 from hal_core.module.writer import serialize_module, serialized_size, write_module
@@ -170,3 +173,39 @@ def test_writer_rejects_inconsistent_modules(module: Module, ops, message: str) 
 def test_writer_rejects_malformed_parts(module: Module, change, message: str) -> None:
     with pytest.raises(ModuleFormatError, match=message.replace("(", r"\(")):
         serialize_module(change(module))
+
+
+def test_large_honest_module_stays_within_the_decoding_budget() -> None:
+    """The reader's work budget (bytes charged <= FlatBuffer size) must never reject a real
+    file: many small tables, empty strings and empty vectors are the tightest case."""
+    sample = make_module()
+    barrier_fn = [Function(f"f{i}", (), (), (Barrier(),) * 50) for i in range(200)]
+    empty_names = [Function("", (), (), ())]
+    exe = sample.executables[0]
+    variant = exe.variants[0]
+    many_features = Variant(variant.target_backend, variant.format, ("",) * 100,
+                            variant.entry_points, b"")
+    executables = (Executable("", (many_features,) * 20),) + sample.executables
+    module = Module("", tuple(barrier_fn + empty_names), executables,
+                    (Constant("", b""),) * 50)
+    assert parse_module_bytes(serialize_module(module)) == module
+
+
+def test_generated_code_matches_the_schema(tmp_path) -> None:
+    """The committed flatc output is what regen.sh makes from the committed schema."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("flatc") is None:
+        pytest.skip("flatc (Debian package flatbuffers-compiler) is not installed")
+    schema_dir = Path(layout.__file__).parent / "schema"
+    subprocess.run(["flatc", "--python", "-o", str(tmp_path), str(schema_dir / "module.fbs")],
+                   check=True, capture_output=True)
+    fresh = tmp_path / "hal_core" / "module" / "schema" / "generated"
+    committed = schema_dir / "generated"
+    fresh_files = sorted(p.name for p in fresh.glob("*.py") if p.name != "__init__.py")
+    assert fresh_files == sorted(
+        p.name for p in committed.glob("*.py") if p.name != "__init__.py")
+    for name in fresh_files:
+        assert (fresh / name).read_text() == (committed / name).read_text(), name
