@@ -164,7 +164,7 @@ class Tensor:
         return self._op("transpose", perm=tuple(p) or tuple(reversed(range(self.ndim))))
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 (numpy's name)
+    def T(self) -> Tensor:
         return self.transpose()
 
     def broadcast_to(self, shape: Sequence[int]) -> Tensor:

@@ -25,7 +25,8 @@ from typing import Any
 
 from hal_core.errors import VerificationError
 from hal_core.ir.types import (
-    FLOAT_TYPES, INTEGER_TYPES, NUMERIC_TYPES, TensorType, element_type,
+    TensorType,
+    element_type,
 )
 
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
@@ -131,13 +132,17 @@ def _coerce(spec: AttrSpec, value: Any) -> Any:
                 return element_type(value if isinstance(value, str) else value.name)
             except VerificationError as e:
                 raise OpError(f"attribute '{spec.name}': {e}", attr=spec.name) from None
-    elif kind == "dense":
-        if hasattr(value, "dtype") and hasattr(value, "shape"):
+    elif kind == "dense" and hasattr(value, "dtype") and hasattr(value, "shape"):
+        try:
             element_type(value.dtype.name)  # rejects dtypes the IR has no name for
-            if value.flags.writeable:
-                value = value.copy()
-                value.setflags(write=False)
-            return value
+        except VerificationError as e:
+            raise OpError(f"attribute '{spec.name}': {e}", attr=spec.name) from None
+        if not value.dtype.isnative:
+            value = value.astype(value.dtype.newbyteorder("="))
+        if value.flags.writeable:
+            value = value.copy()
+            value.setflags(write=False)
+        return value
     expected = {"ints": "a list of integers", "dtype": "an element type such as f32",
                 "dense": "a numpy array"}.get(kind, f"a {kind}")
     raise OpError(f"attribute '{spec.name}' must be {expected}, found {value!r}",
@@ -231,4 +236,4 @@ def _rank(t: TensorType, i: int, rank: int, what: str) -> None:
 
 
 # Import the op table last: it registers every op through _register.
-from hal_core.ir import opdefs_table  # noqa: E402,F401
+from hal_core.ir import opdefs_table  # noqa: F401

@@ -9,7 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from hal_core.ir.opdefs import (
-    AttrSpec, OpError, _dtypes, _ints_len, _rank, _register, _same_dtype, broadcast_shapes,
+    AttrSpec,
+    OpError,
+    _dtypes,
+    _ints_len,
+    _rank,
+    _register,
+    _same_dtype,
+    broadcast_shapes,
     normalize_axis,
 )
 from hal_core.ir.types import FLOAT_TYPES, INTEGER_TYPES, NUMERIC_TYPES, TensorType

@@ -33,7 +33,7 @@ def add(x: Any, y: Any) -> Tensor: return _binary("add", x, y)
 def sub(x: Any, y: Any) -> Tensor: return _binary("sub", x, y)
 def mul(x: Any, y: Any) -> Tensor: return _binary("mul", x, y)
 def div(x: Any, y: Any) -> Tensor: return _binary("div", x, y)
-def pow(x: Any, y: Any) -> Tensor: return _binary("pow", x, y)  # noqa: A001
+def pow(x: Any, y: Any) -> Tensor: return _binary("pow", x, y)
 def maximum(x: Any, y: Any) -> Tensor: return _binary("maximum", x, y)
 def minimum(x: Any, y: Any) -> Tensor: return _binary("minimum", x, y)
 def eq(x: Any, y: Any) -> Tensor: return _binary("eq", x, y)
@@ -58,11 +58,11 @@ def _unary(name: str):
 
 exp, log, sqrt, rsqrt, tanh, sigmoid, erf = (_unary(n) for n in (
     "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "erf"))
-floor, ceil, round, neg, abs, relu = (_unary(n) for n in (  # noqa: A001
+floor, ceil, round, neg, abs, relu = (_unary(n) for n in (
     "floor", "ceil", "round", "neg", "abs", "relu"))
 
 
-def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     return x.clip(min, max)
 
 
@@ -86,7 +86,7 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 select = where
 
 
-def sum(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Tensor:
     return x.sum(axis, keepdims)
 
 
@@ -98,11 +98,11 @@ def prod(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Te
     return x.prod(axis, keepdims)
 
 
-def max(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Tensor:
     return x.max(axis, keepdims)
 
 
-def min(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(x: Tensor, axis: IntOrPair | None = None, keepdims: bool = False) -> Tensor:
     return x.min(axis, keepdims)
 
 
@@ -201,7 +201,7 @@ def concat(xs: Sequence[Tensor], axis: int = 0) -> Tensor:
 concatenate = concat
 
 
-def slice(x: Tensor, starts: Sequence[int], ends: Sequence[int],  # noqa: A001
+def slice(x: Tensor, starts: Sequence[int], ends: Sequence[int],
           steps: Sequence[int] | None = None) -> Tensor:
     steps = tuple(steps) if steps is not None else (1,) * len(tuple(starts))
     return x.fb.op("slice", x, starts=tuple(starts), ends=tuple(ends), steps=steps)

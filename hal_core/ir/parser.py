@@ -42,8 +42,14 @@ from typing import Any
 
 from hal_core.errors import IRParseError, VerificationError
 from hal_core.ir.module import Function, Location, Module, Operation, Value
-from hal_core.ir.opdefs import OPS, OpError, get_opdef, infer_type, normalize_attrs, \
-    unknown_op_message
+from hal_core.ir.opdefs import (
+    OPS,
+    OpError,
+    get_opdef,
+    infer_type,
+    normalize_attrs,
+    unknown_op_message,
+)
 from hal_core.ir.types import ELEMENT_TYPES, TensorType, element_type
 
 _TOKEN = re.compile(r"""
@@ -259,7 +265,8 @@ class _Parser:
             array = self.build_dense(raw, t, value_tok, ttok)
             result = Value(rtok.text[1:], t)
             self.define(env, result, rtok)
-            return Operation("constant", (), result, {"value": array}, loc)
+            return Operation("constant", (), result, normalize_attrs(opdef, {"value": array}),
+                             loc)
         operands: list[Value] = []
         if self.lex.peek().kind == "value":
             operands.append(self.use(env))
