@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,10 +39,18 @@ def pip(python: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def build_venv(where: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
-    python = where / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", str(where / "venv")], check=True)
+    python = where / "venv" / "bin" / "python"
+    # pip builds local projects in place (build/, *.egg-info); build from copies instead.
+    junk = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".tox", "plugins",
+                                  "tests", "benchmarks", ".git")
+    sources = [where / "src" / "hal-core"]
+    shutil.copytree(ROOT, sources[0], ignore=junk)
+    for plugin in plugin_dirs():
+        sources.append(where / "src" / plugin.name)
+        shutil.copytree(plugin, sources[-1], ignore=junk)
     # Non-editable: a regular install is what users get and what the target is about.
-    result = pip(python, str(ROOT), *(str(p) for p in plugin_dirs()))
+    result = pip(python, *(str(s) for s in sources))
     if result.returncode != 0:
         sys.exit(f"installing hal-core and plugins failed:\n{result.stderr}")
     return python
@@ -74,7 +83,7 @@ def main() -> int:
         parser.error("--runs must be at least 10")
 
     with tempfile.TemporaryDirectory(prefix="hal-bench-") as tmp:
-        python = Path(sys.executable) if args.current_env else build_venv(Path(tmp) / "venv")
+        python = Path(sys.executable) if args.current_env else build_venv(Path(tmp))
         hal = python.parent / "hal"
         if not hal.exists():
             sys.exit(f"{hal} not found: is hal-core installed in {python}?")

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hal.plugins"
 #: Modules inside hal_core registered as plugins in every registry (e.g. the text IR importer).
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = ("hal_core.builtin_plugin",)
 DEFAULT_DEVICE = "local-task"
 
 Source = Literal["builtin", "entry-point", "external"]

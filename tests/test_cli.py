@@ -107,7 +107,8 @@ def test_disable_plugin_option_adds_to_environment(make_plugin):
     b = make_plugin("disb", drivers=("drv-b",))
     env = {**ext_env(a, b), "HAL_DISABLE_PLUGINS": str(a)}
     result = run_hal(["--disable-plugin", str(b), "plugins", "list", "--json"], env)
-    statuses = {p["name"]: p["status"] for p in json.loads(result.stdout)["plugins"]}
+    statuses = {p["name"]: p["status"] for p in json.loads(result.stdout)["plugins"]
+                if p["source"] == "external"}
     assert statuses == {str(a): "disabled", str(b): "disabled"}
     drivers = run_hal(["--disable-plugin", str(b), "drivers", "list", "--json"], env)
     assert json.loads(drivers.stdout)["drivers"] == []

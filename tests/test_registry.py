@@ -12,7 +12,8 @@ pytestmark = pytest.mark.usefixtures("clean_hal_env")
 
 
 def external(*paths, **kwargs) -> Registry:
-    return Registry(autoload=False, external=[str(p) for p in paths], **kwargs)
+    """Only the given external plugins (no entry points, no core builtins)."""
+    return Registry(autoload=False, external=[str(p) for p in paths], builtins=(), **kwargs)
 
 
 def by_name(records):
@@ -224,6 +225,14 @@ def test_get_registry_is_process_wide_and_resettable(make_plugin, monkeypatch):
     assert get_registry() is first and [e.name for e in first.drivers()] == ["pw"]
     reset_registry()
     assert get_registry() is not first
+
+
+def test_core_builtin_plugin_registers_text_importer():
+    registry = Registry(autoload=False, external=[])
+    (record,) = registry.plugins()
+    assert (record.name, record.source, record.status) == (
+        "hal_core.builtin_plugin", "builtin", "loaded")
+    assert registry.importer("text").plugin == record
 
 
 def test_builtin_plugins_are_always_registered(make_plugin, site):
