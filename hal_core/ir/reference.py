@@ -98,7 +98,7 @@ def _div(op: Operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     safe = np.where(b == 0, 1, b).astype(b.dtype)
     q = a // safe
     r = a - q * safe
-    q = q + ((r != 0) & ((r < 0) != (safe < 0))).astype(q.dtype)  # floor -> toward zero
+    q = q + ((r != 0) & ((a < 0) != (safe < 0))).astype(q.dtype)  # floor -> toward zero
     return np.where(b == 0, 0, q)
 
 
