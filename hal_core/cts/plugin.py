@@ -33,6 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "hal_feature(name): the test needs driver feature NAME; skipped when the "
         "driver lists it in cts_unsupported")
+    from hal_core.errors import HalError
+    from hal_core.registry import get_registry
+
+    name = config.getoption("hal_driver")
+    try:
+        config._hal_cts_driver = get_registry().create_driver(name)  # type: ignore[attr-defined]
+    except HalError as e:
+        raise pytest.UsageError(f"--hal-driver={name}: {e}") from None
     # The CTS replaces the project's default test paths; explicit paths are run as well.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
         config.args.append(CTS_DIR)
@@ -63,12 +71,9 @@ def skip_unsupported(request: pytest.FixtureRequest, driver: Any) -> None:
 @pytest.fixture(scope="session")
 def hal_driver(request: pytest.FixtureRequest) -> Any:
     """The driver named by ``--hal-driver``, created through the plugin registry."""
-    name = request.config.getoption("hal_driver")
-    if not name:
+    driver = getattr(request.config, "_hal_cts_driver", None)
+    if driver is None:
         pytest.skip("the HAL CTS needs --hal-driver=NAME")
-    from hal_core.registry import get_registry
-
-    driver = get_registry().create_driver(name)
     return driver
 
 

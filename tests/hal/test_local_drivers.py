@@ -1,0 +1,197 @@
+"""What the local drivers add to the CTS: URIs, properties, dispatch tiling, errors, close."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from hal_testing import FakeRegistry
+
+from hal_core.errors import HalRuntimeError, UsageError
+from hal_core.hal import CommandBufferMode, EntryPoint
+from hal_local import cpu
+from hal_local.sync import SyncDriver
+from hal_local.task import TaskDriver
+
+TIMEOUT = 10.0
+IDS = [EntryPoint("ids", binding_count=1, constant_count=1)]
+
+
+def submit(device, cbs, tables=None, waits=()):
+    sem = device.create_semaphore()
+    device.queue_execute(list(waits), [(sem, 1)], cbs, tables)
+    return sem
+
+
+def test_task_worker_parameter():
+    driver = TaskDriver(FakeRegistry())
+    dev = driver.create_device("local-task://?workers=4")
+    try:
+        assert dev.id == "local-task://?workers=4" and dev.properties()["workers"] == 4
+        assert len(dev.pool._threads) == 4
+    finally:
+        dev.close()
+    for bad in ("0", "x", "-1", ""):
+        with pytest.raises(UsageError, match="workers must be an int >= 1"):
+            driver.create_device(f"local-task://?workers={bad}")
+    with pytest.raises(UsageError, match="accepts: workers"):
+        driver.create_device("local-task://?threads=2")
+    with pytest.raises(UsageError, match="one device"):
+        driver.create_device("local-task://gpu7")
+
+
+def test_sync_accepts_no_parameters():
+    with pytest.raises(UsageError, match="accepts: none"):
+        SyncDriver(FakeRegistry()).create_device("local-sync://?workers=2")
+
+
+def test_drivers_need_a_registry():
+    with pytest.raises(UsageError, match="registry"):
+        SyncDriver(None)
+
+
+def test_properties_and_features(device):
+    props = device.properties()
+    json.dumps(props)
+    assert props["architecture"] == cpu.architecture()
+    assert props["executable_formats"] == ["test-python"]
+    assert device.query_formats() == ("test-python",)
+    assert device.query_features() == cpu.cpu_features()
+
+
+def test_cpu_features_come_from_proc_cpuinfo():
+    with open("/proc/cpuinfo") as f:
+        text = f.read()
+    if "flags" in text:
+        assert "fpu" in cpu.cpu_features() or cpu.architecture() != "x86_64"
+
+
+def test_sync_dispatch_is_one_run_call_over_the_whole_range(registry):
+    dev = SyncDriver(registry).create_device()
+    exe = dev.executable_cache.prepare("test-python", b"ids", IDS)
+    out = dev.allocator.allocate_buffer(4 * 24)
+    with dev.create_command_buffer() as cb:
+        cb.dispatch(exe, 0, (4, 3, 2), [out], [100])
+    submit(dev, [cb]).wait(1, TIMEOUT)
+    assert exe.calls == [(threading.current_thread().name, 0, 0, 24)]
+    np.testing.assert_array_equal(out.map().view(np.uint32), np.arange(24) + 100)
+
+
+@pytest.mark.parametrize("workers, total", [(3, 10), (4, 4), (4, 2), (2, 1), (3, 1000)])
+def test_task_dispatch_tiles_are_contiguous_and_one_per_worker(workers, total):
+    dev = TaskDriver(FakeRegistry()).create_device(f"local-task://?workers={workers}")
+    try:
+        exe = dev.executable_cache.prepare("test-python", b"ids", IDS)
+        out = dev.allocator.allocate_buffer(4 * total)
+        with dev.create_command_buffer() as cb:
+            cb.dispatch(exe, 0, (total, 1, 1), [out], [0])
+        submit(dev, [cb]).wait(1, TIMEOUT)
+        tiles = sorted((first, last) for _, _, first, last in exe.calls)
+        assert len(tiles) == min(workers, total)
+        assert tiles[0][0] == 0 and tiles[-1][1] == total
+        assert all(a[1] == b[0] for a, b in zip(tiles, tiles[1:]))
+        sizes = [last - first for first, last in tiles]
+        assert max(sizes) - min(sizes) <= 1
+        assert all(name.startswith("local-task-worker") for name, *_ in exe.calls)
+        np.testing.assert_array_equal(out.map().view(np.uint32), np.arange(total))
+    finally:
+        dev.close()
+
+
+def test_reusable_dispatch_with_different_bindings(device):
+    exe = device.executable_cache.prepare("test-python", b"add", [EntryPoint("add", binding_count=3)])
+    cb = device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=3)
+    with cb:
+        cb.dispatch(exe, 0, (8, 1, 1), [0, 1, 2])
+    alloc = device.allocator
+    for k in range(3):
+        a = alloc.import_host(np.arange(8, dtype=np.float32) * k)
+        b = alloc.import_host(np.full(8, 0.5, dtype=np.float32))
+        out = alloc.allocate_buffer(32)
+        submit(device, [cb], [[a, b, out]]).wait(1, TIMEOUT)
+        np.testing.assert_array_equal(out.map().view(np.float32), np.arange(8) * k + 0.5)
+
+
+@pytest.mark.parametrize("kernel, error", [
+    (b"hal_fail", "kernel failed on workgroups"),
+    (b"py_fail", "command 1 \\(dispatch of test-python entry point 'k'\\) failed: "
+                 "ZeroDivisionError"),
+])
+def test_failing_dispatch_fails_signals_and_later_work(device, kernel, error):
+    exe = device.executable_cache.prepare("test-python", kernel, [EntryPoint("k")])
+    with device.create_command_buffer() as cb:
+        cb.execution_barrier()
+        cb.fill(device.allocator.allocate_buffer(4), 1)
+        cb.dispatch(exe, 0, (16, 1, 1))
+    sem = submit(device, [cb])
+    with pytest.raises(HalRuntimeError, match=error) as info:
+        sem.wait(1, TIMEOUT)
+    if kernel == b"py_fail":
+        assert isinstance(info.value.__cause__, ZeroDivisionError)
+    later = submit(device, [], waits=[(sem, 1)])
+    with pytest.raises(HalRuntimeError, match=error):
+        later.wait(1, TIMEOUT)
+
+
+def test_sync_runs_parked_work_on_the_signalling_thread(registry):
+    dev = SyncDriver(registry).create_device()
+    exe = dev.executable_cache.prepare("test-python", b"ids", IDS)
+    out = dev.allocator.allocate_buffer(4)
+    with dev.create_command_buffer() as cb:
+        cb.dispatch(exe, 0, (1, 1, 1), [out], [5])
+    gate = dev.create_semaphore()
+    done = submit(dev, [cb], waits=[(gate, 1)])
+    assert exe.calls == []
+    t = threading.Thread(target=gate.signal, args=(1,), name="signaller")
+    t.start()
+    t.join(TIMEOUT)
+    done.wait(1, TIMEOUT)
+    assert exe.calls == [("signaller", 0, 0, 1)]
+
+
+def test_close_fails_work_that_can_never_start(device):
+    gate = device.create_semaphore()
+    done = submit(device, [], waits=[(gate, 1)])
+    device.close()
+    with pytest.raises(HalRuntimeError, match="closed while it waited"):
+        done.wait(1, TIMEOUT)
+    gate.signal(1)  # the parked submission is gone; nothing runs, nothing raises
+
+
+def test_many_concurrent_submissions_with_dispatches_do_not_deadlock():
+    dev = TaskDriver(FakeRegistry()).create_device("local-task://?workers=2")
+    try:
+        exe = dev.executable_cache.prepare("test-python", b"ids", IDS)
+        sems, outs = [], []
+        for i in range(40):
+            out = dev.allocator.allocate_buffer(4 * 64)
+            with dev.create_command_buffer() as cb:
+                cb.dispatch(exe, 0, (64, 1, 1), [out], [i])
+                cb.dispatch(exe, 0, (64, 1, 1), [out], [i])
+            sems.append(submit(dev, [cb]))
+            outs.append(out)
+        for i, (sem, out) in enumerate(zip(sems, outs)):
+            sem.wait(1, TIMEOUT)
+            np.testing.assert_array_equal(out.map().view(np.uint32), np.arange(64) + i)
+        dev.wait_idle(TIMEOUT)
+    finally:
+        dev.close()
+    assert not any(t.is_alive() for t in dev.pool._threads)
+
+
+def test_unclosed_task_device_does_not_hang_interpreter_exit():
+    code = ("from hal_testing import FakeRegistry\n"
+            "from hal_local.task import TaskDriver\n"
+            "d = TaskDriver(FakeRegistry()).create_device('local-task://?workers=2')\n"
+            "s = d.create_semaphore()\n"
+            "d.queue_execute([(s, 1)], [(s, 2)], [])\n")
+    import os
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(__file__))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, timeout=60,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
