@@ -1,0 +1,122 @@
+"""Kernel IR -> vmvx bytecode for the named kernels (matmul, conv, pooling, ...).
+
+Each named kernel becomes one microkernel instruction writing its result for a tile of rows
+(the tile axis below), followed by its epilogue, lowered like a generic body over the output's
+index space.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hal_core.compiler import kernel_ir as K
+from hal_vmvx.bytecode import DTYPE_CODE, KernelCode
+from hal_vmvx.lowering import KernelBuilder, dense_strides, lower_body, map_strides
+
+#: Rows (of the tile axis) per workgroup are chosen so that a workgroup has about this much work.
+_WORK_PER_WORKGROUP = 1 << 20
+_MAX_WORKGROUPS = 64
+
+
+def _operand(kb: KernelBuilder, op: K.KernelOperand, tile_axis: int = -1) -> int:
+    return kb.view(op.binding, op.dtype, op.byte_offset, op.shape,
+                   dense_strides(op.shape, K.DTYPES[op.dtype]), tile_axis)
+
+
+def _workgroups(rows: int, work: int) -> int:
+    if rows == 0:
+        return 1
+    return max(1, min(rows, work // _WORK_PER_WORKGROUP, _MAX_WORKGROUPS))
+
+
+def _result_and_epilogue(kb: KernelBuilder, out: K.KernelOperand, acc_dtype: str,
+                         epilogue: K.Epilogue | None, tile: int) -> tuple[int, callable]:
+    """The value the main op writes, and a function emitting what follows it."""
+    out_v = _operand(kb, out, tile)
+    if epilogue is None and acc_dtype == out.dtype:
+        return out_v, lambda: None
+    acc_v = out_v if acc_dtype == out.dtype else kb.scratch(acc_dtype, out.shape, tile)
+
+    def finish() -> None:
+        if epilogue is None:
+            kb.emit("copy", out_v, [acc_v])
+            return
+        space = tuple(out.shape)
+        ins = []
+        for m in epilogue.inputs:
+            off, strides = map_strides(m)
+            ins.append(kb.view(m.operand.binding, m.operand.dtype, off, space, strides, tile))
+        lower_body(kb, epilogue.body, epilogue.yields, ins, [acc_v],
+                   lambda d: kb.iota(space, d, tile), space, tile, [(out_v, out.dtype)])
+    return acc_v, finish
+
+
+def lower_named(k: K.Kernel) -> KernelCode:
+    kb = KernelBuilder(k.name, K.binding_count(k))
+    if isinstance(k, K.MatmulKernel):
+        m, n, kk = k.mnk
+        acc = k.acc_dtype or k.out.dtype
+        rank = len(k.out.shape)
+        tile = rank - 2
+        a = _operand(kb, k.lhs, len(k.lhs.shape) - (1 if k.transpose_a else 2))
+        b = _operand(kb, k.rhs)
+        dst, finish = _result_and_epilogue(kb, k.out, acc, k.epilogue, tile)
+        kb.emit("matmul", dst, [a, b], [k.transpose_a, k.transpose_b, DTYPE_CODE[acc]])
+        finish()
+        rows, work = m, math.prod(k.out.shape) * max(kk, 1)
+    elif isinstance(k, K.Conv2dKernel):
+        acc = k.acc_dtype or k.out.dtype
+        srcs = [_operand(kb, k.input), _operand(kb, k.filter)]
+        if k.bias is not None:
+            srcs.append(_operand(kb, k.bias))
+        dst, finish = _result_and_epilogue(kb, k.out, acc, k.epilogue, 2)
+        kb.emit("conv2d", dst, srcs, [*k.strides, *k.padding, *k.dilation, k.groups,
+                                      DTYPE_CODE[acc]])
+        finish()
+        rows = k.out.shape[2]
+        work = math.prod(k.out.shape) * math.prod(k.filter.shape[1:])
+    elif isinstance(k, K.Pool2dKernel):
+        x = _operand(kb, k.input)
+        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, 2)
+        kb.emit("pool2d", dst, [x], [k.kind == "avg", *k.kernel_size, *k.strides, *k.padding,
+                                     k.count_include_pad])
+        finish()
+        rows = k.out.shape[2]
+        work = math.prod(k.out.shape) * math.prod(k.kernel_size)
+    elif isinstance(k, K.ArgReduceKernel):
+        tile = 0 if k.axis != 0 else -1
+        x = _operand(kb, k.input, tile)
+        dst = _operand(kb, k.out, tile)
+        kb.emit("argreduce", dst, [x], [k.axis, k.kind == "argmin"])
+        rows = k.input.shape[0] if tile == 0 else 1
+        work = k.input.num_elements
+    elif isinstance(k, K.GatherKernel):
+        if k.axis > 0:
+            tiles = (0, -1)
+        elif len(k.indices.shape) > 0:
+            tiles = (-1, 0)
+        else:
+            tiles = (-1, -1)
+        data = _operand(kb, k.data, tiles[0])
+        idx = _operand(kb, k.indices, tiles[1])
+        tile = 0 if tiles != (-1, -1) else -1
+        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, tile)
+        kb.emit("gather", dst, [data, idx], [k.axis])
+        finish()
+        rows = k.out.shape[0] if tile == 0 else 1
+        work = k.out.num_elements
+    elif isinstance(k, K.SoftmaxKernel):
+        shape = k.input.shape
+        tile = next((d for d in range(len(shape)) if d != k.axis), -1)
+        x = _operand(kb, k.input, tile)
+        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, tile)
+        kb.emit("softmax", dst, [x], [k.axis, k.log])
+        finish()
+        kb.quiet = True
+        rows = shape[tile] if tile >= 0 else 1
+        work = k.input.num_elements * 8
+    else:  # validate() has rejected anything else already
+        raise TypeError(type(k).__name__)
+    if rows == 0 or k.out.num_elements == 0:
+        return KernelCode(k.name, kb.binding_count, 0, 0, 1, tuple(kb.values), (), False)
+    return kb.finish(rows, 0, _workgroups(rows, work))

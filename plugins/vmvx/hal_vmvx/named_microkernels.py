@@ -1,0 +1,187 @@
+"""Microkernels of the named kernels: matmul, conv2d (im2col + matmul), pooling (sliding
+windows), arg-reduction, gather and softmax. Each handler writes rows ``[c0, c1)`` of its
+kernel's tile axis; ``env[dst]`` is already sliced to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from hal_core.errors import ModuleFormatError
+from hal_vmvx.bytecode import DTYPES, Instr, Value
+
+
+def _bad(ins: Instr, what: str) -> ModuleFormatError:
+    return ModuleFormatError(f"malformed vmvx-bytecode payload: instruction {ins.op!r}: {what}")
+
+
+def _acc(code: int) -> np.dtype:
+    if not 0 <= code < len(DTYPES):
+        raise ModuleFormatError(f"malformed vmvx-bytecode payload: dtype code {code}")
+    return np.dtype(DTYPES[code])
+
+
+def matmul(d: int, s: Sequence[int], p: Sequence[int]):
+    (a, b), (ta, tb, acc) = s, p
+    acc_dt = _acc(acc)
+
+    def run(env, c0, c1):
+        x, y = env[a], env[b]
+        if ta:
+            x = np.swapaxes(x, -1, -2)
+        if tb:
+            y = np.swapaxes(y, -1, -2)
+        if x.dtype != acc_dt:
+            x, y = x.astype(acc_dt), y.astype(acc_dt)
+        np.matmul(x, y, out=env[d])
+    return run
+
+
+def _check_4d(ins: Instr, values: Sequence[Value], idx: Sequence[int]) -> None:
+    if any(len(values[i].shape) != 4 for i in idx):
+        raise _bad(ins, "expects NCHW operands")
+
+
+def _padded_rows(x: np.ndarray, r0: int, r1: int, stride: int, kh: int, dil: int, pt: int,
+                 pl: int, width: int, fill, dtype: np.dtype) -> np.ndarray:
+    """Input rows feeding output rows [r0, r1), padded with ``fill`` to ``width`` columns."""
+    n, c, h, w = x.shape
+    top = r0 * stride - pt
+    bottom = (r1 - 1) * stride - pt + (kh - 1) * dil + 1
+    slab = np.full((n, c, bottom - top, width), fill, dtype=dtype)
+    s0, s1 = max(top, 0), min(bottom, h)
+    if s1 > s0:
+        slab[:, :, s0 - top:s1 - top, pl:pl + w] = x[:, :, s0:s1, :]
+    return slab
+
+
+def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Sequence[Value]):
+    sh, sw, pt, pl, pb, pr, dh, dw, groups, acc = p
+    _check_4d(ins, values, (s[0], s[1], d))
+    if min(sh, sw, dh, dw, groups) < 1 or min(pt, pl, pb, pr) < 0:
+        raise _bad(ins, f"parameters {tuple(p)}")
+    acc_dt = _acc(acc)
+    x_i, w_i = s[0], s[1]
+    b_i = s[2] if len(s) == 3 else None
+    o_, cg, kh, kw = values[w_i].shape
+    if values[x_i].shape[1] != cg * groups or o_ % groups:
+        raise _bad(ins, "channels do not split into groups")
+
+    def run(env, c0, c1):
+        x, w, out = env[x_i], env[w_i], env[d]
+        n, c, _, wid = x.shape
+        ow = out.shape[3]
+        rows = c1 - c0
+        width = max(wid + pl + pr, (ow - 1) * sw + (kw - 1) * dw + 1)
+        slab = _padded_rows(x, c0, c1, sh, kh, dh, pt, pl, width, 0, acc_dt)
+        e = slab.strides
+        win = as_strided(slab, (n, groups, cg, kh, kw, rows, ow),
+                         (e[0], cg * e[1], e[1], dh * e[2], dw * e[3], sh * e[2], sw * e[3]),
+                         writeable=False)
+        cols = win.reshape(n, groups, cg * kh * kw, rows * ow)
+        wf = w.reshape(groups, o_ // groups, cg * kh * kw).astype(acc_dt, copy=False)
+        res = np.matmul(wf, cols)  # (n, groups, o/groups, rows*ow)
+        np.copyto(out, res.reshape(n, o_, rows, ow), casting="unsafe")
+        if b_i is not None:
+            np.add(out, env[b_i].reshape(1, o_, 1, 1), out=out, casting="unsafe")
+    return run
+
+
+def pool2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Sequence[Value]):
+    avg, kh, kw, sh, sw, pt, pl, pb, pr, incl = p
+    _check_4d(ins, values, (s[0], d))
+    if min(kh, kw, sh, sw) < 1 or min(pt, pl, pb, pr) < 0:
+        raise _bad(ins, f"parameters {tuple(p)}")
+    (x_i,) = s
+    dt = np.dtype(values[x_i].dtype)
+    h, w = values[x_i].shape[2:]
+    oh, ow = values[d].shape[2:]
+
+    def counts(n_out, stride, k, lo_pad, hi_pad, size):
+        start = np.arange(n_out) * stride - lo_pad
+        lo, hi = (-lo_pad, size + hi_pad) if incl else (0, size)
+        return np.clip(start + k, lo, hi) - np.clip(start, lo, hi)
+
+    if avg:
+        sum_dt = np.dtype(np.float32) if dt == np.float16 else (
+            dt if dt.kind == "f" else np.dtype(np.float64))
+        divisor = np.outer(counts(oh, sh, kh, pt, pb, h),
+                           counts(ow, sw, kw, pl, pr, w)).astype(sum_dt)
+        divisor[divisor == 0] = 1
+        fill = 0
+    elif dt.kind == "f":
+        fill = -np.inf
+    elif dt.kind == "b":
+        fill = False
+    else:
+        fill = np.iinfo(dt).min
+
+    def run(env, c0, c1):
+        x, out = env[x_i], env[d]
+        n, c = x.shape[:2]
+        rows = c1 - c0
+        width = max(w + pl + pr, (ow - 1) * sw + kw)
+        slab = _padded_rows(x, c0, c1, sh, kh, 1, pt, pl, width, fill, dt)
+        e = slab.strides
+        win = as_strided(slab, (n, c, rows, ow, kh, kw),
+                         (e[0], e[1], sh * e[2], sw * e[3], e[2], e[3]), writeable=False)
+        if avg:
+            total = win.sum(axis=(4, 5), dtype=sum_dt)
+            np.divide(total, divisor[c0:c1], out=total)
+            np.copyto(out, total, casting="unsafe")
+        else:
+            np.max(win, axis=(4, 5), out=out)
+    return run
+
+
+def argreduce(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Sequence[Value]):
+    (x_i,), (axis, is_min) = s, p
+    if not 0 <= axis < len(values[x_i].shape):
+        raise _bad(ins, f"axis {axis}")
+    fn = np.argmin if is_min else np.argmax
+
+    def run(env, c0, c1):
+        out = env[d]
+        np.copyto(out, fn(env[x_i], axis=axis).reshape(out.shape), casting="unsafe")
+    return run
+
+
+def gather(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Sequence[Value]):
+    (data_i, idx_i), (axis,) = s, p
+    if not 0 <= axis < len(values[data_i].shape):
+        raise _bad(ins, f"axis {axis}")
+
+    def run(env, c0, c1):
+        data, out = env[data_i], env[d]
+        n = data.shape[axis]
+        idx = np.asarray(env[idx_i]).astype(np.int64)
+        idx = np.where(idx < 0, idx + n, idx)
+        res = np.take(data, idx, axis=axis, mode="clip")
+        np.copyto(out, res.reshape(out.shape))
+    return run
+
+
+def softmax(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Sequence[Value]):
+    (x_i,), (axis, log) = s, p
+    if not 0 <= axis < len(values[x_i].shape):
+        raise _bad(ins, f"axis {axis}")
+
+    def run(env, c0, c1):
+        x, out = env[x_i], env[d]
+        if x.size == 0:
+            return
+        if x.dtype == np.float16:
+            x = x.astype(np.float32)
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        e = np.exp(shifted)
+        total = np.sum(e, axis=axis, keepdims=True)
+        if log:
+            np.subtract(shifted, np.log(total), out=shifted)
+            np.copyto(out, shifted, casting="unsafe")
+        else:
+            np.divide(e, total, out=e)
+            np.copyto(out, e, casting="unsafe")
+    return run
