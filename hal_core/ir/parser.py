@@ -18,8 +18,8 @@ Grammar (MLIR's style; ``//`` starts a comment that runs to the end of the line)
     type       ::= 'tensor' '<' (DIM 'x')* ELEMENT_TYPE '>'      e.g. tensor<2x3xf32>, tensor<i1>
     value      ::= '%' [A-Za-z0-9_.$-]+
 
-Numbers are decimal (``-1``, ``2.5e-3``, ``inf``, ``-inf``, ``nan``); booleans ``true`` and
-``false``. A splat ``dense<v>`` fills the whole tensor; a nested list must match the shape; the
+An op's operands stay on its line (so ``%0 = add %a %b`` is an error, not two ops). Numbers
+are decimal (``-1``, ``2.5e-3``, ``inf``, ``-inf``, ``nan``); booleans ``true`` and ``false``. A splat ``dense<v>`` fills the whole tensor; a nested list must match the shape; the
 hex form holds the raw little-endian bytes. Attributes may come in any order; left-out ones take
 their defaults. The signature after ``:`` is optional except for constants: without it the
 result type is inferred. Example::
@@ -130,6 +130,7 @@ class _Parser:
     def __init__(self, text: str, source: str) -> None:
         self.lex = _Lexer(text, source)
         self.source = source
+        self.last_line = 0  # line of the last value used, to tell `%a %b` from the next op
 
     # -- helpers ---------------------------------------------------------------------------------
     def error(self, message: str, tok: Token) -> IRParseError:
@@ -242,6 +243,7 @@ class _Parser:
 
     def use(self, env: dict[str, Value]) -> Value:
         tok = self.expect_kind("value", "a value such as %0")
+        self.last_line = tok.line
         try:
             return env[tok.text[1:]]
         except KeyError:
@@ -273,11 +275,14 @@ class _Parser:
             while self.accept(","):
                 operands.append(self.use(env))
         attrs_tok = self.lex.peek()
+        if attrs_tok.kind == "value" and operands and attrs_tok.line == self.last_line:
+            raise self.error("expected ',' between operands, or '{', ':' or the next op after"
+                             " them", attrs_tok)
         raw_attrs = self.attr_dict() if attrs_tok.text == "{" else {}
         try:
             attrs = normalize_attrs(opdef, {k: v for k, (v, _) in raw_attrs.items()})
         except OpError as e:
-            tok = raw_attrs[e.attr][1] if e.attr in raw_attrs else attrs_tok
+            tok = raw_attrs[e.attr][1] if e.attr in raw_attrs else ntok
             raise self.error(f"op '{opdef.name}': {e.message}", tok) from None
         if self.accept(":"):
             self.expect("(", " to open the operand types")
