@@ -35,7 +35,7 @@ def plugin_dirs() -> list[Path]:
 
 def pip(python: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(python), "-m", "pip", "install", "--quiet", *args],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
 
 
 def build_venv(where: Path) -> Path:
@@ -58,7 +58,8 @@ def build_venv(where: Path) -> Path:
 
 def time_once(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                          check=False)
     elapsed = (time.perf_counter() - start) * 1000.0
     if proc.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -91,7 +92,7 @@ def main() -> int:
         env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
         has_iree = not args.no_iree and (
             subprocess.run([str(python), "-c", "import iree.runtime"], env=env,
-                           capture_output=True).returncode == 0
+                           capture_output=True, check=False).returncode == 0
             or (not args.current_env and pip(python, "iree-base-runtime").returncode == 0))
         commands = {"hal drivers list": [str(hal), "drivers", "list"],
                     "python -c pass": [str(python), "-c", "pass"]}
@@ -99,7 +100,7 @@ def main() -> int:
             commands["iree.runtime query_available_drivers"] = [str(python), "-c",
                                                                 IREE_REFERENCE]
         listing = subprocess.run(commands["hal drivers list"], env=env, capture_output=True,
-                                 text=True)
+                                 text=True, check=False)
         for argv in commands.values():  # warm the OS file cache; we time process start-up
             time_once(argv, env)
         samples: dict[str, list[float]] = {name: [] for name in commands}
@@ -107,7 +108,7 @@ def main() -> int:
             for name, argv in commands.items():
                 samples[name].append(time_once(argv, env))
         installed = subprocess.run([str(python), "-m", "pip", "list", "--format=json"],
-                                   env=env, capture_output=True, text=True).stdout
+                                   env=env, capture_output=True, text=True, check=False).stdout
 
     hal_median = statistics.median(samples["hal drivers list"])
     result = {

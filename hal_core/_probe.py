@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -71,7 +72,7 @@ def _child(what: str, name: str) -> dict[str, Any]:
                     device.close()
             devices.append(row)
         return {"status": "available", "devices": devices}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the driver is the answer
         return {"status": "failed", "reason": describe_exception(exc)}
 
 
@@ -110,10 +111,11 @@ def run_children(names: list[str], what: str, timeout: float, env: dict[str, str
                  ) -> dict[str, ProbeResult]:
     """Probe every driver in ``names`` in parallel child processes; never raises for a driver."""
     started = []
-    with tempfile.TemporaryDirectory(prefix="hal-probe-") as tmp:
+    # Files rather than pipes: a chatty child can never block on a full pipe while we wait.
+    with tempfile.TemporaryDirectory(prefix="hal-probe-") as tmp, ExitStack() as files:
         for i, name in enumerate(names):
-            out = open(os.path.join(tmp, f"{i}.out"), "w+")
-            err = open(os.path.join(tmp, f"{i}.err"), "w+")
+            out = files.enter_context(open(os.path.join(tmp, f"{i}.out"), "w+"))
+            err = files.enter_context(open(os.path.join(tmp, f"{i}.err"), "w+"))
             proc = subprocess.Popen([sys.executable, "-m", "hal_core._probe", what, name],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
                                     start_new_session=True)
@@ -133,8 +135,6 @@ def run_children(names: list[str], what: str, timeout: float, env: dict[str, str
             out.seek(0)
             err.seek(0)
             results[name] = _interpret(name, rc, out.read(), err.read(), timeout)
-            out.close()
-            err.close()
     return results
 
 

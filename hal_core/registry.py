@@ -28,8 +28,9 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hal_core.descriptors import DriverInfo, ImporterInfo, LoaderInfo, TargetInfo, resolve
 from hal_core.errors import DeviceUnavailableError, HalError, PluginError, UsageError
@@ -208,7 +209,7 @@ class Registry:
             return
         try:
             plugin = load()
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - isolation is the point
             self._fail(record, "failed", f"failed to import: {describe_exception(exc)}")
             return
         declared = getattr(plugin, "HAL_PLUGIN_API_VERSION", None)
@@ -222,7 +223,7 @@ class Registry:
         key = f"{len(self._records)}:{record.name}"
         try:
             self._pm.register(plugin, name=key)
-        except Exception as exc:  # pluggy validation: misspelt hook, wrong arguments
+        except Exception as exc:  # noqa: BLE001 - pluggy validation: misspelt hook, bad args
             self._fail(record, "failed", f"rejected by pluggy: {describe_exception(exc)}")
             return
         self._records.append(record)
@@ -253,7 +254,7 @@ class Registry:
                     if bad:
                         raise TypeError(f"{hook_name} must return a list of "
                                         f"{info_type.__name__}, got {type(bad[0]).__name__}")
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - one plugin's bug stays its own
                     failed.add(index)
                     self._fail(self._records[index], "failed",
                                f"raised in {hook_name}: {describe_exception(exc)}", index)
@@ -331,7 +332,8 @@ class Registry:
             message += f"; did you mean '{close[0]}'?"
         broken = [r.name for r in self._records if r.status in ("failed", "incompatible")]
         if broken:
-            message += f" (plugins that failed to load: {', '.join(broken)}; see `hal plugins list`)"
+            message += (f" (plugins that failed to load: {', '.join(broken)}; "
+                        "see `hal plugins list`)")
         raise UsageError(message)
 
     def driver(self, name: str) -> Registered:

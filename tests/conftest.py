@@ -112,7 +112,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return directory
 
 
-def install_fake_dist(site: Path, dist: str, version: str, plugins: dict[str, str]) -> None:
+def _install_fake_dist(site: Path, dist: str, version: str, plugins: dict[str, str]) -> None:
     """A ``dist-version.dist-info`` folder whose entry points name ``plugins`` (ep -> module)."""
     info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir()
@@ -134,10 +134,22 @@ def clean_hal_env(monkeypatch: pytest.MonkeyPatch):
     reset_registry()
 
 
-def run_hal(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+def _run_hal(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+             timeout: float = 60) -> subprocess.CompletedProcess:
     """Run ``hal`` (this interpreter's hal_core.cli) in a subprocess."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HAL_")}
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "hal_core.cli", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+                          text=True, env=full_env, cwd=cwd, timeout=timeout, check=False)
+
+
+# Helpers are handed out as fixtures: `from conftest import ...` would pick whichever conftest
+# module was imported first (tests/hal/ has its own).
+@pytest.fixture
+def install_fake_dist():
+    return _install_fake_dist
+
+
+@pytest.fixture
+def run_hal():
+    return _run_hal

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from conftest import install_fake_dist, run_hal
-
 pytestmark = pytest.mark.usefixtures("clean_hal_env")
 
 
@@ -16,7 +14,8 @@ def ext_env(*paths, autoload="0"):
             "HAL_PLUGINS_AUTOLOAD": autoload}
 
 
-def test_drivers_list_table_shows_provenance_and_tolerates_a_broken_plugin(make_plugin, site):
+def test_drivers_list_table_shows_provenance_and_tolerates_a_broken_plugin(
+        make_plugin, site, install_fake_dist, run_hal):
     good = make_plugin("tbl", directory=site, drivers=("accel-a", "accel-b"))
     install_fake_dist(site, "hal-accel", "0.4", {"accel": good.stem})
     bad = make_plugin("broken", body="raise ImportError('libvendor.so not found')\n")
@@ -33,7 +32,7 @@ def test_drivers_list_table_shows_provenance_and_tolerates_a_broken_plugin(make_
     assert "libvendor.so not found" in result.stderr and str(bad) in result.stderr
 
 
-def test_drivers_list_json_and_probe(make_plugin):
+def test_drivers_list_json_and_probe(make_plugin, run_hal):
     ok = make_plugin("jok", drivers=("fine",))
     missing = make_plugin("jmissing", drivers=("nohw",), body="UNAVAILABLE = 'no hardware'\n")
     result = run_hal(["drivers", "list", "--probe", "--json"], ext_env(ok, missing))
@@ -47,7 +46,8 @@ def test_drivers_list_json_and_probe(make_plugin):
     assert data["problems"] == []
 
 
-def test_duplicate_driver_shows_in_listing_naming_both(make_plugin, site):
+def test_duplicate_driver_shows_in_listing_naming_both(
+        make_plugin, site, install_fake_dist, run_hal):
     one = make_plugin("da", directory=site, drivers=("twin",))
     two = make_plugin("db", directory=site, drivers=("twin",))
     install_fake_dist(site, "hal-one", "1.0", {"one": one.stem})
@@ -60,7 +60,7 @@ def test_duplicate_driver_shows_in_listing_naming_both(make_plugin, site):
     assert named.returncode == 1 and "hal-one==1.0" in named.stderr
 
 
-def test_devices_list_all_tolerates_one_failure_named_failure_is_an_error(make_plugin):
+def test_devices_list_all_tolerates_one_failure_named_failure_is_an_error(make_plugin, run_hal):
     good = make_plugin("dgood", drivers=("cpu0",))
     crash = "def probe():\n    import os, signal\n    os.kill(os.getpid(), signal.SIGILL)\n"
     bad = make_plugin("dbad", drivers=("crashy",), body=crash)
@@ -78,7 +78,7 @@ def test_devices_list_all_tolerates_one_failure_named_failure_is_an_error(make_p
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
-def test_devices_dump_text_and_json(make_plugin):
+def test_devices_dump_text_and_json(make_plugin, run_hal):
     env = ext_env(make_plugin("dump", drivers=("dumpy",)))
     text = run_hal(["devices", "dump", "dumpy"], env)
     assert text.returncode == 0, text.stderr
@@ -89,20 +89,20 @@ def test_devices_dump_text_and_json(make_plugin):
     assert data["devices"][0]["driver"] == "dumpy"
 
 
-def test_unknown_names_are_usage_errors_with_suggestion(make_plugin):
+def test_unknown_names_are_usage_errors_with_suggestion(make_plugin, run_hal):
     env = ext_env(make_plugin("names", drivers=("local-task",)))
     result = run_hal(["devices", "list", "local-tsk"], env)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "hal: error: unknown driver 'local-tsk'; available: local-task; "
-        "did you mean 'local-task'?"]
+        ("hal: error: unknown driver 'local-tsk'; available: local-task; "
+         "did you mean 'local-task'?")]
     for argv in (["frobnicate"], ["drivers"], ["drivers", "list", "--bogus"], []):
         bad = run_hal(argv, env)
         assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, (argv, bad.stderr)
         assert bad.stderr.startswith("hal: error: ")
 
 
-def test_disable_plugin_option_adds_to_environment(make_plugin):
+def test_disable_plugin_option_adds_to_environment(make_plugin, run_hal):
     a = make_plugin("disa", drivers=("drv-a",))
     b = make_plugin("disb", drivers=("drv-b",))
     env = {**ext_env(a, b), "HAL_DISABLE_PLUGINS": str(a)}
@@ -114,7 +114,7 @@ def test_disable_plugin_option_adds_to_environment(make_plugin):
     assert json.loads(drivers.stdout)["drivers"] == []
 
 
-def test_plugins_and_targets_list(make_plugin, site):
+def test_plugins_and_targets_list(make_plugin, site, install_fake_dist, run_hal):
     path = make_plugin("tg", directory=site, drivers=("tdrv",), targets=("ttarget",))
     install_fake_dist(site, "hal-tg", "3.0", {"tg": path.stem})
     old = make_plugin("old", directory=site, api="2.1")
@@ -134,7 +134,7 @@ def test_plugins_and_targets_list(make_plugin, site):
     assert row.split()[-4:] == ["fake-format", "tdrv", "hal-tg==3.0", "registered"]
 
 
-def test_strict_plugins_fails_the_command(make_plugin):
+def test_strict_plugins_fails_the_command(make_plugin, run_hal):
     env = {**ext_env(make_plugin("st", body="raise RuntimeError('bad')\n")),
            "HAL_STRICT_PLUGINS": "1"}
     result = run_hal(["drivers", "list"], env)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def quick_start_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)]
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.DOTALL)]
 
 
 def test_quick_start_is_exactly_two_one_line_commands():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import install_fake_dist
 from hal_core.errors import DeviceUnavailableError, PluginError, UsageError
 from hal_core.registry import Registry, get_registry, reset_registry
 
@@ -42,7 +41,7 @@ def test_external_module_name_is_imported(make_plugin, site):
     assert registry.driver("modular").plugin is record
 
 
-def test_entry_point_distribution_provenance(make_plugin, site):
+def test_entry_point_distribution_provenance(make_plugin, site, install_fake_dist):
     path = make_plugin("eplug", directory=site, drivers=("ep-driver",), targets=("ep-target",))
     install_fake_dist(site, "hal-fake-accel", "2.3.1", {"fake-accel": path.stem})
     registry = Registry(external=[])
@@ -102,7 +101,8 @@ def test_hook_returning_wrong_type_is_a_failure(make_plugin):
 
 
 @pytest.mark.parametrize("api", ["2.0", "1.7", "0.9"])
-def test_incompatible_api_version_is_refused_naming_both_versions(make_plugin, site, api):
+def test_incompatible_api_version_is_refused_naming_both_versions(
+        make_plugin, site, api, install_fake_dist):
     path = make_plugin("newer", directory=site, api=api)
     install_fake_dist(site, "hal-future", "9.0", {"future": path.stem})
     registry = Registry(external=[])
@@ -122,7 +122,7 @@ def test_missing_api_declaration_is_refused(make_plugin, tmp_path):
     assert record.status == "incompatible" and "HAL_PLUGIN_API_VERSION" in record.error
 
 
-def test_duplicate_driver_names_name_both_distributions(make_plugin, site):
+def test_duplicate_driver_names_name_both_distributions(make_plugin, site, install_fake_dist):
     one = make_plugin("dupa", directory=site, drivers=("same", "only-a"))
     two = make_plugin("dupb", directory=site, drivers=("same",))
     install_fake_dist(site, "hal-vendor-a", "1.0", {"vendor-a": one.stem})
@@ -152,7 +152,7 @@ def test_strict_mode_from_environment(make_plugin, monkeypatch):
         get_registry().plugins()
 
 
-def test_disable_and_autoload_settings(make_plugin, site, monkeypatch):
+def test_disable_and_autoload_settings(make_plugin, site, monkeypatch, install_fake_dist):
     ep = make_plugin("epd", directory=site, drivers=("from-ep",))
     install_fake_dist(site, "hal-ep", "1.0", {"ep-plugin": ep.stem})
     ext = make_plugin("extd", drivers=("from-ext",))

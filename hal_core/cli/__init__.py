@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         # The reader (e.g. `| head`) went away; nothing left to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
         if debug:
             import traceback
 
