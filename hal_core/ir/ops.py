@@ -72,15 +72,12 @@ def cast(x: Tensor, dtype: Any) -> Tensor:
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """``select``: elementwise ``x if condition else y``, with broadcasting."""
-    t = _first_tensor("where", x, y, condition)
-    like = t if t is not condition else None
-    cond = t.fb.lift(condition, condition if isinstance(condition, Tensor) else t)
-    if like is None:  # only the condition is a tensor: take the scalars' own dtype
-        import numpy as np
-
-        x, y = (t.fb.constant(np.asarray(v)) for v in (x, y))
-        return t.fb.op("select", cond, x, y)
-    return t.fb.op("select", cond, t.fb.lift(x, like), t.fb.lift(y, like))
+    like = next((v for v in (x, y) if isinstance(v, Tensor)), None)
+    fb = _first_tensor("where", condition, x, y).fb
+    cond = condition if isinstance(condition, Tensor) else fb.constant(condition, "i1")
+    if like is None:  # only the condition is a tensor: constants take the builder's defaults
+        return fb.op("select", cond, fb.constant(x), fb.constant(y))
+    return fb.op("select", cond, fb.lift(x, like), fb.lift(y, like))
 
 
 select = where

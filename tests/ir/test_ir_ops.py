@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ir_cases import CASES, Case
 
-import hal_core.ir as ir
+from hal_core import ir
 from hal_core.ir.reference import evaluate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import hal_core.ir as ir
+from hal_core import ir
 from hal_core.errors import IRParseError, VerificationError
 
 CANONICAL = """\
