@@ -21,18 +21,28 @@ CTS_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hal", "HAL conformance tests (CTS)")
-    group.addoption("--hal-driver", metavar="NAME", default=None,
-                    help="run the HAL CTS suites against the installed driver NAME")
-    group.addoption("--hal-device", metavar="URI", default=None,
-                    help="device URI for the CTS (default: the driver's default device)")
+    group.addoption(
+        "--hal-driver",
+        metavar="NAME",
+        default=None,
+        help="run the HAL CTS suites against the installed driver NAME",
+    )
+    group.addoption(
+        "--hal-device",
+        metavar="URI",
+        default=None,
+        help="device URI for the CTS (default: the driver's default device)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("hal_driver", None):
         return
     config.addinivalue_line(
-        "markers", "hal_feature(name): the test needs driver feature NAME; skipped when the "
-        "driver lists it in cts_unsupported")
+        "markers",
+        "hal_feature(name): the test needs driver feature NAME; skipped when the "
+        "driver lists it in cts_unsupported",
+    )
     from hal_core.errors import HalError
     from hal_core.registry import get_registry
 
@@ -64,8 +74,9 @@ def skip_unsupported(request: pytest.FixtureRequest, driver: Any) -> None:
     for mark in request.node.iter_markers("hal_feature"):
         for feature in mark.args:
             if feature in unsupported:
-                pytest.skip(f"driver {driver.name!r} does not support {feature!r}: "
-                            f"{unsupported[feature]}")
+                pytest.skip(
+                    f"driver {driver.name!r} does not support {feature!r}: {unsupported[feature]}"
+                )
 
 
 @pytest.fixture(scope="session")

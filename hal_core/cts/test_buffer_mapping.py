@@ -62,10 +62,16 @@ def test_subspans_alias_the_parent(buf):
     assert subsub.byte_offset == 20 and subsub.read() == b"\xaa" * 4
 
 
-@pytest.mark.parametrize("op", [
-    lambda b: b.read(60, 8), lambda b: b.write(b"x" * 8, offset=60), lambda b: b.map(65),
-    lambda b: b.subspan(32, 64), lambda b: b.fill(1, offset=-1, length=1),
-])
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda b: b.read(60, 8),
+        lambda b: b.write(b"x" * 8, offset=60),
+        lambda b: b.map(65),
+        lambda b: b.subspan(32, 64),
+        lambda b: b.fill(1, offset=-1, length=1),
+    ],
+)
 def test_out_of_range_access_is_a_usage_error_naming_the_size(buf, op):
     with pytest.raises(UsageError, match="64 bytes"):
         op(buf)

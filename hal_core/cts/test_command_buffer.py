@@ -102,8 +102,9 @@ def test_reusable_command_buffer_with_different_bindings(hal_device):
         cb.copy(0, 1, source_offset=0, target_offset=0, length=4)
         cb.update(1, b"\xee", offset=7)
     alloc = hal_device.allocator
-    pairs = [(alloc.import_host(bytes([i] * 8)), alloc.import_host(b"\xff" * 8))
-             for i in range(1, 4)]
+    pairs = [
+        (alloc.import_host(bytes([i] * 8)), alloc.import_host(b"\xff" * 8)) for i in range(1, 4)
+    ]
     for _ in range(2):
         for src, dst in pairs:
             run(hal_device, cb, [src, dst])

@@ -17,8 +17,23 @@ from hal_core.hal.fence import Fence
 from hal_core.hal.semaphore import Semaphore
 
 __all__ = [
-    "BUFFER_ALIGNMENT", "Allocator", "Buffer", "BufferUsage", "BufferView", "CommandBuffer",
-    "CommandBufferMode", "CommandBufferState", "Device", "DeviceInfo", "Driver", "EntryPoint",
-    "ExecutableCache", "ExecutableLoader", "Fence", "LocalExecutable", "MemoryType",
-    "Semaphore", "parse_device_uri",
+    "BUFFER_ALIGNMENT",
+    "Allocator",
+    "Buffer",
+    "BufferUsage",
+    "BufferView",
+    "CommandBuffer",
+    "CommandBufferMode",
+    "CommandBufferState",
+    "Device",
+    "DeviceInfo",
+    "Driver",
+    "EntryPoint",
+    "ExecutableCache",
+    "ExecutableLoader",
+    "Fence",
+    "LocalExecutable",
+    "MemoryType",
+    "Semaphore",
+    "parse_device_uri",
 ]

@@ -43,8 +43,12 @@ class BufferUsage(enum.IntFlag):
 
 
 #: What a local (CPU) device's memory is: host memory the "device" reads directly.
-HOST_MEMORY = (MemoryType.HOST_LOCAL | MemoryType.HOST_COHERENT | MemoryType.HOST_CACHED
-               | MemoryType.DEVICE_LOCAL)
+HOST_MEMORY = (
+    MemoryType.HOST_LOCAL
+    | MemoryType.HOST_COHERENT
+    | MemoryType.HOST_CACHED
+    | MemoryType.DEVICE_LOCAL
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def aligned_host_array(size: int):  # -> numpy.ndarray (numpy imported lazily)
 
     raw = np.zeros(size + BUFFER_ALIGNMENT, dtype=np.uint8)
     start = -raw.ctypes.data % BUFFER_ALIGNMENT
-    return raw[start:start + size]
+    return raw[start : start + size]
 
 
 class Allocator:
@@ -81,8 +85,10 @@ class Allocator:
 
     def query_compatibility(self, memory_type: MemoryType, usage: BufferUsage) -> bool:
         """True when some heap provides ``memory_type`` with ``usage``."""
-        return any((h.memory_type & memory_type) == memory_type
-                   and (h.allowed_usage & usage) == usage for h in self._heaps)
+        return any(
+            (h.memory_type & memory_type) == memory_type and (h.allowed_usage & usage) == usage
+            for h in self._heaps
+        )
 
     def _check_request(self, size: int, memory_type: MemoryType, usage: BufferUsage) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -91,16 +97,21 @@ class Allocator:
             have = ", ".join(f"{h.memory_type!r} usage {h.allowed_usage!r}" for h in self._heaps)
             raise UsageError(
                 f"device {self.device_id or '?'} cannot allocate memory type {memory_type!r} "
-                f"with usage {usage!r}; it has: {have}")
+                f"with usage {usage!r}; it has: {have}"
+            )
         limit = max(h.max_allocation_size for h in self._heaps)
         if size > limit:
             raise UsageError(
                 f"buffer of {size} bytes exceeds the maximum allocation size {limit} of "
-                f"device {self.device_id or '?'}")
+                f"device {self.device_id or '?'}"
+            )
 
-    def allocate_buffer(self, size: int,
-                        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-                        usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+    def allocate_buffer(
+        self,
+        size: int,
+        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
+        usage: BufferUsage = BufferUsage.DEFAULT,
+    ) -> Buffer:
         """A new zeroed buffer of ``size`` bytes, 64-byte aligned."""
         self._check_request(size, memory_type, usage)
         storage = aligned_host_array(size)
@@ -112,8 +123,11 @@ class Allocator:
         """A buffer holding a copy of ``data`` (bytes-like or numpy array)."""
         import numpy as np
 
-        src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8) if not isinstance(
-            data, np.ndarray) else np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        src = (
+            np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+            if not isinstance(data, np.ndarray)
+            else np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        )
         buf = self.allocate_buffer(src.size, usage=usage)
         buf._storage[:] = src
         return buf
@@ -123,8 +137,11 @@ class Allocator:
             self.bytes_freed += size
 
     def statistics(self) -> dict[str, int]:
-        return {"bytes_allocated": self.bytes_allocated, "bytes_freed": self.bytes_freed,
-                "bytes_live": self.bytes_allocated - self.bytes_freed}
+        return {
+            "bytes_allocated": self.bytes_allocated,
+            "bytes_freed": self.bytes_freed,
+            "bytes_live": self.bytes_allocated - self.bytes_freed,
+        }
 
 
-from hal_core.hal.buffer import Buffer  # noqa: E402  (Buffer refers back to Allocator)
+from hal_core.hal.buffer import Buffer

@@ -25,8 +25,9 @@ def fill_pattern(pattern: bytes | int, pattern_length: int | None = None) -> byt
     if isinstance(pattern, (bytes, bytearray, memoryview)):
         data = bytes(pattern)
         if pattern_length is not None and pattern_length != len(data):
-            raise UsageError(f"fill pattern {data!r} is {len(data)} bytes but pattern_length is "
-                             f"{pattern_length}")
+            raise UsageError(
+                f"fill pattern {data!r} is {len(data)} bytes but pattern_length is {pattern_length}"
+            )
     elif isinstance(pattern, int) and not isinstance(pattern, bool):
         n = 1 if pattern_length is None else pattern_length
         if n not in (1, 2, 4):
@@ -37,8 +38,9 @@ def fill_pattern(pattern: bytes | int, pattern_length: int | None = None) -> byt
     else:
         raise UsageError(f"fill pattern must be bytes or an int, got {type(pattern).__name__}")
     if len(data) not in (1, 2, 4):
-        raise UsageError(f"fill pattern must be 1, 2 or 4 bytes long, got {len(data)} bytes "
-                         f"({data!r})")
+        raise UsageError(
+            f"fill pattern must be 1, 2 or 4 bytes long, got {len(data)} bytes ({data!r})"
+        )
     return data
 
 
@@ -46,7 +48,8 @@ def check_fill_alignment(offset: int, length: int, pattern_size: int, what: str)
     if offset % pattern_size or length % pattern_size:
         raise UsageError(
             f"{what}: a {pattern_size}-byte fill pattern needs offset and length that are "
-            f"multiples of {pattern_size}; got offset {offset}, length {length}")
+            f"multiples of {pattern_size}; got offset {offset}, length {length}"
+        )
 
 
 def fill_array(region: Any, pattern: bytes) -> None:
@@ -62,11 +65,26 @@ def fill_array(region: Any, pattern: bytes) -> None:
 class Buffer:
     """A range of memory from an :class:`~hal_core.hal.allocator.Allocator`."""
 
-    __slots__ = ("allocator", "memory_type", "usage", "_storage", "_root", "byte_offset",
-                 "_released", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_released",
+        "_root",
+        "_storage",
+        "allocator",
+        "byte_offset",
+        "memory_type",
+        "usage",
+    )
 
-    def __init__(self, allocator: Allocator, storage: Any, memory_type: MemoryType,
-                 usage: BufferUsage, root: Buffer | None = None, byte_offset: int = 0) -> None:
+    def __init__(
+        self,
+        allocator: Allocator,
+        storage: Any,
+        memory_type: MemoryType,
+        usage: BufferUsage,
+        root: Buffer | None = None,
+        byte_offset: int = 0,
+    ) -> None:
         self.allocator = allocator
         self.memory_type = memory_type
         self.usage = usage
@@ -108,29 +126,42 @@ class Buffer:
     def check_range(self, offset: int, length: int | None, what: str) -> tuple[int, int]:
         """Validate ``[offset, offset + length)`` (None length: to the end); return it."""
         if self._root._released:
-            raise UsageError(f"{what}: the buffer was released (queue_dealloca or release()); "
-                             f"allocate a new one")
+            raise UsageError(
+                f"{what}: the buffer was released (queue_dealloca or release()); allocate a new one"
+            )
         size = self._storage.shape[0]
         if not isinstance(offset, int) or offset < 0:
-            raise UsageError(f"{what}: offset must be a non-negative int within the buffer of "
-                             f"{size} bytes, got {offset!r}")
+            raise UsageError(
+                f"{what}: offset must be a non-negative int within the buffer of "
+                f"{size} bytes, got {offset!r}"
+            )
         if length is None:
             length = size - offset
         if not isinstance(length, int) or length < 0 or offset + length > size:
-            raise UsageError(f"{what}: range [offset {offset}, length {length}] is outside the "
-                             f"buffer of {size} bytes")
+            raise UsageError(
+                f"{what}: range [offset {offset}, length {length}] is outside the "
+                f"buffer of {size} bytes"
+            )
         return offset, length
 
     def _require(self, usage: BufferUsage, what: str) -> None:
         if (self.usage & usage) != usage:
-            raise UsageError(f"{what}: the buffer was allocated with usage {self.usage!r}, which "
-                             f"lacks {usage!r}; allocate it with that usage")
+            raise UsageError(
+                f"{what}: the buffer was allocated with usage {self.usage!r}, which "
+                f"lacks {usage!r}; allocate it with that usage"
+            )
 
     def subspan(self, offset: int, length: int | None = None) -> Buffer:
         """A buffer aliasing ``[offset, offset + length)`` of this one (no copy)."""
         offset, length = self.check_range(offset, length, "Buffer.subspan")
-        return Buffer(self.allocator, self._storage[offset:offset + length], self.memory_type,
-                      self.usage, self._root, self.byte_offset + offset)
+        return Buffer(
+            self.allocator,
+            self._storage[offset : offset + length],
+            self.memory_type,
+            self.usage,
+            self._root,
+            self.byte_offset + offset,
+        )
 
     def map(self, offset: int = 0, length: int | None = None) -> Any:
         """A zero-copy ``numpy.uint8`` view of the range (host-visible memory only)."""
@@ -138,10 +169,12 @@ class Buffer:
 
         offset, length = self.check_range(offset, length, "Buffer.map")
         if not self.memory_type & MemoryType.HOST_VISIBLE:
-            raise UsageError(f"Buffer.map: memory type {self.memory_type!r} is not host "
-                             f"visible; copy it to a HOST_VISIBLE buffer first")
+            raise UsageError(
+                f"Buffer.map: memory type {self.memory_type!r} is not host "
+                f"visible; copy it to a HOST_VISIBLE buffer first"
+            )
         self._require(BufferUsage.MAPPING, "Buffer.map")
-        return self._storage[offset:offset + length]
+        return self._storage[offset : offset + length]
 
     def read(self, offset: int = 0, length: int | None = None) -> bytes:
         """Copy the range out as bytes."""
@@ -157,19 +190,26 @@ class Buffer:
             src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
         self.map(offset, src.size)[:] = src
 
-    def fill(self, pattern: bytes | int, offset: int = 0, length: int | None = None,
-             pattern_length: int | None = None) -> None:
+    def fill(
+        self,
+        pattern: bytes | int,
+        offset: int = 0,
+        length: int | None = None,
+        pattern_length: int | None = None,
+    ) -> None:
         """Fill the range with a repeated 1, 2 or 4-byte pattern."""
         data = fill_pattern(pattern, pattern_length)
         offset, length = self.check_range(offset, length, "Buffer.fill")
         check_fill_alignment(offset, length, len(data), "Buffer.fill")
         fill_array(self.map(offset, length), data)
 
-    def copy_from(self, source: Buffer, source_offset: int = 0, offset: int = 0,
-                  length: int | None = None) -> None:
+    def copy_from(
+        self, source: Buffer, source_offset: int = 0, offset: int = 0, length: int | None = None
+    ) -> None:
         """Copy ``length`` bytes (default: all of ``source`` from its offset) into this buffer."""
         if not isinstance(source, Buffer):
-            raise UsageError(f"Buffer.copy_from expects a Buffer source, got "
-                             f"{type(source).__name__}")
+            raise UsageError(
+                f"Buffer.copy_from expects a Buffer source, got {type(source).__name__}"
+            )
         source_offset, length = source.check_range(source_offset, length, "Buffer.copy_from source")
         self.map(offset, length)[:] = source.map(source_offset, length)

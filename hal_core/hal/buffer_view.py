@@ -14,17 +14,20 @@ class BufferView:
     Row-major and dense. :meth:`to_numpy` is a zero-copy view of host-visible memory.
     """
 
-    __slots__ = ("buffer", "shape", "element_type", "byte_offset")
+    __slots__ = ("buffer", "byte_offset", "element_type", "shape")
 
-    def __init__(self, buffer: Buffer, shape: tuple[int, ...], element_type: str,
-                 byte_offset: int = 0) -> None:
+    def __init__(
+        self, buffer: Buffer, shape: tuple[int, ...], element_type: str, byte_offset: int = 0
+    ) -> None:
         import numpy as np
 
         try:
             dtype = np.dtype(element_type)
         except TypeError:
-            raise UsageError(f"BufferView: unknown element type {element_type!r}; use a numpy "
-                             f"dtype name such as 'float32' or 'int8'") from None
+            raise UsageError(
+                f"BufferView: unknown element type {element_type!r}; use a numpy "
+                f"dtype name such as 'float32' or 'int8'"
+            ) from None
         shape = tuple(shape)
         if any(not isinstance(d, int) or d < 0 for d in shape):
             raise UsageError(f"BufferView: shape must be non-negative ints, got {shape!r}")

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 
 class CommandBufferMode(enum.Enum):
-    ONE_SHOT = "one-shot"    # submitted once, then done
-    REUSABLE = "reusable"    # may be submitted any number of times
+    ONE_SHOT = "one-shot"  # submitted once, then done
+    REUSABLE = "reusable"  # may be submitted any number of times
 
 
 class CommandBufferState(enum.Enum):
@@ -89,13 +89,18 @@ Command = FillCmd | UpdateCmd | CopyCmd | DispatchCmd | BarrierCmd
 class CommandBuffer:
     """A sequence of commands for one device's queue."""
 
-    def __init__(self, device: Any, mode: CommandBufferMode = CommandBufferMode.ONE_SHOT,
-                 binding_capacity: int = 0) -> None:
+    def __init__(
+        self,
+        device: Any,
+        mode: CommandBufferMode = CommandBufferMode.ONE_SHOT,
+        binding_capacity: int = 0,
+    ) -> None:
         if not isinstance(mode, CommandBufferMode):
             raise UsageError(f"command buffer mode must be a CommandBufferMode, got {mode!r}")
         if not isinstance(binding_capacity, int) or binding_capacity < 0:
-            raise UsageError(f"binding_capacity must be a non-negative int, got "
-                             f"{binding_capacity!r}")
+            raise UsageError(
+                f"binding_capacity must be a non-negative int, got {binding_capacity!r}"
+            )
         self.device = device
         self.mode = mode
         self.binding_capacity = binding_capacity
@@ -104,15 +109,16 @@ class CommandBuffer:
         self.slots_used = 0  # 1 + the highest slot referenced
 
     def __repr__(self) -> str:
-        return (f"<CommandBuffer {self.mode.value} {self.state.value} "
-                f"{len(self.commands)} commands>")
+        return f"<CommandBuffer {self.mode.value} {self.state.value} {len(self.commands)} commands>"
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def begin(self) -> CommandBuffer:
         if self.state is not CommandBufferState.INITIAL:
-            raise UsageError(f"CommandBuffer.begin: the command buffer is {self.state.value}; "
-                             f"begin() is called once, on a new command buffer")
+            raise UsageError(
+                f"CommandBuffer.begin: the command buffer is {self.state.value}; "
+                f"begin() is called once, on a new command buffer"
+            )
         self.state = CommandBufferState.RECORDING
         return self
 
@@ -122,10 +128,10 @@ class CommandBuffer:
         self.state = CommandBufferState.EXECUTABLE
         return self
 
-    def __enter__(self) -> CommandBuffer:
+    def __enter__(self) -> CommandBuffer:  # noqa: PYI034 - Self needs Python 3.11
         return self.begin()
 
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is None:
             self.end()
 
@@ -134,57 +140,75 @@ class CommandBuffer:
 
     def _recording(self, op: str) -> None:
         if self.state is not CommandBufferState.RECORDING:
-            raise UsageError(f"CommandBuffer.{op}: the command buffer is {self.state.value}, not "
-                             f"recording; call begin() first (and nothing after end())")
+            raise UsageError(
+                f"CommandBuffer.{op}: the command buffer is {self.state.value}, not "
+                f"recording; call begin() first (and nothing after end())"
+            )
 
     def check_submittable(self, table: Any) -> None:
         """Raise unless the buffer may be submitted now with binding table ``table``."""
         if self.state is not CommandBufferState.EXECUTABLE:
             if self.state is CommandBufferState.SUBMITTED:
-                raise UsageError("queue_execute: this one-shot command buffer was already "
-                                 "submitted; create it with mode=REUSABLE to submit it again")
-            raise UsageError(f"queue_execute: the command buffer is {self.state.value}; call "
-                             f"end() before submitting it")
+                raise UsageError(
+                    "queue_execute: this one-shot command buffer was already "
+                    "submitted; create it with mode=REUSABLE to submit it again"
+                )
+            raise UsageError(
+                f"queue_execute: the command buffer is {self.state.value}; call "
+                f"end() before submitting it"
+            )
         if self.slots_used and (table is None or len(table) < self.slots_used):
             given = "none" if table is None else f"{len(table)} entries"
-            raise UsageError(f"queue_execute: the command buffer uses binding-table slots "
-                             f"0..{self.slots_used - 1} but the binding table has {given}; "
-                             f"pass binding_tables=[[buffer, ...]] with a buffer per slot")
+            raise UsageError(
+                f"queue_execute: the command buffer uses binding-table slots "
+                f"0..{self.slots_used - 1} but the binding table has {given}; "
+                f"pass binding_tables=[[buffer, ...]] with a buffer per slot"
+            )
         if self.mode is CommandBufferMode.ONE_SHOT:
             self.state = CommandBufferState.SUBMITTED
 
     # -- references --------------------------------------------------------------------------
 
-    def _ref(self, what: str, buf: Buffer | int, offset: int, length: int | None,
-             usage: BufferUsage) -> Ref:
+    def _ref(
+        self, what: str, buf: Buffer | int, offset: int, length: int | None, usage: BufferUsage
+    ) -> Ref:
         if isinstance(buf, Buffer):
             offset, length = buf.check_range(offset, length, what)
             buf._require(usage, what)
             return Ref(buf, None, offset, length)
         if isinstance(buf, int) and not isinstance(buf, bool):
             if not 0 <= buf < self.binding_capacity:
-                raise UsageError(f"{what}: binding-table slot {buf} is outside the command "
-                                 f"buffer's binding_capacity {self.binding_capacity}; create it "
-                                 f"with a larger binding_capacity")
+                raise UsageError(
+                    f"{what}: binding-table slot {buf} is outside the command "
+                    f"buffer's binding_capacity {self.binding_capacity}; create it "
+                    f"with a larger binding_capacity"
+                )
             if not isinstance(offset, int) or offset < 0:
                 raise UsageError(f"{what}: offset must be a non-negative int, got {offset!r}")
             if length is not None and (not isinstance(length, int) or length < 0):
-                raise UsageError(f"{what}: length must be a non-negative int or None, got "
-                                 f"{length!r}")
+                raise UsageError(
+                    f"{what}: length must be a non-negative int or None, got {length!r}"
+                )
             self.slots_used = max(self.slots_used, buf + 1)
             return Ref(None, buf, offset, length)
-        raise UsageError(f"{what}: expected a Buffer or a binding-table slot (int), got "
-                         f"{type(buf).__name__}")
+        raise UsageError(
+            f"{what}: expected a Buffer or a binding-table slot (int), got {type(buf).__name__}"
+        )
 
     # -- commands ------------------------------------------------------------------------------
 
-    def fill(self, target: Buffer | int, pattern: bytes | int, offset: int = 0,
-             length: int | None = None, pattern_length: int | None = None) -> None:
+    def fill(
+        self,
+        target: Buffer | int,
+        pattern: bytes | int,
+        offset: int = 0,
+        length: int | None = None,
+        pattern_length: int | None = None,
+    ) -> None:
         """Fill ``target[offset:offset+length]`` with a repeated 1, 2 or 4-byte pattern."""
         self._recording("fill")
         data = fill_pattern(pattern, pattern_length)
-        ref = self._ref("CommandBuffer.fill", target, offset, length,
-                        BufferUsage.TRANSFER_TARGET)
+        ref = self._ref("CommandBuffer.fill", target, offset, length, BufferUsage.TRANSFER_TARGET)
         check_fill_alignment(ref.offset, ref.length or 0, len(data), "CommandBuffer.fill")
         self.commands.append(FillCmd(ref, data))
 
@@ -194,73 +218,107 @@ class CommandBuffer:
         try:
             payload = bytes(memoryview(data).cast("B"))
         except TypeError:
-            raise UsageError(f"CommandBuffer.update: data must be bytes-like, got "
-                             f"{type(data).__name__}") from None
-        ref = self._ref("CommandBuffer.update", target, offset, len(payload),
-                        BufferUsage.TRANSFER_TARGET)
+            raise UsageError(
+                f"CommandBuffer.update: data must be bytes-like, got {type(data).__name__}"
+            ) from None
+        ref = self._ref(
+            "CommandBuffer.update", target, offset, len(payload), BufferUsage.TRANSFER_TARGET
+        )
         self.commands.append(UpdateCmd(payload, ref))
 
-    def copy(self, source: Buffer | int, target: Buffer | int, source_offset: int = 0,
-             target_offset: int = 0, length: int | None = None) -> None:
+    def copy(
+        self,
+        source: Buffer | int,
+        target: Buffer | int,
+        source_offset: int = 0,
+        target_offset: int = 0,
+        length: int | None = None,
+    ) -> None:
         """Copy ``length`` bytes (default: the rest of a concrete source) between buffers."""
         self._recording("copy")
-        src = self._ref("CommandBuffer.copy source", source, source_offset, length,
-                        BufferUsage.TRANSFER_SOURCE)
+        src = self._ref(
+            "CommandBuffer.copy source", source, source_offset, length, BufferUsage.TRANSFER_SOURCE
+        )
         if src.length is None:
-            raise UsageError("CommandBuffer.copy: length is required when the source is a "
-                             "binding-table slot")
-        dst = self._ref("CommandBuffer.copy target", target, target_offset, src.length,
-                        BufferUsage.TRANSFER_TARGET)
+            raise UsageError(
+                "CommandBuffer.copy: length is required when the source is a binding-table slot"
+            )
+        dst = self._ref(
+            "CommandBuffer.copy target",
+            target,
+            target_offset,
+            src.length,
+            BufferUsage.TRANSFER_TARGET,
+        )
         self.commands.append(CopyCmd(src, dst))
 
-    def dispatch(self, executable: LocalExecutable, entry_point: int | str,
-                 workgroup_count: tuple[int, int, int], bindings: Any = (),
-                 constants: Any = ()) -> None:
+    def dispatch(
+        self,
+        executable: LocalExecutable,
+        entry_point: int | str,
+        workgroup_count: tuple[int, int, int],
+        bindings: Any = (),
+        constants: Any = (),
+    ) -> None:
         """Run ``entry_point`` of ``executable`` over ``workgroup_count`` workgroups."""
         self._recording("dispatch")
         eps = getattr(executable, "entry_points", None)
         if eps is None:
-            raise UsageError(f"CommandBuffer.dispatch: expected a prepared executable, got "
-                             f"{type(executable).__name__}")
+            raise UsageError(
+                f"CommandBuffer.dispatch: expected a prepared executable, got "
+                f"{type(executable).__name__}"
+            )
         if isinstance(entry_point, str):
             names = [ep.name for ep in eps]
             if entry_point not in names:
-                raise UsageError(f"CommandBuffer.dispatch: executable has no entry point "
-                                 f"{entry_point!r}; it has {names}")
+                raise UsageError(
+                    f"CommandBuffer.dispatch: executable has no entry point "
+                    f"{entry_point!r}; it has {names}"
+                )
             entry = names.index(entry_point)
         elif isinstance(entry_point, int) and 0 <= entry_point < len(eps):
             entry = entry_point
         else:
-            raise UsageError(f"CommandBuffer.dispatch: entry point {entry_point!r} out of range; "
-                             f"the executable has {len(eps)}")
+            raise UsageError(
+                f"CommandBuffer.dispatch: entry point {entry_point!r} out of range; "
+                f"the executable has {len(eps)}"
+            )
         ep = eps[entry]
         wg = tuple(workgroup_count)
         if len(wg) != 3 or any(not isinstance(n, int) or n < 0 for n in wg):
-            raise UsageError(f"CommandBuffer.dispatch {ep.name}: workgroup_count must be three "
-                             f"non-negative ints (x, y, z), got {workgroup_count!r}")
+            raise UsageError(
+                f"CommandBuffer.dispatch {ep.name}: workgroup_count must be three "
+                f"non-negative ints (x, y, z), got {workgroup_count!r}"
+            )
         bindings = tuple(bindings)
         if len(bindings) != ep.binding_count:
-            raise UsageError(f"CommandBuffer.dispatch {ep.name}: the entry point takes "
-                             f"{ep.binding_count} bindings, got {len(bindings)}")
+            raise UsageError(
+                f"CommandBuffer.dispatch {ep.name}: the entry point takes "
+                f"{ep.binding_count} bindings, got {len(bindings)}"
+            )
         refs = []
         for i, b in enumerate(bindings):
             what = f"CommandBuffer.dispatch {ep.name} binding {i}"
             if isinstance(b, tuple):
                 if len(b) != 3:
-                    raise UsageError(f"{what}: expected (buffer_or_slot, offset, length), got "
-                                     f"{b!r}")
+                    raise UsageError(
+                        f"{what}: expected (buffer_or_slot, offset, length), got {b!r}"
+                    )
                 refs.append(self._ref(what, b[0], b[1], b[2], BufferUsage.DISPATCH_STORAGE))
             else:
                 refs.append(self._ref(what, b, 0, None, BufferUsage.DISPATCH_STORAGE))
         consts = tuple(constants)
         if len(consts) != ep.constant_count:
-            raise UsageError(f"CommandBuffer.dispatch {ep.name}: the entry point takes "
-                             f"{ep.constant_count} constants, got {len(consts)}")
+            raise UsageError(
+                f"CommandBuffer.dispatch {ep.name}: the entry point takes "
+                f"{ep.constant_count} constants, got {len(consts)}"
+            )
         words = []
         for c in consts:
             if not isinstance(c, int) or not -(1 << 31) <= c < (1 << 32):
-                raise UsageError(f"CommandBuffer.dispatch {ep.name}: constants are 32-bit ints, "
-                                 f"got {c!r}")
+                raise UsageError(
+                    f"CommandBuffer.dispatch {ep.name}: constants are 32-bit ints, got {c!r}"
+                )
             words.append(c & 0xFFFFFFFF)
         self.commands.append(DispatchCmd(executable, entry, wg, tuple(refs), tuple(words)))
 

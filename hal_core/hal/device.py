@@ -26,8 +26,9 @@ class Device:
 
     command_buffer_class: type[CommandBuffer] = CommandBuffer
 
-    def __init__(self, driver: Any, device_id: str, allocator: Allocator,
-                 executable_cache: ExecutableCache) -> None:
+    def __init__(
+        self, driver: Any, device_id: str, allocator: Allocator, executable_cache: ExecutableCache
+    ) -> None:
         self.driver = driver
         self.id = device_id
         self.allocator = allocator
@@ -37,10 +38,10 @@ class Device:
     def __repr__(self) -> str:
         return f"<Device {self.id}{' closed' if self.closed else ''}>"
 
-    def __enter__(self) -> Device:
+    def __enter__(self) -> Device:  # noqa: PYI034 - Self needs Python 3.11
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- queries -------------------------------------------------------------------------------
@@ -66,8 +67,9 @@ class Device:
         if self.closed:
             raise UsageError(f"{op}: device {self.id} is closed; create a new device")
 
-    def create_command_buffer(self, mode: CommandBufferMode = CommandBufferMode.ONE_SHOT,
-                              binding_capacity: int = 0) -> CommandBuffer:
+    def create_command_buffer(
+        self, mode: CommandBufferMode = CommandBufferMode.ONE_SHOT, binding_capacity: int = 0
+    ) -> CommandBuffer:
         self._check_open("create_command_buffer")
         return self.command_buffer_class(self, mode, binding_capacity)
 
@@ -77,9 +79,14 @@ class Device:
 
     # -- queue operations ----------------------------------------------------------------------
 
-    def queue_alloca(self, wait: FenceLike, signal: FenceLike, size: int,
-                     memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-                     usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+    def queue_alloca(
+        self,
+        wait: FenceLike,
+        signal: FenceLike,
+        size: int,
+        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
+        usage: BufferUsage = BufferUsage.DEFAULT,
+    ) -> Buffer:
         """Return a buffer that may be used once ``signal`` is reached."""
         raise NotImplementedError
 
@@ -87,9 +94,13 @@ class Device:
         """Release ``buffer`` once ``wait`` is reached."""
         raise NotImplementedError
 
-    def queue_execute(self, wait: FenceLike, signal: FenceLike,
-                      command_buffers: Sequence[CommandBuffer],
-                      binding_tables: Sequence[Sequence[Any] | None] | None = None) -> None:
+    def queue_execute(
+        self,
+        wait: FenceLike,
+        signal: FenceLike,
+        command_buffers: Sequence[CommandBuffer],
+        binding_tables: Sequence[Sequence[Any] | None] | None = None,
+    ) -> None:
         """Execute ``command_buffers`` in order after ``wait``; then signal ``signal``.
 
         ``binding_tables[i]`` (a sequence of Buffer or ``(Buffer, offset, length)``) fills the

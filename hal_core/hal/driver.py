@@ -7,7 +7,7 @@ name alone (``local-task``) means its default device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from hal_core.errors import UsageError
@@ -29,18 +29,25 @@ def parse_device_uri(uri: str, driver_name: str) -> tuple[str, dict[str, str]]:
     if "://" not in uri:
         if uri == driver_name:
             return "", {}
-        raise UsageError(f"device URI {uri!r} is not a {driver_name} URI; expected "
-                         f"'{driver_name}://[path][?key=value]'")
+        raise UsageError(
+            f"device URI {uri!r} is not a {driver_name} URI; expected "
+            f"'{driver_name}://[path][?key=value]'"
+        )
     parts = urlsplit(uri)
     if parts.scheme != driver_name:
-        raise UsageError(f"device URI {uri!r} names driver {parts.scheme!r}, not "
-                         f"{driver_name!r}; use '{driver_name}://...'")
+        raise UsageError(
+            f"device URI {uri!r} names driver {parts.scheme!r}, not "
+            f"{driver_name!r}; use '{driver_name}://...'"
+        )
     try:
-        params = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(
-            parts.query)))
+        params = dict(
+            parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        )
     except ValueError:
-        raise UsageError(f"device URI {uri!r}: malformed parameters {parts.query!r}; expected "
-                         f"key=value pairs joined by '&'") from None
+        raise UsageError(
+            f"device URI {uri!r}: malformed parameters {parts.query!r}; expected "
+            f"key=value pairs joined by '&'"
+        ) from None
     return parts.netloc + parts.path, params
 
 
@@ -52,7 +59,7 @@ class Driver:
     """
 
     name: str = ""
-    cts_unsupported: dict[str, str] = {}
+    cts_unsupported: ClassVar[dict[str, str]] = {}
 
     def __init__(self, registry: Any = None) -> None:
         self.registry = registry

@@ -22,11 +22,17 @@ def as_entry_point(ep: Any) -> EntryPoint:
     if isinstance(ep, EntryPoint):
         return ep
     try:
-        return EntryPoint(name=ep.name, workgroup_size=tuple(ep.workgroup_size),
-                          binding_count=ep.binding_count, constant_count=ep.constant_count)
+        return EntryPoint(
+            name=ep.name,
+            workgroup_size=tuple(ep.workgroup_size),
+            binding_count=ep.binding_count,
+            constant_count=ep.constant_count,
+        )
     except AttributeError as e:
-        raise UsageError(f"expected an EntryPoint (name, workgroup_size, binding_count, "
-                         f"constant_count), got {ep!r}") from e
+        raise UsageError(
+            f"expected an EntryPoint (name, workgroup_size, binding_count, "
+            f"constant_count), got {ep!r}"
+        ) from e
 
 
 class ExecutableCache:
@@ -56,14 +62,16 @@ class ExecutableCache:
                     self._loaders[format] = loader
         return loader
 
-    def prepare(self, format: str, payload: bytes | memoryview,
-                entry_points: Sequence[Any]) -> LocalExecutable:
+    def prepare(
+        self, format: str, payload: bytes | memoryview, entry_points: Sequence[Any]
+    ) -> LocalExecutable:
         """Prepare ``payload`` (of ``format``) declaring ``entry_points``."""
         if format not in self._formats:
             can = ", ".join(self._formats) or "none (no executable loader plugin is installed)"
             raise IncompatibleModuleError(
                 f"device {self.device_id or '?'} cannot prepare executable format {format!r}; "
-                f"it can prepare: {can}; compile for a target that produces one of these")
+                f"it can prepare: {can}; compile for a target that produces one of these"
+            )
         eps = tuple(as_entry_point(ep) for ep in entry_points)
         loader = self._loader(format)
         try:
@@ -73,6 +81,7 @@ class ExecutableCache:
         except Exception as e:
             raise ModuleFormatError(
                 f"the {format!r} loader failed to prepare a payload of {len(payload)} bytes: "
-                f"{type(e).__name__}: {e}") from e
+                f"{type(e).__name__}: {e}"
+            ) from e
         log.debug("prepared %s executable with %d entry points", format, len(eps))
         return executable

@@ -17,10 +17,13 @@ class Fence:
     def __init__(self, timepoints: Iterable[tuple[Semaphore, int]] = ()) -> None:
         tps = tuple(timepoints)
         for tp in tps:
-            if (not isinstance(tp, tuple) or len(tp) != 2 or not isinstance(tp[0], Semaphore)
-                    or not isinstance(tp[1], int)):
-                raise UsageError(
-                    f"a fence timepoint is a (Semaphore, int) pair, got {tp!r}")
+            if (
+                not isinstance(tp, tuple)
+                or len(tp) != 2
+                or not isinstance(tp[0], Semaphore)
+                or not isinstance(tp[1], int)
+            ):
+                raise UsageError(f"a fence timepoint is a (Semaphore, int) pair, got {tp!r}")
         self.timepoints = tps
 
     @classmethod
@@ -83,7 +86,8 @@ def as_timepoints(fence: FenceLike, what: str) -> tuple[tuple[Semaphore, int], .
     if isinstance(fence, tuple) and len(fence) == 2 and isinstance(fence[0], Semaphore):
         raise UsageError(
             f"{what} must be a Fence or a list of (semaphore, value) pairs, got a single pair "
-            f"{fence!r}; wrap it in a list")
+            f"{fence!r}; wrap it in a list"
+        )
     try:
         return Fence(fence).timepoints
     except TypeError:

@@ -32,7 +32,7 @@ def _check_value(value: int, what: str) -> int:
 class Semaphore:
     """A timeline semaphore (uint64 value). Thread safe."""
 
-    __slots__ = ("_value", "_failure", "_cond", "_waiters", "_timepoints", "label")
+    __slots__ = ("_cond", "_failure", "_timepoints", "_value", "_waiters", "label")
 
     def __init__(self, initial: int = 0, label: str = "") -> None:
         self._value = _check_value(initial, "initial value")
@@ -68,7 +68,8 @@ class Semaphore:
                     return
                 raise UsageError(
                     f"semaphore values only increase: current value {self._value}, asked to "
-                    f"signal {value}; signal a value greater than the current one")
+                    f"signal {value}; signal a value greater than the current one"
+                )
             if value > MAX_VALUE:
                 _check_value(value, "value")
             self._value = value
@@ -119,7 +120,8 @@ class Semaphore:
                         raise TimeoutExpiredError(
                             f"semaphore {self.label or hex(id(self))} did not reach {value} "
                             f"within {timeout} s (current value {self._value}); check that "
-                            f"some submission or the host signals it")
+                            f"some submission or the host signals it"
+                        )
                     self._cond.wait(remaining)
             finally:
                 self._waiters -= 1

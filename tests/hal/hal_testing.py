@@ -49,8 +49,15 @@ class PythonExecutable(LocalExecutable):
         self.calls: list[tuple[str, int, int, int]] = []  # (thread name, entry, first, last)
         self._lock = threading.Lock()
 
-    def run(self, entry: int, workgroup_count: tuple[int, int, int], first: int, last: int,
-            bindings: Sequence[Any], constants: Sequence[int]) -> None:
+    def run(
+        self,
+        entry: int,
+        workgroup_count: tuple[int, int, int],
+        first: int,
+        last: int,
+        bindings: Sequence[Any],
+        constants: Sequence[int],
+    ) -> None:
         with self._lock:
             self.calls.append((threading.current_thread().name, entry, first, last))
         self.kernels[entry](workgroup_count, first, last, bindings, constants)
@@ -59,13 +66,16 @@ class PythonExecutable(LocalExecutable):
 class PythonLoader(ExecutableLoader):
     format = FORMAT
 
-    def load(self, payload: bytes | memoryview, entry_points: Sequence[EntryPoint]
-             ) -> PythonExecutable:
+    def load(
+        self, payload: bytes | memoryview, entry_points: Sequence[EntryPoint]
+    ) -> PythonExecutable:
         names = bytes(payload).decode().split(",")
         unknown = [n for n in names if n not in KERNELS]
         if unknown or len(names) != len(entry_points):
-            raise ModuleFormatError(f"test-python payload {bytes(payload)!r}: unknown kernels "
-                                    f"{unknown} or not one per entry point")
+            raise ModuleFormatError(
+                f"test-python payload {bytes(payload)!r}: unknown kernels "
+                f"{unknown} or not one per entry point"
+            )
         return PythonExecutable([KERNELS[n] for n in names], tuple(entry_points))
 
 

@@ -10,8 +10,7 @@ from hal_core.hal import CommandBufferMode, EntryPoint
 
 @pytest.fixture
 def exe(device):
-    eps = [EntryPoint("ids", binding_count=1, constant_count=1),
-           EntryPoint("add", binding_count=3)]
+    eps = [EntryPoint("ids", binding_count=1, constant_count=1), EntryPoint("add", binding_count=3)]
     return device.executable_cache.prepare("test-python", b"ids,add", eps)
 
 

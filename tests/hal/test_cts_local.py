@@ -13,8 +13,15 @@ import pytest
 def run_pytest(args, cwd, env=None):
     env = dict(os.environ if env is None else env)
     env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("driver", ["local-sync", "local-task"])
@@ -25,13 +32,21 @@ def test_cts_passes_on_local_driver(driver, tmp_path):
 
 
 def test_cts_on_a_named_device(tmp_path):
-    proc = run_pytest(["--hal-driver=local-task", "--hal-device=local-task://?workers=1",
-                       "-k", "semaphore or queue"], tmp_path)
+    proc = run_pytest(
+        [
+            "--hal-driver=local-task",
+            "--hal-device=local-task://?workers=1",
+            "-k",
+            "semaphore or queue",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 
 def test_plugin_is_inert_without_the_option(tmp_path):
-    (tmp_path / "test_probe.py").write_text(textwrap.dedent("""
+    (tmp_path / "test_probe.py").write_text(
+        textwrap.dedent("""
         import sys
 
         def test_nothing_heavy_loaded(request):
@@ -39,14 +54,16 @@ def test_plugin_is_inert_without_the_option(tmp_path):
             assert "hal_core.registry" not in sys.modules
             assert "hal_core.hal" not in sys.modules
             assert "numpy" not in sys.modules
-    """))
+    """)
+    )
     proc = run_pytest([], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "1 passed" in proc.stdout
 
 
 def test_unsupported_features_are_skipped_with_the_drivers_reason(tmp_path):
-    (tmp_path / "partial_driver.py").write_text(textwrap.dedent("""
+    (tmp_path / "partial_driver.py").write_text(
+        textwrap.dedent("""
         HAL_PLUGIN_API_VERSION = "1.0"
         from hal_core.descriptors import DriverInfo
         from hal_core.hookspecs import hookimpl
@@ -67,15 +84,19 @@ def test_unsupported_features_are_skipped_with_the_drivers_reason(tmp_path):
         @hookimpl
         def hal_register_drivers():
             return [DriverInfo("partial-sync", "test", "partial_driver:create_driver")]
-    """))
-    env = dict(os.environ, HAL_EXTERNAL_DRIVERS=str(tmp_path / "partial_driver.py"),
-               PYTHONPATH=str(tmp_path))
-    proc = run_pytest(["--hal-driver=partial-sync", "-rs", "-k", "command_buffer"], tmp_path,
-                      env)
+    """)
+    )
+    env = dict(
+        os.environ,
+        HAL_EXTERNAL_DRIVERS=str(tmp_path / "partial_driver.py"),
+        PYTHONPATH=str(tmp_path),
+    )
+    proc = run_pytest(["--hal-driver=partial-sync", "-rs", "-k", "command_buffer"], tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "2 skipped" in proc.stdout
-    assert "does not support 'reusable_command_buffers': records one-shot buffers only" \
-        in proc.stdout
+    assert (
+        "does not support 'reusable_command_buffers': records one-shot buffers only" in proc.stdout
+    )
 
 
 def test_unknown_driver_is_reported(tmp_path):

@@ -28,7 +28,7 @@ Step = Callable[[list], None]
 def _accessor(ref: Ref) -> Callable[[list], Any]:
     """A function slots -> the uint8 array the reference names."""
     if ref.buffer is not None:
-        view = ref.buffer._storage[ref.offset:ref.offset + ref.length]
+        view = ref.buffer._storage[ref.offset : ref.offset + ref.length]
         return lambda slots: view
     slot, start = ref.slot, ref.offset
     if ref.length is None:
@@ -49,6 +49,7 @@ def _fill_step(cmd: FillCmd) -> Step:
         if region.shape[0] % size:
             check_fill_alignment(cmd.target.offset, region.shape[0], size, "fill")
         fill_array(region, pattern)
+
     return fill
 
 
@@ -59,6 +60,7 @@ def _update_step(cmd: UpdateCmd) -> Step:
 
     def update(slots: list) -> None:
         get(slots)[:] = data
+
     return update
 
 
@@ -67,6 +69,7 @@ def _copy_step(cmd: CopyCmd) -> Step:
 
     def copy(slots: list) -> None:
         dst(slots)[:] = src(slots)
+
     return copy
 
 
@@ -81,6 +84,7 @@ def _dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
 
     def dispatch(slots: list) -> None:
         run_tiles(executable, entry, wg, total, [g(slots) for g in getters], consts)
+
     return dispatch
 
 
@@ -98,7 +102,7 @@ class LocalCommandBuffer(CommandBuffer):
         steps: list[Step] = []
         names: list[str] = []
         extents = [0] * self.slots_used
-        for cmd in self.commands:
+        for index, cmd in enumerate(self.commands):
             if isinstance(cmd, BarrierCmd):
                 # Steps run one after another on one thread and each dispatch joins its
                 # tiles before returning, so a barrier has nothing left to order.
@@ -115,7 +119,7 @@ class LocalCommandBuffer(CommandBuffer):
                 steps.append(_copy_step(cmd))
             else:
                 steps.append(_dispatch_step(cmd, self.device))
-            names.append(_describe(cmd))
+            names.append(f"command {index} ({_describe(cmd)})")
         self.steps: tuple[Step, ...] = tuple(steps)
         self.step_names = tuple(names)
         self.slot_extents = tuple(extents)
@@ -133,16 +137,20 @@ class LocalCommandBuffer(CommandBuffer):
                 array = entry._storage
             elif isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[0], Buffer):
                 off, length = entry[0].check_range(entry[1], entry[2], f"binding table slot {i}")
-                array = entry[0]._storage[off:off + length]
+                array = entry[0]._storage[off : off + length]
             elif isinstance(entry, Buffer):
                 array = entry._storage
             else:
-                raise UsageError(f"binding table slot {i}: expected a Buffer or (Buffer, "
-                                 f"offset, length), got {type(entry).__name__}")
+                raise UsageError(
+                    f"binding table slot {i}: expected a Buffer or (Buffer, "
+                    f"offset, length), got {type(entry).__name__}"
+                )
             if array.shape[0] < extent:
-                raise UsageError(f"binding table slot {i}: the command buffer uses bytes up to "
-                                 f"{extent} of it but the bound buffer has {array.shape[0]}; "
-                                 f"bind a larger buffer")
+                raise UsageError(
+                    f"binding table slot {i}: the command buffer uses bytes up to "
+                    f"{extent} of it but the bound buffer has {array.shape[0]}; "
+                    f"bind a larger buffer"
+                )
             slots.append(array)
         return slots
 
@@ -156,8 +164,7 @@ class LocalCommandBuffer(CommandBuffer):
         except HalRuntimeError:
             raise
         except Exception as e:
-            err = HalRuntimeError(f"command {i} ({self.step_names[i]}) failed: "
-                                  f"{type(e).__name__}: {e}")
+            err = HalRuntimeError(f"{self.step_names[i]} failed: {type(e).__name__}: {e}")
             raise err from e
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from hal_core.errors import HalRuntimeError, UsageError
 from hal_core.hal.allocator import Allocator, BufferUsage, MemoryType
@@ -22,7 +22,6 @@ from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
 from hal_core.hal.executable_cache import ExecutableCache
 from hal_core.hal.fence import FenceLike, as_timepoints
 from hal_core.hal.semaphore import Semaphore, wrap_failure
-
 from hal_local import cpu
 from hal_local.command_buffer import LocalCommandBuffer
 
@@ -34,10 +33,11 @@ Timepoints = tuple[tuple[Semaphore, int], ...]
 class Submission:
     """Queue work: ``fn`` (or None for a barrier), then signal ``signals``."""
 
-    __slots__ = ("device", "signals", "fn", "what", "pending", "done")
+    __slots__ = ("device", "done", "fn", "pending", "signals", "what")
 
-    def __init__(self, device: LocalDevice, signals: Timepoints, fn: Callable[[], None] | None,
-                 what: str) -> None:
+    def __init__(
+        self, device: LocalDevice, signals: Timepoints, fn: Callable[[], None] | None, what: str
+    ) -> None:
         self.device = device
         self.signals = signals
         self.fn = fn
@@ -71,8 +71,9 @@ class LocalDevice(Device):
     command_buffer_class = LocalCommandBuffer
 
     def __init__(self, driver: LocalDriver, device_id: str, workers: int) -> None:
-        super().__init__(driver, device_id, Allocator(device_id),
-                         ExecutableCache(driver.registry, device_id))
+        super().__init__(
+            driver, device_id, Allocator(device_id), ExecutableCache(driver.registry, device_id)
+        )
         self.workers = workers
         self._parked: set[Submission] = set()
         self._park_lock = threading.Lock()
@@ -80,8 +81,12 @@ class LocalDevice(Device):
     # -- queries ---------------------------------------------------------------------------
 
     def properties(self) -> dict[str, Any]:
-        return {"architecture": cpu.architecture(), "cpu_features": sorted(cpu.cpu_features()),
-                "workers": self.workers, "executable_formats": list(self.query_formats())}
+        return {
+            "architecture": cpu.architecture(),
+            "cpu_features": sorted(cpu.cpu_features()),
+            "workers": self.workers,
+            "executable_formats": list(self.query_formats()),
+        }
 
     def query_features(self) -> frozenset[str]:
         return cpu.cpu_features()
@@ -92,13 +97,21 @@ class LocalDevice(Device):
         """Start a submission whose waits are reached."""
         raise NotImplementedError
 
-    def dispatch_tiles(self, executable: Any, entry: int, workgroup_count: tuple[int, int, int],
-                       total: int, bindings: list, constants: tuple[int, ...]) -> None:
+    def dispatch_tiles(
+        self,
+        executable: Any,
+        entry: int,
+        workgroup_count: tuple[int, int, int],
+        total: int,
+        bindings: list,
+        constants: tuple[int, ...],
+    ) -> None:
         """Run all ``total`` workgroups of one dispatch; return when they are done."""
         raise NotImplementedError
 
-    def submit(self, waits: Timepoints, signals: Timepoints, fn: Callable[[], None] | None,
-               what: str) -> None:
+    def submit(
+        self, waits: Timepoints, signals: Timepoints, fn: Callable[[], None] | None, what: str
+    ) -> None:
         sub = Submission(self, signals, fn, what)
         for sem, value in waits:
             if sem._value < value or sem._failure is not None:
@@ -138,15 +151,23 @@ class LocalDevice(Device):
             for sub in parked:
                 sub.done = True
         for sub in parked:
-            sub.fail(HalRuntimeError(
-                f"{sub.what} never started: device {self.id} was closed while it waited on "
-                f"semaphores that were never signalled"))
+            sub.fail(
+                HalRuntimeError(
+                    f"{sub.what} never started: device {self.id} was closed while it waited on "
+                    f"semaphores that were never signalled"
+                )
+            )
 
     # -- queue operations --------------------------------------------------------------------
 
-    def queue_alloca(self, wait: FenceLike, signal: FenceLike, size: int,
-                     memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-                     usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+    def queue_alloca(
+        self,
+        wait: FenceLike,
+        signal: FenceLike,
+        size: int,
+        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
+        usage: BufferUsage = BufferUsage.DEFAULT,
+    ) -> Buffer:
         self._check_open("queue_alloca")
         waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")
         # Host memory is ready at once; the signal still orders it after the waits.
@@ -161,9 +182,13 @@ class LocalDevice(Device):
         waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")
         self.submit(waits, signals, buffer.release, "queue_dealloca")
 
-    def queue_execute(self, wait: FenceLike, signal: FenceLike,
-                      command_buffers: Sequence[LocalCommandBuffer],
-                      binding_tables: Sequence[Sequence[Any] | None] | None = None) -> None:
+    def queue_execute(
+        self,
+        wait: FenceLike,
+        signal: FenceLike,
+        command_buffers: Sequence[LocalCommandBuffer],
+        binding_tables: Sequence[Sequence[Any] | None] | None = None,
+    ) -> None:
         if self.closed:
             self._check_open("queue_execute")
         waits = as_timepoints(wait, "wait")
@@ -171,8 +196,10 @@ class LocalDevice(Device):
         work = []
         for i, cb in enumerate(command_buffers):
             if not isinstance(cb, LocalCommandBuffer) or cb.device is not self:
-                raise UsageError(f"queue_execute: command buffer {i} ({cb!r}) was not created by "
-                                 f"device {self.id}")
+                raise UsageError(
+                    f"queue_execute: command buffer {i} ({cb!r}) was not created by "
+                    f"device {self.id}"
+                )
             table = binding_tables[i] if binding_tables is not None else None
             cb.check_submittable(table)
             work.append((cb.execute, cb.bind(table)))
@@ -184,9 +211,11 @@ class LocalDevice(Device):
             def fn() -> None:
                 execute(slots)
         else:
+
             def fn() -> None:
                 for execute, slots in work:
                     execute(slots)
+
         self.submit(waits, signals, fn, "queue_execute")
 
     def close(self) -> None:
@@ -201,13 +230,15 @@ class LocalDriver(Driver):
 
     device_class: type[LocalDevice]
     #: accepted URI parameters and what they mean (for error messages)
-    params: dict[str, str] = {}
+    params: ClassVar[dict[str, str]] = {}
 
     def __init__(self, registry: Any) -> None:
         if registry is None or not hasattr(registry, "loaders"):
-            raise UsageError(f"driver {self.name} needs the plugin registry (for executable "
-                             f"loaders); create it with hal_core.registry.get_registry()"
-                             f".create_driver({self.name!r})")
+            raise UsageError(
+                f"driver {self.name} needs the plugin registry (for executable "
+                f"loaders); create it with hal_core.registry.get_registry()"
+                f".create_driver({self.name!r})"
+            )
         super().__init__(registry)
 
     def default_workers(self) -> int:
@@ -215,21 +246,31 @@ class LocalDriver(Driver):
 
     def query_available_devices(self) -> list[DeviceInfo]:
         uri = f"{self.name}://"
-        props = {"architecture": cpu.architecture(), "cpu_features": sorted(cpu.cpu_features()),
-                 "workers": self.default_workers()}
-        return [DeviceInfo(uri=uri, name=f"{self.name} host CPU ({cpu.architecture()})",
-                           properties=props)]
+        props = {
+            "architecture": cpu.architecture(),
+            "cpu_features": sorted(cpu.cpu_features()),
+            "workers": self.default_workers(),
+        }
+        return [
+            DeviceInfo(
+                uri=uri, name=f"{self.name} host CPU ({cpu.architecture()})", properties=props
+            )
+        ]
 
     def _parse(self, uri: str | None) -> tuple[str, dict[str, str]]:
         if uri is None:
             return f"{self.name}://", {}
         path, params = parse_device_uri(uri, self.name)
         if path not in ("", "0"):
-            raise UsageError(f"device URI {uri!r}: {self.name} has one device, "
-                             f"'{self.name}://'; got device path {path!r}")
+            raise UsageError(
+                f"device URI {uri!r}: {self.name} has one device, "
+                f"'{self.name}://'; got device path {path!r}"
+            )
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             accepted = ", ".join(f"{k} ({v})" for k, v in self.params.items()) or "none"
-            raise UsageError(f"device URI {uri!r}: unknown parameter(s) {', '.join(unknown)}; "
-                             f"{self.name} accepts: {accepted}")
+            raise UsageError(
+                f"device URI {uri!r}: unknown parameter(s) {', '.join(unknown)}; "
+                f"{self.name} accepts: {accepted}"
+            )
         return uri, params

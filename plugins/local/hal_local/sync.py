@@ -7,7 +7,7 @@ so submitting work that waits on a later host signal never deadlocks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from hal_local.device import LocalDevice, LocalDriver, Submission
 
@@ -16,15 +16,22 @@ class SyncDevice(LocalDevice):
     def launch(self, sub: Submission) -> None:
         sub.run()
 
-    def dispatch_tiles(self, executable: Any, entry: int, workgroup_count: tuple[int, int, int],
-                       total: int, bindings: list, constants: tuple[int, ...]) -> None:
+    def dispatch_tiles(
+        self,
+        executable: Any,
+        entry: int,
+        workgroup_count: tuple[int, int, int],
+        total: int,
+        bindings: list,
+        constants: tuple[int, ...],
+    ) -> None:
         executable.run(entry, workgroup_count, 0, total, bindings, constants)
 
 
 class SyncDriver(LocalDriver):
     name = "local-sync"
     device_class = SyncDevice
-    params: dict[str, str] = {}
+    params: ClassVar[dict[str, str]] = {}
 
     def default_workers(self) -> int:
         return 1

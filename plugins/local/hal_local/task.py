@@ -13,10 +13,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from hal_core.errors import UsageError
-
 from hal_local.device import LocalDevice, LocalDriver, Submission
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,10 @@ class WorkerPool:
     def __init__(self, workers: int, name: str) -> None:
         self.size = workers
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._loop, name=f"{name}-worker-{i}",
-                                          daemon=True) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{name}-worker-{i}", daemon=True)
+            for i in range(workers)
+        ]
         for t in self._threads:
             t.start()
 
@@ -41,7 +42,7 @@ class WorkerPool:
                 return
             try:
                 task()
-            except BaseException:  # noqa: BLE001 - tasks handle their errors; keep the worker
+            except BaseException:
                 log.exception("local-task worker task raised")
 
     def put(self, task: Callable[[], None]) -> None:
@@ -104,10 +105,18 @@ class TaskDevice(LocalDevice):
                     self._in_flight -= 1
                     if not self._in_flight:
                         self._idle.notify_all()
+
         self.pool.put(task)
 
-    def dispatch_tiles(self, executable: Any, entry: int, workgroup_count: tuple[int, int, int],
-                       total: int, bindings: list, constants: tuple[int, ...]) -> None:
+    def dispatch_tiles(
+        self,
+        executable: Any,
+        entry: int,
+        workgroup_count: tuple[int, int, int],
+        total: int,
+        bindings: list,
+        constants: tuple[int, ...],
+    ) -> None:
         tiles = min(self.workers, total)
         if tiles == 1:
             executable.run(entry, workgroup_count, 0, total, bindings, constants)
@@ -118,6 +127,7 @@ class TaskDevice(LocalDevice):
             first = i * base + min(i, extra)
             last = first + base + (1 if i < extra else 0)
             executable.run(entry, workgroup_count, first, last, bindings, constants)
+
         self.pool.parallel_tiles(tiles, run_tile)
 
     def wait_idle(self, timeout: float | None = None) -> None:
@@ -125,8 +135,10 @@ class TaskDevice(LocalDevice):
 
         with self._idle:
             if not self._idle.wait_for(lambda: not self._in_flight, timeout):
-                raise TimeoutExpiredError(f"device {self.id}: {self._in_flight} submissions "
-                                          f"still running after {timeout} s")
+                raise TimeoutExpiredError(
+                    f"device {self.id}: {self._in_flight} submissions "
+                    f"still running after {timeout} s"
+                )
 
     def close(self) -> None:
         if self.closed:
@@ -142,7 +154,9 @@ class TaskDevice(LocalDevice):
 class TaskDriver(LocalDriver):
     name = "local-task"
     device_class = TaskDevice
-    params = {"workers": "number of worker threads, an int >= 1 (default: usable cores)"}
+    params: ClassVar[dict[str, str]] = {
+        "workers": "number of worker threads, an int >= 1 (default: usable cores)"
+    }
 
     def create_device(self, uri: str | None = None) -> TaskDevice:
         uri, params = self._parse(uri)
@@ -151,8 +165,7 @@ class TaskDriver(LocalDriver):
         if "workers" in params:
             text = params["workers"]
             if not text.isdigit() or int(text) < 1:
-                raise UsageError(f"device URI {uri!r}: workers must be an int >= 1, got "
-                                 f"{text!r}")
+                raise UsageError(f"device URI {uri!r}: workers must be an int >= 1, got {text!r}")
             workers = int(text)
             device_id = f"{self.name}://?workers={workers}"
         return TaskDevice(self, device_id, workers)
