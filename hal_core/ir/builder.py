@@ -90,6 +90,10 @@ class Tensor:
     def __invert__(self) -> Tensor: return self._op("logical_not")
     def eq(self, o: Any) -> Tensor: return self._op("eq", o)
     def ne(self, o: Any) -> Tensor: return self._op("ne", o)
+    def lt(self, o: Any) -> Tensor: return self._op("lt", o)
+    def le(self, o: Any) -> Tensor: return self._op("le", o)
+    def gt(self, o: Any) -> Tensor: return self._op("gt", o)
+    def ge(self, o: Any) -> Tensor: return self._op("ge", o)
 
     # elementwise math
     def exp(self) -> Tensor: return self._op("exp")

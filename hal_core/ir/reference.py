@@ -61,7 +61,8 @@ def evaluate_op(op: Operation, operands: Sequence[np.ndarray]) -> np.ndarray:
     if out.shape != t.shape:  # an evaluator bug, never the user's: say so plainly
         raise HalRuntimeError(f"reference evaluator: op '{op.name}' produced shape {out.shape},"
                               f" expected {t.shape}")
-    return np.ascontiguousarray(out)
+    # not np.ascontiguousarray: it turns rank-0 results into shape (1,)
+    return out if out.flags.c_contiguous else out.copy(order="C")
 
 
 def _wide(x: np.ndarray) -> np.ndarray:

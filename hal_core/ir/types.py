@@ -38,7 +38,13 @@ NUMERIC_TYPES = FLOAT_TYPES | INTEGER_TYPES  # everything but i1
 
 def element_type(name: str) -> str:
     """Canonical IR element type for an IR name, alias or numpy dtype name (``float32``)."""
-    name = str(name)
+    if not isinstance(name, str):  # numpy dtypes and scalar types (np.float16)
+        import numpy as np
+
+        try:
+            name = np.dtype(name).name
+        except TypeError:
+            name = str(name)
     if name in ELEMENT_TYPES:
         return name
     if name in _ALIASES:

@@ -10,7 +10,7 @@ from hal_core.errors import VerificationError
 from hal_core.ir import Function, Module, Operation, TensorType, Value
 
 
-def T(*shape: int, dtype: str = "f32") -> TensorType:  # noqa: N802
+def T(*shape: int, dtype: str = "f32") -> TensorType:
     return TensorType(shape, dtype)
 
 
