@@ -63,7 +63,8 @@ def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool |
     # directory containing the installed package is named on the command line.
     if config.getoption("hal_driver", None):
         return None
-    if str(collection_path).startswith(CTS_DIR):
+    path = str(collection_path)
+    if path == CTS_DIR or path.startswith(CTS_DIR + os.sep):
         return True
     return None
 

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 
 from hal_core.errors import UsageError
+from hal_core.hal.buffer import Buffer, host_bytes
 
 #: Alignment (bytes) of every buffer's base address.
 BUFFER_ALIGNMENT = 64
@@ -121,16 +122,24 @@ class Allocator:
 
     def import_host(self, data, usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
         """A buffer holding a copy of ``data`` (bytes-like or numpy array)."""
-        import numpy as np
-
-        src = (
-            np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
-            if not isinstance(data, np.ndarray)
-            else np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-        )
+        src = host_bytes(data, "Allocator.import_host")
         buf = self.allocate_buffer(src.size, usage=usage)
         buf._storage[:] = src
         return buf
+
+    #: Whether :meth:`wrap_host` can alias host memory. An allocator of device memory that the
+    #: host cannot hand over sets this False; callers then copy into an allocated buffer.
+    can_wrap_host = True
+
+    def wrap_host(self, array, usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+        """A buffer aliasing the 1-D ``numpy.uint8`` ``array`` without copying.
+
+        The caller keeps ``array`` alive while the buffer is in use; the buffer is not counted
+        in :meth:`statistics` and :meth:`Buffer.release` must not be called on it. Kernels rely
+        on 64-byte aligned bindings (the dispatch ABI), so callers wrap only aligned memory.
+        A read-only ``array`` gives a buffer whose writes fail at execution.
+        """
+        return Buffer(self, array, self._heaps[0].memory_type, usage)
 
     def _release(self, size: int) -> None:
         with self._lock:
@@ -142,6 +151,3 @@ class Allocator:
             "bytes_freed": self.bytes_freed,
             "bytes_live": self.bytes_allocated - self.bytes_freed,
         }
-
-
-from hal_core.hal.buffer import Buffer

@@ -52,6 +52,20 @@ def check_fill_alignment(offset: int, length: int, pattern_size: int, what: str)
         )
 
 
+def host_bytes(data: Any, what: str) -> Any:
+    """The raw bytes of ``data`` (bytes-like or numpy array) as a 1-D uint8 numpy array."""
+    import numpy as np
+
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    try:
+        return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+    except TypeError:
+        raise UsageError(
+            f"{what}: expected bytes-like data or a numpy array, got {type(data).__name__}"
+        ) from None
+
+
 def fill_array(region: Any, pattern: bytes) -> None:
     """Fill a 1-D uint8 array with a repeated pattern (length a multiple of the pattern)."""
     if len(pattern) == 1:
@@ -182,12 +196,7 @@ class Buffer:
 
     def write(self, data: Any, offset: int = 0) -> None:
         """Copy bytes-like ``data`` (or a numpy array's raw bytes) into the buffer at ``offset``."""
-        import numpy as np
-
-        if isinstance(data, np.ndarray):
-            src = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-        else:
-            src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        src = host_bytes(data, "Buffer.write")
         self.map(offset, src.size)[:] = src
 
     def fill(

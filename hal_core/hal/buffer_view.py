@@ -22,6 +22,8 @@ class BufferView:
         import numpy as np
 
         try:
+            if element_type is None:
+                raise TypeError
             dtype = np.dtype(element_type)
         except TypeError:
             raise UsageError(

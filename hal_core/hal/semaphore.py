@@ -59,6 +59,8 @@ class Semaphore:
 
     def signal(self, value: int) -> None:
         """Advance the value to ``value`` (must not go backwards) and wake what it satisfies."""
+        if type(value) is not int:
+            _check_value(value, "value")
         with self._cond:
             if self._failure is not None:
                 # A failed semaphore stays failed: late signals of other work are dropped.

@@ -51,3 +51,20 @@ def test_buffer_view_at_offset():
     buf = Allocator().import_host(np.arange(8, dtype=np.int32))
     view = BufferView(buf, (2, 2), "int32", byte_offset=16)
     np.testing.assert_array_equal(view.to_numpy(), [[4, 5], [6, 7]])
+
+
+def test_write_rejects_non_bytes():
+    buf = Allocator().allocate_buffer(8)
+    with pytest.raises(UsageError, match="Buffer.write: expected bytes-like"):
+        buf.write(12)
+    with pytest.raises(UsageError, match="element type"):
+        BufferView(buf, (2,), None)
+
+
+def test_importing_the_object_model_leaves_numpy_out():
+    import subprocess
+    import sys
+
+    code = "import sys, hal_core.hal; assert 'numpy' not in sys.modules, 'numpy imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -67,3 +67,9 @@ def test_wrap_failure_keeps_hal_errors_and_chains_others():
     wrapped = wrap_failure(inner, "dispatch")
     assert isinstance(wrapped, HalRuntimeError) and wrapped.__cause__ is inner
     assert "dispatch failed: ValueError: bad" in str(wrapped)
+
+
+@pytest.mark.parametrize("value", [1.0, True, "2"])
+def test_signal_checks_the_type(value):
+    with pytest.raises(UsageError, match="2\\*\\*64"):
+        Semaphore().signal(value)
