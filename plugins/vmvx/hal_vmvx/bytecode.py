@@ -15,6 +15,7 @@ from hal_core.errors import ModuleFormatError
 
 VERSION = 1
 FILE_IDENTIFIER = b"VMVX"
+END_MARKER = b"VMVX-END"
 
 DTYPES: tuple[str, ...] = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
                            "int64", "uint64", "float16", "float32", "float64")
@@ -82,6 +83,7 @@ def encode(kernels: list[KernelCode]) -> bytes:
     from hal_vmvx.fb import Value as FV
 
     b = flatbuffers.Builder(1024)
+    end_marker = b.CreateByteVector(END_MARKER)  # first object: it lands at the very end
 
     def vec(start, items: tuple[int, ...], prepend) -> int:
         start(b, len(items))
@@ -139,6 +141,7 @@ def encode(kernels: list[KernelCode]) -> bytes:
     FP.ProgramStart(b)
     FP.ProgramAddVersion(b, VERSION)
     FP.ProgramAddKernels(b, kv)
+    FP.ProgramAddEndMarker(b, end_marker)
     b.Finish(FP.ProgramEnd(b), file_identifier=FILE_IDENTIFIER)
     return bytes(b.Output())
 
@@ -179,6 +182,11 @@ def _decode(buf: bytes) -> list[KernelCode]:
 
     limit = len(buf)  # no vector can have more elements than the payload has bytes
     prog = Program.GetRootAs(buf, 0)
+    tab = prog._tab
+    o = tab.Offset(8)  # end_marker
+    if not o or tab.Vector(o) + len(END_MARKER) != limit or \
+            buf[limit - len(END_MARKER):] != END_MARKER:
+        raise _bad(f"the payload does not end with its end marker ({limit} bytes): truncated?")
     if prog.Version() != VERSION:
         raise _bad(f"bytecode version {prog.Version()}, this loader reads version {VERSION}")
     n = prog.KernelsLength()

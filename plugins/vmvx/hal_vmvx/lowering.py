@@ -33,7 +33,8 @@ _SINGLE_PASS = frozenset({
     "cmp_le", "cmp_gt", "cmp_ge", "and", "or", "not", "copy",
 })
 #: Ops that can raise numpy floating-point warnings; kernels using them run quietly.
-_NOISY = frozenset({"div", "pow", "exp", "log", "sqrt", "rsqrt", "sigmoid", "cast", "erf"})
+_NOISY = frozenset({"div", "pow", "exp", "log", "sqrt", "rsqrt", "sigmoid", "cast", "erf",
+                    "reduce_sum", "reduce_prod"})
 
 
 class KernelBuilder:

@@ -60,7 +60,34 @@ class Program(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
         return o == 0
 
-def ProgramStart(builder): builder.StartObject(2)
+    # Program
+    def EndMarker(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 1))
+        return 0
+
+    # Program
+    def EndMarkerAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint8Flags, o)
+        return 0
+
+    # Program
+    def EndMarkerLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Program
+    def EndMarkerIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+def ProgramStart(builder): builder.StartObject(3)
 def Start(builder):
     return ProgramStart(builder)
 def ProgramAddVersion(builder, version): builder.PrependUint32Slot(0, version, 0)
@@ -72,6 +99,12 @@ def AddKernels(builder, kernels):
 def ProgramStartKernelsVector(builder, numElems): return builder.StartVector(4, numElems, 4)
 def StartKernelsVector(builder, numElems):
     return ProgramStartKernelsVector(builder, numElems)
+def ProgramAddEndMarker(builder, endMarker): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(endMarker), 0)
+def AddEndMarker(builder, endMarker):
+    return ProgramAddEndMarker(builder, endMarker)
+def ProgramStartEndMarkerVector(builder, numElems): return builder.StartVector(1, numElems, 1)
+def StartEndMarkerVector(builder, numElems):
+    return ProgramStartEndMarkerVector(builder, numElems)
 def ProgramEnd(builder): return builder.EndObject()
 def End(builder):
     return ProgramEnd(builder)
