@@ -1,6 +1,18 @@
 """The HAL conformance test suite (CTS), shipped as a pytest plugin.
 
-``pytest --hal-driver=NAME`` runs every suite in this package against the driver ``NAME`` (any
-installed driver plugin); ``--hal-device=URI`` picks one device of it. Without the option the
-plugin registers its options and nothing else.
+``pytest --hal-driver=NAME`` runs every suite in this package against the installed driver
+``NAME``; ``--hal-device=URI`` picks one of its devices. Without the option the plugin only
+registers its options (no discovery, no numpy, nothing collected).
+
+Suites (one module each): ``test_driver`` (enumeration, creation by URI, queries, close),
+``test_allocator``, ``test_buffer_mapping``, ``test_command_buffer`` (lifecycle, fill/update/
+copy, reusable command buffers with binding tables), ``test_semaphore`` (timelines, timeouts,
+failure propagation, waits from several threads), ``test_queue`` (alloca/execute/dealloca).
+Dispatch suites go in ``test_dispatch*.py`` beside them; they take executables from whichever
+registered target backend produces a format the device can prepare.
+
+Tests use the fixtures ``hal_driver`` and ``hal_device`` (see :mod:`hal_core.cts.plugin`). A
+test marked ``@pytest.mark.hal_feature("name")`` is skipped, with the driver's reason, when the
+driver lists ``name`` in its ``cts_unsupported`` mapping. Feature names in use:
+``reusable_command_buffers``.
 """

@@ -8,11 +8,11 @@ import platform
 
 
 def probe() -> str | None:
-    """The local drivers run wherever Python threads and numpy do."""
-    try:
-        import numpy  # noqa: F401
-    except ImportError as e:
-        return f"numpy is not importable ({e}); pip install numpy"
+    """The local drivers run wherever Python threads and numpy do (numpy is found, not imported)."""
+    import importlib.util
+
+    if importlib.util.find_spec("numpy") is None:
+        return "numpy is not installed; pip install numpy"
     return None
 
 
