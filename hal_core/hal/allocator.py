@@ -67,7 +67,7 @@ def aligned_host_array(size: int):  # -> numpy.ndarray (numpy imported lazily)
     import numpy as np
 
     raw = np.zeros(size + BUFFER_ALIGNMENT, dtype=np.uint8)
-    start = -raw.ctypes.data % BUFFER_ALIGNMENT
+    start = -raw.__array_interface__["data"][0] % BUFFER_ALIGNMENT
     return raw[start : start + size]
 
 
@@ -77,6 +77,8 @@ class Allocator:
     def __init__(self, device_id: str = "", max_allocation_size: int = 1 << 40) -> None:
         self.device_id = device_id
         self._heaps = (MemoryHeap(HOST_MEMORY, BufferUsage.DEFAULT, max_allocation_size),)
+        self._max_size = max_allocation_size
+        self._resolved: dict[tuple[MemoryType, BufferUsage], MemoryType] = {}
         self._lock = threading.Lock()
         self.bytes_allocated = 0
         self.bytes_freed = 0
@@ -91,21 +93,26 @@ class Allocator:
             for h in self._heaps
         )
 
-    def _check_request(self, size: int, memory_type: MemoryType, usage: BufferUsage) -> None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
-        if not self.query_compatibility(memory_type, usage):
-            have = ", ".join(f"{h.memory_type!r} usage {h.allowed_usage!r}" for h in self._heaps)
-            raise UsageError(
-                f"device {self.device_id or '?'} cannot allocate memory type {memory_type!r} "
-                f"with usage {usage!r}; it has: {have}"
-            )
-        limit = max(h.max_allocation_size for h in self._heaps)
-        if size > limit:
-            raise UsageError(
-                f"buffer of {size} bytes exceeds the maximum allocation size {limit} of "
-                f"device {self.device_id or '?'}"
-            )
+    def _buffer_type(self, memory_type: MemoryType, usage: BufferUsage) -> MemoryType:
+        """The memory type of a buffer allocated for this request (cached: flag math is slow)."""
+        key = (memory_type, usage)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            for heap in self._heaps:
+                if (heap.memory_type & memory_type) == memory_type and (
+                    heap.allowed_usage & usage
+                ) == usage:
+                    resolved = self._resolved[key] = heap.memory_type
+                    break
+            else:
+                have = ", ".join(
+                    f"{h.memory_type!r} usage {h.allowed_usage!r}" for h in self._heaps
+                )
+                raise UsageError(
+                    f"device {self.device_id or '?'} cannot allocate memory type "
+                    f"{memory_type!r} with usage {usage!r}; it has: {have}"
+                )
+        return resolved
 
     def allocate_buffer(
         self,
@@ -114,11 +121,18 @@ class Allocator:
         usage: BufferUsage = BufferUsage.DEFAULT,
     ) -> Buffer:
         """A new zeroed buffer of ``size`` bytes, 64-byte aligned."""
-        self._check_request(size, memory_type, usage)
+        if type(size) is not int or size < 0 or size > self._max_size:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
+            raise UsageError(
+                f"buffer of {size} bytes exceeds the maximum allocation size {self._max_size} "
+                f"of device {self.device_id or '?'}"
+            )
+        buffer_type = self._buffer_type(memory_type, usage)
         storage = aligned_host_array(size)
         with self._lock:
             self.bytes_allocated += size
-        return Buffer(self, storage, memory_type | self._heaps[0].memory_type, usage)
+        return Buffer(self, storage, buffer_type, usage)
 
     def import_host(self, data, usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
         """A buffer holding a copy of ``data`` (bytes-like or numpy array)."""
