@@ -151,5 +151,10 @@ def install_fake_dist():
 
 
 @pytest.fixture
-def run_hal():
-    return _run_hal
+def run_hal(tmp_path: Path):
+    """Runs from tmp_path, so `-m` imports hal_core as installed, not from the source tree."""
+
+    def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return _run_hal(args, env, cwd=tmp_path)
+
+    return run

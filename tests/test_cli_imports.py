@@ -36,7 +36,7 @@ def test_listing_leaves_heavy_modules_unimported(make_plugin, tmp_path, argv):
     env["HAL_EXTERNAL_DRIVERS"] = str(plugin)  # installed first-party plugins load too
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
     proc = subprocess.run([sys.executable, "-c", SCRIPT, *argv], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)
+                          text=True, env=env, timeout=60, check=False, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["code"] == 0
