@@ -204,6 +204,8 @@ def _conv2d(ts: Types, attrs: Attrs) -> TensorType:
     _rank(x, 0, 4, "NCHW input")
     _rank(w, 1, 4, "OIHW weight")
     _window_attrs(attrs, None)
+    if 0 in w.shape[2:]:
+        raise OpError(f"expected a kernel of at least 1x1, found weight {w}", operand=1)
     g = attrs["groups"]
     if g < 1 or x.shape[1] % g or w.shape[0] % g:
         raise OpError(f"attribute 'groups' = {g} must be >= 1 and divide the input channels"

@@ -19,10 +19,12 @@ Grammar (MLIR's style; ``//`` starts a comment that runs to the end of the line)
     value      ::= '%' [A-Za-z0-9_.$-]+
 
 An op's operands stay on its line (so ``%0 = add %a %b`` is an error, not two ops). Numbers
-are decimal (``-1``, ``2.5e-3``, ``inf``, ``-inf``, ``nan``); booleans ``true`` and ``false``. A splat ``dense<v>`` fills the whole tensor; a nested list must match the shape; the
-hex form holds the raw little-endian bytes. Attributes may come in any order; left-out ones take
+are decimal (``-1``, ``2.5e-3``, ``inf``, ``-inf``, ``nan``); booleans ``true`` and ``false``.
+A splat ``dense<v>`` fills the whole tensor; a nested list must match the shape; the hex form
+holds the raw little-endian bytes. Attributes may come in any order; left-out ones take
 their defaults. The signature after ``:`` is optional except for constants: without it the
-result type is inferred. Example::
+result type is inferred; likewise a function without ``->`` returns what its ``return`` returns.
+Example::
 
     func.func @main(%a: tensor<4x4xf32>, %b: tensor<4xf32>) -> tensor<4x1xf32> {
       %0 = add %a, %b : (tensor<4x4xf32>, tensor<4xf32>) -> tensor<4x4xf32>
@@ -62,6 +64,7 @@ _TOKEN = re.compile(r"""
   | (?P<arrow>->)
   | (?P<punct>[(){}\[\]<>,:=])
 """, re.VERBOSE)
+MAX_CONSTANT_BYTES = 1 << 30
 _SHAPE = re.compile(r"((?:\d+x)*)([a-z][a-z0-9]*)")
 
 
@@ -194,7 +197,7 @@ class _Parser:
                 if self.accept(")"):
                     break
                 self.expect(",", " or ')' in the argument list")
-        declared: list[TensorType] = []
+        declared: list[TensorType] | None = None  # no '->': the return says what comes back
         if self.accept("->"):
             if self.accept("("):
                 declared = self.type_list(")")
@@ -211,7 +214,7 @@ class _Parser:
         ret = self.lex.next()
         results = self.return_values(env)
         found = [v.type for v in results]
-        if found != declared:
+        if declared is not None and found != declared:
             raise self.error(f"return types ({', '.join(map(str, found))}) do not match the"
                              f" declared results ({', '.join(map(str, declared))}) of @{name}",
                              ret)
@@ -400,6 +403,10 @@ class _Parser:
         import numpy as np
 
         dtype = np.dtype(t.numpy_dtype)
+        if t.byte_size > MAX_CONSTANT_BYTES:
+            raise self.error(f"the constant {t} takes {t.byte_size} bytes, more than the"
+                             f" {MAX_CONSTANT_BYTES} a text constant may hold; pass large"
+                             " weights as function arguments", ttok)
         if isinstance(raw, bytes):
             if len(raw) != t.byte_size:
                 raise self.error(f"the hex constant holds {len(raw)} bytes, but {t} needs"
@@ -407,7 +414,7 @@ class _Parser:
             array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
             return array.reshape(t.shape)
         if not isinstance(raw, list):
-            flat: list[Any] = [raw] * t.size
+            flat: list[Any] = [raw]
         elif raw == [] and t.size == 0:
             flat = []
         else:
@@ -428,6 +435,8 @@ class _Parser:
         except (OverflowError, ValueError):
             raise self.error(f"a value of the dense literal does not fit in {t.dtype}",
                              tok) from None
+        if not isinstance(raw, list):
+            return np.full(t.shape, array[0], dtype=dtype)
         return array.reshape(t.shape)
 
 

@@ -96,7 +96,8 @@ def print_dense(array: Any, type_: TensorType) -> str:
     if a.size == 0:
         return "dense<[]>"
     flat = a.reshape(-1)
-    if flat[:1].tobytes() * a.size == a.tobytes():
+    bits = flat.view(f"u{a.itemsize}")  # bitwise, so NaN and -0.0 count as themselves
+    if bool((bits == bits[0]).all()):
         return f"dense<{_scalar(flat[0], type_.dtype)}>"
     if a.size > HEX_THRESHOLD:
         data = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False)

@@ -167,8 +167,9 @@ def _reduce(op: Operation, a: np.ndarray) -> np.ndarray:
         return np.sum(a, axis=axes, keepdims=kd, dtype=_acc(a))
     if kind == "prod":
         return np.prod(a, axis=axes, keepdims=kd, dtype=_acc(a))
-    if kind == "mean":
-        return np.mean(a, axis=axes, keepdims=kd, dtype=np.float64)
+    if kind == "mean":  # sum / count: 0 / 0 gives NaN without numpy's empty-slice warning
+        count = math.prod(a.shape[i] for i in axes)
+        return np.sum(a, axis=axes, keepdims=kd, dtype=np.float64) / np.float64(count)
     floating = a.dtype.kind == "f"
     info = None if floating else np.iinfo(a.dtype)
     if kind == "max":
@@ -275,7 +276,7 @@ def _gmax(op: Operation, x: np.ndarray) -> np.ndarray:
 
 @_impl("global_avg_pool2d")
 def _gavg(op: Operation, x: np.ndarray) -> np.ndarray:
-    return x.mean(axis=(2, 3), keepdims=True, dtype=np.float64)
+    return x.sum(axis=(2, 3), keepdims=True, dtype=np.float64) / (x.shape[2] * x.shape[3])
 
 
 # -- shape and data movement --------------------------------------------------------------------

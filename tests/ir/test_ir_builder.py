@@ -158,12 +158,12 @@ def test_builder_misuse() -> None:
         h.ret(h.args[0] + gx)
     with pytest.raises(UsageError, match="declared twice"):
         ir.FunctionBuilder("k", [("x", (1,), "f32"), ("x", (1,), "f32")])
-    with pytest.raises(UsageError, match="unsupported index"):
-        with b.function("m", [("x", (2,), "f32")]) as f:
-            f.args[0][None]
-    with pytest.raises(VerificationError, match=r"unknown op 'matmull'; did you mean 'matmul'"):
-        with b.function("n", [("x", (2,), "f32")]) as f:
-            f.op("matmull", f.args[0])
+    with pytest.raises(UsageError, match="unsupported index"), \
+            b.function("m", [("x", (2,), "f32")]) as f:
+        f.args[0][None]
+    with pytest.raises(VerificationError, match=r"unknown op 'matmull'; did you mean 'matmul'"), \
+            b.function("n", [("x", (2,), "f32")]) as f:
+        f.op("matmull", f.args[0])
 
 
 def test_constant_dtype_defaults() -> None:
