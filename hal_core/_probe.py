@@ -122,20 +122,29 @@ def run_children(names: list[str], what: str, timeout: float, env: dict[str, str
             started.append((name, proc, out, err))
         deadline = time.monotonic() + timeout
         results = {}
-        for name, proc, out, err in started:
-            try:
-                rc: int | None = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                rc = None
+        try:
+            for name, proc, out, err in started:
                 try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # its own session: the child and its kin
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-            out.seek(0)
-            err.seek(0)
-            results[name] = _interpret(name, rc, out.read(), err.read(), timeout)
+                    rc: int | None = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    rc = None
+                    _kill(proc)
+                out.seek(0)
+                err.seek(0)
+                results[name] = _interpret(name, rc, out.read(), err.read(), timeout)
+        finally:  # Ctrl-C included: children run in their own session and would outlive us
+            for _, proc, _, _ in started:
+                if proc.poll() is None:
+                    _kill(proc)
     return results
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # its own session: the child and anything it started
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 if __name__ == "__main__":

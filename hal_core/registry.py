@@ -221,6 +221,12 @@ class Registry:
                        f"{record.distribution} built for hal plugin API {self._core_api}")
             return
         key = f"{len(self._records)}:{record.name}"
+        same = self._pm.get_name(plugin)
+        if same is not None:  # e.g. installed and also named in HAL_EXTERNAL_DRIVERS
+            first = self._records[int(same.split(":", 1)[0])]
+            self._fail(record, "failed", f"is the same module as {first.describe()}, which is "
+                       "already loaded; drop one of the two")
+            return
         try:
             self._pm.register(plugin, name=key)
         except Exception as exc:  # noqa: BLE001 - pluggy validation: misspelt hook, bad args

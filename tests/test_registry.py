@@ -184,6 +184,15 @@ def test_unknown_name_lists_available_and_suggests(make_plugin):
         registry.target("vmvx")
 
 
+def test_same_module_twice_is_loaded_once(make_plugin, site):
+    path = make_plugin("twice", directory=site, drivers=("once",))
+    registry = external(path.stem, path.stem)
+    first, second = registry.plugins()
+    assert first.status == "loaded" and second.status == "failed"
+    assert "same module" in second.error
+    assert [e.name for e in registry.drivers()] == ["once"]  # no self-conflict
+
+
 def test_missing_external_file_is_reported(tmp_path):
     missing = tmp_path / "nowhere.py"
     (record,) = external(missing).plugins()
