@@ -211,3 +211,28 @@ def test_unclosed_task_device_does_not_hang_interpreter_exit():
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_long_parked_chains_neither_recurse_nor_hang(device, fail):
+    sem = device.create_semaphore()
+    n = 3000  # far deeper than the recursion limit if each release nested a frame
+    for i in reversed(range(n)):
+        device.queue_execute([(sem, i + 1)], [(sem, i + 2)], [])
+    if fail:
+        sem.fail(HalRuntimeError("first link failed"))
+        with pytest.raises(HalRuntimeError, match="first link failed"):
+            sem.wait(n + 1, TIMEOUT)
+    else:
+        sem.signal(1)
+        sem.wait(n + 1, TIMEOUT)
+        assert sem.query() == n + 1
+
+
+def test_long_chain_of_distinct_semaphores_fails_through(device):
+    sems = [device.create_semaphore() for _ in range(2000)]
+    for a, b in itertools.pairwise(sems):
+        device.queue_execute([(a, 1)], [(b, 1)], [])
+    sems[0].fail(HalRuntimeError("root cause"))
+    with pytest.raises(HalRuntimeError, match="root cause"):
+        sems[-1].wait(1, TIMEOUT)

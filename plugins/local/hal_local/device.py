@@ -9,6 +9,7 @@ operation — which is how local-sync avoids deadlocking on a wait only the host
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -28,6 +29,31 @@ from hal_local.command_buffer import LocalCommandBuffer
 log = logging.getLogger(__name__)
 
 Timepoints = tuple[tuple[Semaphore, int], ...]
+
+_flat = threading.local()
+
+
+def run_flat(fn: Callable[[], None]) -> None:
+    """Run ``fn`` now, or after the ``run_flat`` already running on this thread returns.
+
+    A signal that releases parked work runs it inside ``Semaphore.signal``, whose own signals
+    release more: without this a chain of N parked submissions (or failures) would nest N
+    frames deep and end in RecursionError. Work still completes before the outermost call
+    returns, in release order.
+    """
+    queue = getattr(_flat, "queue", None)
+    if queue is not None:
+        queue.append(fn)
+        return
+    _flat.queue = queue = collections.deque((fn,))
+    try:
+        while queue:
+            try:
+                queue.popleft()()
+            except Exception:  # Submission.run/fail never raise; keep draining if one does
+                log.exception("local queue callback raised")
+    finally:
+        _flat.queue = None
 
 
 class Submission:
@@ -137,7 +163,7 @@ class LocalDevice(Device):
                 sub.done = True
                 self._parked.discard(sub)
             if error is not None:
-                sub.fail(error)
+                run_flat(lambda: sub.fail(error))
             else:
                 self.launch(sub)
 

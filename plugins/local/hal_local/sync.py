@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hal_local.device import LocalDevice, LocalDriver, Submission
+from hal_local.device import LocalDevice, LocalDriver, Submission, run_flat
 
 
 class SyncDevice(LocalDevice):
     def launch(self, sub: Submission) -> None:
-        sub.run()
+        run_flat(sub.run)
 
     def dispatch_tiles(
         self,
