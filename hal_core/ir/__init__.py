@@ -30,9 +30,17 @@ def evaluate(function: Function, *inputs: Any) -> list[Any]:
     return _evaluate(function, *inputs)
 
 
+def evaluate_op(op: Operation, operands: list[Any]) -> Any:
+    """Compute one op on numpy operands (constant folding); see :mod:`.reference`."""
+    from hal_core.ir.reference import evaluate_op as _evaluate_op
+
+    return _evaluate_op(op, operands)
+
+
 __all__ = [
     "ELEMENT_TYPES", "OPS", "AttrSpec", "Builder", "Function", "FunctionBuilder", "Location",
     "Module", "OpDef", "Operation", "Tensor", "TensorType", "Value", "element_type", "evaluate",
+    "evaluate_op",
     "get_opdef", "infer_type", "normalize_attrs", "numpy_dtype_name", "ops", "parse",
     "parse_file", "print_function", "print_module", "print_operation", "verify_function",
     "verify_module", "verify_operation",

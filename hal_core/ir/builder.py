@@ -23,7 +23,7 @@ from typing import Any
 
 from hal_core.errors import UsageError, VerificationError
 from hal_core.ir.module import Function, Module, Operation, Value
-from hal_core.ir.opdefs import OpError, get_opdef, infer_type, normalize_attrs
+from hal_core.ir.opdefs import get_opdef
 from hal_core.ir.types import TensorType, element_type
 
 
@@ -247,17 +247,11 @@ class FunctionBuilder:
                 raise UsageError(f"op '{name}': operand #{i} must be a Tensor of @{self.name},"
                                  f" found {t!r}")
         try:
-            attrs = normalize_attrs(opdef, attrs)
-            result_type = infer_type(opdef, [t.type for t in operands], attrs)
-        except OpError as e:
-            part = ""
-            if e.operand is not None and e.operand < len(operands):
-                part = f"operand #{e.operand} ({opdef.operand_name(e.operand)})" \
-                       f" %{operands[e.operand].value.name}: "
-            raise VerificationError(f"in @{self.name}: op '{name}': {part}{e.message}") \
-                from None
-        result = Value(self._fresh(), result_type)
-        self._ops.append(Operation(name, tuple(t.value for t in operands), result, attrs))
+            op = Operation.create(opdef.name, [t.value for t in operands], self._fresh(), attrs)
+        except VerificationError as e:
+            raise VerificationError(f"in @{self.name}: {e}") from None
+        self._ops.append(op)
+        result = op.result
         return Tensor(self, result)
 
     def constant(self, value: Any, dtype: Any = None) -> Tensor:

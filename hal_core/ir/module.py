@@ -13,7 +13,7 @@ op came from and takes no part in equality.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -68,6 +68,30 @@ class Operation:
     def type(self) -> TensorType:
         return self.result.type
 
+    @classmethod
+    def create(cls, name: str, operands: Sequence[Value], result_name: str,
+               attrs: Mapping[str, Any] | None = None, loc: Location | None = None
+               ) -> Operation:
+        """A checked op: attributes normalised (defaults filled), result type inferred.
+
+        Raises VerificationError naming the op and the offending operand or attribute.
+        """
+        from hal_core.errors import VerificationError
+        from hal_core.ir.opdefs import OpError, get_opdef, infer_type, normalize_attrs
+
+        opdef = get_opdef(name)
+        try:
+            full = normalize_attrs(opdef, attrs or {})
+            t = infer_type(opdef, [v.type for v in operands], full)
+        except OpError as e:
+            part = ""
+            if e.operand is not None and e.operand < len(operands):
+                part = f"operand #{e.operand} ({opdef.operand_name(e.operand)})" \
+                       f" %{operands[e.operand].name}: "
+            raise VerificationError(f"op '{name}' (result %{result_name}): {part}{e.message}") \
+                from None
+        return cls(name, tuple(operands), Value(result_name, t), full, loc)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Operation):
             return NotImplemented
@@ -104,6 +128,10 @@ class Function:
     @property
     def result_types(self) -> tuple[TensorType, ...]:
         return tuple(v.type for v in self.results)
+
+    def users(self, value: Value) -> list[Operation]:
+        """The ops that take ``value`` as an operand, in program order."""
+        return [op for op in self.body if value in op.operands]
 
     def defining_op(self, value: Value) -> Operation | None:
         """The op whose result is ``value``; None for an argument."""

@@ -173,3 +173,34 @@ def test_constant_dtype_defaults() -> None:
               f.constant(np.float64(2)))
     types = [t.dtype for t in b.module()["main"].result_types]
     assert types == ["f32", "i64", "i1", "u8", "f64"]
+
+
+def test_zero_size_dimensions() -> None:
+    b = ir.Builder()
+    with b.function("main", [("x", (0, 3), "f32"), ("y", (3, 0), "f32"), ("z", (2, 3), "f32")]) \
+            as f:
+        x, y, z = f.args
+        f.ret(x + 1, x.sum(0), x.max(0), z @ y, y @ x, ops.concat([x, z]), z[:, 3:],
+              ops.pad(x, [1, 0], [0, 0], 2.0))
+    x, y = np.zeros((0, 3), np.float32), np.zeros((3, 0), np.float32)
+    z = rng.standard_normal((2, 3)).astype(np.float32)
+    want = [x + 1, x.sum(0), np.full(3, -np.inf), z @ y, y @ x, np.concatenate([x, z]), z[:, 3:],
+            np.full((1, 3), 2.0)]
+    for g, w in zip(run(b.module(), x, y, z), want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_operation_create_users_and_evaluate_op() -> None:
+    a = ir.Value("a", ir.TensorType((2, 3), "f32"))
+    s = ir.Operation.create("reduce_sum", [a], "s", {"axes": [1]})
+    assert s.attrs == {"axes": (1,), "keepdims": False}
+    assert s.type == ir.TensorType((2,), "f32")
+    assert str(s) == "%s = reduce_sum %a {axes = [1]} : (tensor<2x3xf32>) -> tensor<2xf32>"
+    e = ir.Operation.create("exp", [s.result], "e")
+    fn = ir.Function("main", (a,), (s, e), (e.result,))
+    ir.verify_function(fn)
+    assert fn.users(a) == [s] and fn.users(s.result) == [e] and fn.users(e.result) == []
+    assert fn.defining_op(e.result) is e and fn.defining_op(a) is None
+    np.testing.assert_allclose(ir.evaluate_op(s, [np.ones((2, 3), np.float32)]), [3, 3])
+    with pytest.raises(VerificationError, match=r"op 'matmul' \(result %m\): operand #1 \(rhs\)"):
+        ir.Operation.create("matmul", [a, a], "m")
