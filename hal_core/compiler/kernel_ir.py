@@ -65,9 +65,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Union
-
-from hal_core.errors import CompileError
 
 #: Element types kernel IR knows (numpy dtype names) and their byte sizes.
 DTYPES: dict[str, int] = {
@@ -209,7 +206,7 @@ class Acc:
     index: int = 0
 
 
-ValueRef = Union[Input, Result, Const, IterIndex, Acc]
+ValueRef = Input | Result | Const | IterIndex | Acc
 
 
 @dataclass(frozen=True)
@@ -277,7 +274,7 @@ class MatmulKernel:
     @property
     def mnk(self) -> tuple[int, int, int]:
         m, k = self.lhs.shape[-2:][::-1] if self.transpose_a else self.lhs.shape[-2:]
-        k2, n = self.rhs.shape[-2:][::-1] if self.transpose_b else self.rhs.shape[-2:]
+        _, n = self.rhs.shape[-2:][::-1] if self.transpose_b else self.rhs.shape[-2:]
         return m, n, k
 
 
@@ -369,8 +366,8 @@ class SoftmaxKernel:
     epilogue: Epilogue | None = None
 
 
-Kernel = Union[GenericKernel, MatmulKernel, Conv2dKernel, Pool2dKernel, ArgReduceKernel,
-               GatherKernel, SoftmaxKernel]
+Kernel = (GenericKernel | MatmulKernel | Conv2dKernel | Pool2dKernel | ArgReduceKernel
+          | GatherKernel | SoftmaxKernel)
 
 
 @dataclass(frozen=True)
@@ -405,13 +402,38 @@ def binding_count(kernel: Kernel) -> int:
     return 1 + max((op.binding for op, _ in kernel_operands(kernel)), default=-1)
 
 
-from hal_core.compiler.kernel_ir_validate import validate, validate_executable  # noqa: E402
+from hal_core.compiler.kernel_ir_validate import validate, validate_executable
 
 __all__ = [
-    "DTYPES", "FLOAT_DTYPES", "INT_DTYPES", "ITERATOR_TYPES", "COMBINERS", "OPCODES",
-    "KernelOperand", "AffineExpr", "IndexingMap", "MappedOperand",
-    "Input", "Result", "Const", "IterIndex", "Acc", "ValueRef", "ScalarOp", "Epilogue",
-    "GenericKernel", "MatmulKernel", "Conv2dKernel", "Pool2dKernel", "ArgReduceKernel",
-    "GatherKernel", "SoftmaxKernel", "Kernel", "KernelExecutable",
-    "kernel_operands", "binding_count", "validate", "validate_executable",
+    "COMBINERS",
+    "DTYPES",
+    "FLOAT_DTYPES",
+    "INT_DTYPES",
+    "ITERATOR_TYPES",
+    "OPCODES",
+    "Acc",
+    "AffineExpr",
+    "ArgReduceKernel",
+    "Const",
+    "Conv2dKernel",
+    "Epilogue",
+    "GatherKernel",
+    "GenericKernel",
+    "IndexingMap",
+    "Input",
+    "IterIndex",
+    "Kernel",
+    "KernelExecutable",
+    "KernelOperand",
+    "MappedOperand",
+    "MatmulKernel",
+    "Pool2dKernel",
+    "Result",
+    "ScalarOp",
+    "SoftmaxKernel",
+    "ValueRef",
+    "binding_count",
+    "kernel_operands",
+    "validate",
+    "validate_executable",
 ]

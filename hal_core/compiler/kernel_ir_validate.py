@@ -8,6 +8,7 @@ well-typed SSA, and named kernels have consistent shapes.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 from hal_core.compiler import kernel_ir as K
@@ -67,6 +68,7 @@ def _value_dtype(kernel: object, ref: object, ins: Sequence[K.MappedOperand], do
     if isinstance(ref, K.Const):
         if ref.dtype not in K.DTYPES:
             raise _fail(kernel, f"Const has unknown dtype {ref.dtype!r}")
+        _check_const(kernel, ref)
         return ref.dtype
     if isinstance(ref, K.IterIndex):
         if not 0 <= ref.dim < ndims:
@@ -78,6 +80,23 @@ def _value_dtype(kernel: object, ref: object, ins: Sequence[K.MappedOperand], do
                                 "results")
         return accs[ref.index]
     raise _fail(kernel, f"expected a value reference, found {ref!r}")
+
+
+def _check_const(kernel: object, c: K.Const) -> None:
+    v, dt = c.value, c.dtype  # numpy scalars are accepted too
+    is_bool = getattr(getattr(v, "dtype", None), "kind", "") == "b"  # numpy.bool_
+    if dt == "bool":
+        ok = (isinstance(v, numbers.Integral) or is_bool) and int(v) in (0, 1)
+    elif dt in K.FLOAT_DTYPES:
+        ok = isinstance(v, numbers.Real)
+    elif isinstance(v, bool) or is_bool:
+        ok = True
+    else:
+        bits = 8 * K.DTYPES[dt]
+        lo, hi = (0, 2**bits - 1) if dt.startswith("u") else (-(2**(bits - 1)), 2**(bits - 1) - 1)
+        ok = isinstance(v, numbers.Integral) and lo <= int(v) <= hi
+    if not ok:
+        raise _fail(kernel, f"Const({v!r}, {dt!r}): the value is not representable in {dt}")
 
 
 def _check_body(kernel: object, body: Sequence[K.ScalarOp], yields: Sequence[object],
@@ -166,6 +185,9 @@ def _check_generic(k: K.GenericKernel) -> None:
         return
     if any(m.map.depends_on(d) for m in k.finalize.inputs for d in red):
         raise _fail(k, "a finalize input map depends on a reduction dim")
+    fin_refs = [a for op in k.finalize.body for a in op.args] + list(k.finalize.yields)
+    if any(isinstance(a, K.IterIndex) and a.dim in red for a in fin_refs):
+        raise _fail(k, "finalize reads IterIndex of a reduction dim")
     _check_epilogue(k, k.finalize, space, ydt, outs)
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from hal_vmvx.loader import VmvxLoader
+from hal_vmvx.target import VmvxTarget
 
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.target import TargetOptions
-from hal_vmvx.loader import VmvxLoader
-from hal_vmvx.target import VmvxTarget
 
 TILINGS = ("whole", "split", "each", "more")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hal_vmvx.loader import VmvxLoader
+from hal_vmvx.target import VmvxTarget
 from harness import compile_one, ident, operand
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,8 +14,6 @@ from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.target import TargetOptions
 from hal_core.errors import CompileError, HalError, HalRuntimeError, ModuleFormatError
 from hal_core.hal.executable import EntryPoint
-from hal_vmvx.loader import VmvxLoader
-from hal_vmvx.target import VmvxTarget
 
 
 def _two_kernels() -> K.KernelExecutable:
@@ -105,7 +105,7 @@ def test_mutated_payloads_never_crash(mutations):
 
 
 def test_too_small_binding_is_a_runtime_error():
-    variant, exe = compile_one(K.GenericKernel(
+    _variant, exe = compile_one(K.GenericKernel(
         "copy", (16,), ("parallel",), (ident(operand(0, (16,), "int32")),),
         (ident(operand(1, (16,), "int32")),), (), (K.Input(0),)))
     with pytest.raises(HalRuntimeError, match="binding 1 .*40 bytes"):
@@ -135,8 +135,9 @@ def test_reused_bindings_and_new_bindings_both_work():
 
 
 def test_plugin_registers_target_and_loader():
-    from hal_core.descriptors import resolve
     from hal_vmvx import plugin
+
+    from hal_core.descriptors import resolve
 
     assert plugin.HAL_PLUGIN_API_VERSION == "1.0"
     (t,) = plugin.hal_register_targets()

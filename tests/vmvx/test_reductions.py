@@ -37,9 +37,11 @@ def test_reduce(comb, axes, dtype):
     x = sample(shape, dtype, -3, 4)
     k, out_shape = reduce_kernel(shape, axes, comb, dtype)
     got = run(k, {0: x}, {1: (out_shape, dtype)})[1]
-    want = COMBINERS[comb](x, axis=axes).astype(dtype)
+    with np.errstate(all="ignore"):  # float16 products overflow to inf, as they should
+        want = COMBINERS[comb](x, axis=axes).astype(dtype)
+        if dtype == "float16":
+            want = COMBINERS[comb](x.astype(np.float32), axis=axes).astype(dtype)
     if dtype == "float16":
-        want = COMBINERS[comb](x.astype(np.float32), axis=axes).astype(dtype)
         np.testing.assert_allclose(got.astype(np.float32), want.astype(np.float32), rtol=2e-2,
                                    atol=5e-2)
     else:

@@ -173,7 +173,7 @@ def decode(payload: bytes | memoryview) -> list[KernelCode]:
         return _decode(buf)
     except ModuleFormatError:
         raise
-    except Exception as exc:  # flatbuffers raises assorted errors on corrupt offsets
+    except Exception as exc:  # noqa: BLE001 - flatbuffers raises assorted errors on corrupt offsets
         raise _bad(f"{type(exc).__name__}: {exc}") from None
 
 

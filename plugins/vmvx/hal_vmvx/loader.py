@@ -22,7 +22,7 @@ from hal_vmvx.microkernels import bind
 
 log = logging.getLogger(__name__)
 
-_CACHE_LIMIT = 16
+_CACHE_LIMIT = 4  # each entry keeps its binding arrays alive
 
 
 class _Kernel:
@@ -156,7 +156,7 @@ class VmvxLoader(ExecutableLoader):
             exe = VmvxExecutable(kernels, entry_points)
         except HalError:
             raise
-        except Exception as exc:  # a well-formed FlatBuffer can still describe nonsense
+        except Exception as exc:  # noqa: BLE001 - a well-formed FlatBuffer can still describe nonsense
             raise ModuleFormatError(f"malformed vmvx-bytecode payload: {type(exc).__name__}: "
                                     f"{exc}") from None
         log.debug("loaded vmvx executable with %d kernels", len(kernels))

@@ -60,7 +60,7 @@ class KernelBuilder:
     def scratch(self, dtype: str, shape: Sequence[int], tile_axis: int) -> int:
         return self.add(Value(SCRATCH, dtype, shape=tuple(shape), tile_axis=tile_axis))
 
-    def scalar(self, dtype: str, value: int | float | bool) -> int:
+    def scalar(self, dtype: str, value: float | bool) -> int:
         key = (dtype, value)
         if key not in self._scalars:
             if dtype in K.FLOAT_DTYPES:

@@ -171,4 +171,4 @@ def dtype_of(code: int) -> np.dtype:
     return np.dtype(DTYPES[code])
 
 
-__all__ = ["bind", "dtype_of", "Handler"]
+__all__ = ["Handler", "bind", "dtype_of"]

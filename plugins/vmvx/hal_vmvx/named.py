@@ -54,7 +54,7 @@ def _result_and_epilogue(kb: KernelBuilder, out: K.KernelOperand, acc_dtype: str
 def lower_named(k: K.Kernel) -> KernelCode:
     kb = KernelBuilder(k.name, K.binding_count(k))
     if isinstance(k, K.MatmulKernel):
-        m, n, kk = k.mnk
+        m, _, kk = k.mnk
         acc = k.acc_dtype or k.out.dtype
         rank = len(k.out.shape)
         tile = rank - 2

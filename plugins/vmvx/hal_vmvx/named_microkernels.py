@@ -72,7 +72,7 @@ def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
 
     def run(env, c0, c1):
         x, w, out = env[x_i], env[w_i], env[d]
-        n, c, _, wid = x.shape
+        n, _, _, wid = x.shape
         ow = out.shape[3]
         rows = c1 - c0
         width = max(wid + pl + pr, (ow - 1) * sw + (kw - 1) * dw + 1)
