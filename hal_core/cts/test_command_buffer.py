@@ -161,3 +161,15 @@ def test_command_buffer_of_another_device_is_rejected(hal_driver, hal_device):
             hal_device.queue_execute([], [], [cb])
     finally:
         other.close()
+
+
+def test_rejected_submission_leaves_a_one_shot_buffer_submittable(hal_device):
+    buf = hal_device.allocator.allocate_buffer(8)
+    with hal_device.create_command_buffer(binding_capacity=1) as cb:
+        cb.fill(0, 5)
+    with pytest.raises(UsageError, match="slot 0"):
+        run(hal_device, cb, ["not a buffer"])
+    with pytest.raises(UsageError, match="one table"):
+        hal_device.queue_execute([], [], [cb], [[buf], [buf]])
+    run(hal_device, cb, [buf])
+    assert buf.read() == b"\x05" * 8

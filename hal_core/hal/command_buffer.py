@@ -164,6 +164,9 @@ class CommandBuffer:
                 f"0..{self.slots_used - 1} but the binding table has {given}; "
                 f"pass binding_tables=[[buffer, ...]] with a buffer per slot"
             )
+
+    def mark_submitted(self) -> None:
+        """Called by the device once a submission of this buffer is accepted."""
         if self.mode is CommandBufferMode.ONE_SHOT:
             self.state = CommandBufferState.SUBMITTED
 

@@ -219,6 +219,11 @@ class LocalDevice(Device):
             self._check_open("queue_execute")
         waits = as_timepoints(wait, "wait")
         signals = as_timepoints(signal, "signal")
+        if binding_tables is not None and len(binding_tables) != len(command_buffers):
+            raise UsageError(
+                f"queue_execute: {len(command_buffers)} command buffers but "
+                f"{len(binding_tables)} binding tables; pass one table (or None) per buffer"
+            )
         work = []
         for i, cb in enumerate(command_buffers):
             if not isinstance(cb, LocalCommandBuffer) or cb.device is not self:
@@ -229,6 +234,8 @@ class LocalDevice(Device):
             table = binding_tables[i] if binding_tables is not None else None
             cb.check_submittable(table)
             work.append((cb.execute, cb.bind(table)))
+        for cb in command_buffers:
+            cb.mark_submitted()
         if not work:
             fn = None
         elif len(work) == 1:
