@@ -227,6 +227,11 @@ class FunctionBuilder:
     def arg(self, name: str, shape: Sequence[int], dtype: Any = "f32") -> Tensor:
         if name in self._names:
             raise UsageError(f"argument %{name} of @{self.name} is declared twice")
+        from hal_core.ir.verifier import VALUE_NAME
+
+        if not VALUE_NAME.fullmatch(name):
+            raise UsageError(f"argument name {name!r} of @{self.name}: use letters, digits and"
+                             " _ . $ - so that the text form can hold it")
         v = Value(name, TensorType(tuple(shape), getattr(dtype, "name", dtype)))
         self._names.add(name)
         self._args.append(v)

@@ -42,6 +42,8 @@ class Value:
 
 
 def _attr_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return repr(a) == repr(b)  # NaN equals NaN, -0.0 differs from 0.0: as printed
     if hasattr(a, "dtype") or hasattr(b, "dtype"):  # numpy arrays: compare exactly, bitwise
         try:
             return (a.dtype == b.dtype and a.shape == b.shape

@@ -215,10 +215,14 @@ def _same_dtype(types: Sequence[TensorType], first: int = 0) -> None:
 
 
 def normalize_axis(axis: int, rank: int, attr: str = "axis") -> int:
-    if not -rank <= axis < max(rank, 1) or (rank == 0 and axis not in (0, -1)):
+    """``axis`` in [0, rank); negative axes count from the end, as in numpy."""
+    if rank == 0:
+        raise OpError(f"attribute '{attr}' = {axis} names an axis, but the operand has rank 0;"
+                      " reshape it to rank 1 first", operand=0, attr=attr)
+    if not -rank <= axis < rank:
         raise OpError(f"attribute '{attr}' must be in [{-rank}, {rank}), found {axis}",
                       attr=attr)
-    return axis % rank if rank else 0
+    return axis % rank
 
 
 def _ints_len(attrs: Mapping[str, Any], name: str, n: int, minimum: int | None = None) -> None:

@@ -411,6 +411,8 @@ class _Parser:
             if len(raw) != t.byte_size:
                 raise self.error(f"the hex constant holds {len(raw)} bytes, but {t} needs"
                                  f" {t.byte_size}", tok)
+            if t.dtype == "i1":  # any non-zero byte is true; store canonical 0/1 bytes
+                return (np.frombuffer(raw, dtype=np.uint8) != 0).reshape(t.shape)
             array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
             return array.reshape(t.shape)
         if not isinstance(raw, list):

@@ -7,9 +7,14 @@ what was found.
 
 from __future__ import annotations
 
+import re
+
 from hal_core.errors import VerificationError
 from hal_core.ir.module import Function, Module, Operation, Value
 from hal_core.ir.opdefs import OPS, OpError, infer_type, normalize_attrs, unknown_op_message
+
+VALUE_NAME = re.compile(r"[A-Za-z0-9_.$-]+")
+FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.$]*")
 
 
 def verify_module(module: Module) -> None:
@@ -27,9 +32,19 @@ def op_context(fn: Function, op: Operation) -> str:
     return f"{where}in @{fn.name}: op '{op.name}' (result %{op.result.name})"
 
 
+def _check_name(fn: Function, v: Value) -> None:
+    if not VALUE_NAME.fullmatch(v.name):
+        raise VerificationError(f"in @{fn.name}: value name {v.name!r} cannot be written in"
+                                " the text form; use letters, digits and _ . $ -")
+
+
 def verify_function(fn: Function) -> None:
+    if not FUNCTION_NAME.fullmatch(fn.name):
+        raise VerificationError(f"function name {fn.name!r} cannot be written in the text form;"
+                                " start with a letter or _, then letters, digits, _ . $")
     defined: dict[str, Value] = {}
     for a in fn.args:
+        _check_name(fn, a)
         if a.name in defined:
             raise VerificationError(f"in @{fn.name}: argument %{a.name} is declared twice")
         defined[a.name] = a
@@ -41,6 +56,7 @@ def verify_function(fn: Function) -> None:
                 what = "is not defined before this op" if v.name not in defined else \
                     f"has type {defined[v.name].type} where it is defined"
                 raise VerificationError(f"{ctx}: operand #{i} %{v.name} ({v.type}) {what}")
+        _check_name(fn, op.result)
         if op.result.name in defined:
             raise VerificationError(f"{ctx}: value %{op.result.name} is defined twice; SSA"
                                     " values are defined once")

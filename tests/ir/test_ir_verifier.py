@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hal_core import ir
-from hal_core.errors import VerificationError
+from hal_core.errors import UsageError, VerificationError
 from hal_core.ir import Function, Module, Operation, TensorType, Value
 
 
@@ -160,3 +160,34 @@ def test_constant_arrays_are_read_only_copies() -> None:
     a[0] = 99
     v = b.module()["main"].body[0].attrs["value"]
     assert v[0] == 0 and not v.flags.writeable
+
+
+def test_axis_ops_reject_rank_zero() -> None:
+    s = Value("s", T())
+    with pytest.raises(VerificationError, match=r"operand #0 \(operand\) %s: attribute 'axis'"
+                                                r" = -1 names an axis, but the operand has rank 0"):
+        ir.verify_function(Function("main", (s,), (Operation("softmax", (s,), Value("0", T()),
+                                                              {"axis": -1}),), ()))
+
+
+def test_names_must_be_printable() -> None:
+    bad = Value("my value", T(2, 3))
+    op = Operation("exp", (bad,), Value("0", T(2, 3)))
+    with pytest.raises(VerificationError, match="value name 'my value' cannot be written"):
+        ir.verify_function(Function("main", (bad,), (op,), (op.result,)))
+    with pytest.raises(VerificationError, match="function name '1main' cannot be written"):
+        ir.verify_function(Function("1main", (), (), ()))
+    with pytest.raises(UsageError, match="argument name 'a b'"):
+        ir.FunctionBuilder("f", [("a b", (1,), "f32")])
+
+
+def test_nan_and_signed_zero_attributes_round_trip() -> None:
+    text = """func.func @main(%a: tensor<2xf32>) -> tensor<3xf32> {
+  %0 = pad %a {low = [1], high = [0], value = nan} : (tensor<2xf32>) -> tensor<3xf32>
+  %1 = clip %0 {min = -0.0, max = inf} : (tensor<3xf32>) -> tensor<3xf32>
+  return %1 : tensor<3xf32>
+}
+"""
+    m = ir.parse(text)
+    assert ir.parse(str(m)) == m
+    assert str(m) == text.replace(", max = inf", "")
