@@ -76,9 +76,13 @@ class Submission:
         try:
             if self.fn is not None:
                 self.fn()
-        except BaseException as e:  # noqa: BLE001 - every failure must reach the waiters
+        except Exception as e:  # noqa: BLE001 - every failure must reach the waiters
             self.fail(wrap_failure(e, self.what))
             return
+        except BaseException as e:
+            # KeyboardInterrupt/SystemExit: still release the waiters, then let it propagate.
+            self.fail(wrap_failure(e, self.what))
+            raise
         for sem, value in self.signals:
             try:
                 sem.signal(value)
