@@ -59,6 +59,18 @@ class Tensor:
     def __repr__(self) -> str:
         return f"Tensor(%{self.value.name}: {self.type})"
 
+    def __bool__(self) -> bool:
+        raise UsageError(f"{self!r} has no truth value while a program is being built; use"
+                         " hal_core.ir.ops.where for a choice made at run time")
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise UsageError(f"len() of the rank-0 {self!r}")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
     def _op(self, name: str, *others: Any, **attrs: Any) -> Tensor:
         return self.fb.op(name, self, *(self.fb.lift(o, self) for o in others), **attrs)
 
@@ -232,7 +244,7 @@ class FunctionBuilder:
         if not VALUE_NAME.fullmatch(name):
             raise UsageError(f"argument name {name!r} of @{self.name}: use letters, digits and"
                              " _ . $ - so that the text form can hold it")
-        v = Value(name, TensorType(tuple(shape), getattr(dtype, "name", dtype)))
+        v = Value(name, TensorType(tuple(shape), dtype))
         self._names.add(name)
         self._args.append(v)
         return Tensor(self, v)
@@ -256,8 +268,7 @@ class FunctionBuilder:
         except VerificationError as e:
             raise VerificationError(f"in @{self.name}: {e}") from None
         self._ops.append(op)
-        result = op.result
-        return Tensor(self, result)
+        return Tensor(self, op.result)
 
     def constant(self, value: Any, dtype: Any = None) -> Tensor:
         """A constant. Without ``dtype``, numpy arrays keep theirs; Python data defaults

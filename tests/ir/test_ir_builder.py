@@ -204,3 +204,17 @@ def test_operation_create_users_and_evaluate_op() -> None:
     np.testing.assert_allclose(ir.evaluate_op(s, [np.ones((2, 3), np.float32)]), [3, 3])
     with pytest.raises(VerificationError, match=r"op 'matmul' \(result %m\): operand #1 \(rhs\)"):
         ir.Operation.create("matmul", [a, a], "m")
+
+
+def test_truth_value_is_refused_and_iteration_follows_numpy() -> None:
+    b = ir.Builder()
+    with b.function("main", [("x", (3, 2), "f32")]) as f:
+        (x,) = f.args
+        with pytest.raises(UsageError, match="has no truth value"):
+            bool(x > 0)
+        rows = list(x)
+        assert len(x) == 3 and [r.shape for r in rows] == [(2,)] * 3
+        f.ret(*rows)
+    data = rng.standard_normal((3, 2)).astype(np.float32)
+    for got, want in zip(run(b.module(), data), data, strict=True):
+        np.testing.assert_array_equal(got, want)
