@@ -1,48 +1,32 @@
-"""The text importer: hal's tensor IR text (MLIR style) from a file, a string or bytes.
-
-Registered by :mod:`hal_core.builtin_plugin` as the importer ``text``; ``hal compile`` picks it
-for ``.mlir``, ``.hal`` and ``.txt`` inputs.
-"""
+"""The text importer (registered by hal_core.builtin_plugin): a file or bytes to a Module."""
 
 from __future__ import annotations
 
 import os
 
-from hal_core.errors import UsageError
+from hal_core.errors import IRParseError, UsageError
 from hal_core.ir.module import Module
 from hal_core.ir.parser import parse
 
 
-def import_text(source: str | bytes | os.PathLike[str]) -> Module:
-    """Parse and verify tensor IR.
-
-    ``source`` is a path (``str`` or path-like), the program text itself (a ``str`` that holds
-    a newline or ``func.func``), or ``bytes`` of UTF-8 text. Errors: :class:`UsageError` for a
-    missing or unreadable file, :class:`~hal_core.errors.IRParseError` /
-    :class:`~hal_core.errors.VerificationError` for bad programs.
-    """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return parse(_decode(bytes(source), "<bytes>"), source_name="<bytes>")
-    if isinstance(source, str) and ("\n" in source or "func.func" in source):
-        return parse(source, source_name="<string>")
-    if not isinstance(source, (str, os.PathLike)):
-        raise UsageError(f"the text importer takes a path, IR text or bytes, found "
-                         f"{type(source).__name__}")
-    path = os.fspath(source)
+def import_text(path_or_bytes: str | os.PathLike[str] | bytes) -> Module:
+    """Parse and verify text IR from a file path, or from UTF-8 bytes."""
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        data, name = bytes(path_or_bytes), "<bytes>"
+    else:
+        name = os.fspath(path_or_bytes)
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise UsageError(f"cannot read the IR file {name!r}: {e.strerror or e}; check the"
+                             " path") from None
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise UsageError(f"input file {path!r} does not exist; give the path of a text IR "
-                         "file (or the IR text itself)") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read input file {path!r}: {exc.strerror or exc}") from None
-    return parse(_decode(data, path), source_name=path)
-
-
-def _decode(data: bytes, where: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{where} is not UTF-8 text (byte {exc.start}: {exc.reason}); the "
-                         "text importer reads hal tensor IR text") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise IRParseError("the file is not UTF-8 text; is it a binary model (then use its"
+                           " importer) or a hal module?", line=line, column=column,
+                           token=data[e.start:e.start + 1].hex(), source_name=name) from None
+    return parse(text, source_name=name)
