@@ -16,6 +16,7 @@ from hal_vmvx.lowering import KernelBuilder, dense_strides, lower_body, map_stri
 #: Rows (of the tile axis) per workgroup are chosen so that a workgroup has about this much work.
 _WORK_PER_WORKGROUP = 1 << 20
 _MAX_WORKGROUPS = 64
+_BLAS_DTYPES = ("float32", "float64")
 
 
 def _operand(kb: KernelBuilder, op: K.KernelOperand, tile_axis: int = -1) -> int:
@@ -64,6 +65,8 @@ def lower_named(k: K.Kernel) -> KernelCode:
         kb.emit("matmul", dst, [a, b], [k.transpose_a, k.transpose_b, DTYPE_CODE[acc]])
         finish()
         rows, work = m, math.prod(k.out.shape) * max(kk, 1)
+        if acc in _BLAS_DTYPES and k.lhs.dtype == acc:
+            work = 0  # one workgroup: numpy's BLAS threads itself; tiles would oversubscribe
     elif isinstance(k, K.Conv2dKernel):
         acc = k.acc_dtype or k.out.dtype
         srcs = [_operand(kb, k.input), _operand(kb, k.filter)]
