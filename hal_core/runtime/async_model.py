@@ -1,0 +1,199 @@
+"""The async execution model: a reusable command buffer per function, a timeline semaphore.
+
+At load, each function's host program is recorded once into a REUSABLE command buffer whose
+binding table has one slot per input, one per output and one for the transient arena;
+constants are recorded as concrete buffers (aliasing the module's memory when the allocator can
+wrap host memory and the data is 64-byte aligned, else copied once). A call then:
+
+1. checks the arguments (shape and dtype; see :mod:`hal_core.runtime.arguments`);
+2. binds each input: the caller's array itself when it is C-contiguous and 64-byte aligned
+   (the dispatch ABI promises kernels aligned bindings) and not tiny, else a copy in a staging
+   buffer kept by the function;
+3. allocates the outputs (fresh each call: they are returned to the caller;
+   :mod:`hal_core.runtime.memory`);
+4. ``queue_execute`` signalling the function's timeline semaphore, and waits on it;
+5. returns the outputs as numpy views of their buffers (no copy).
+
+Calls of one function are serialised by a lock, since the staging buffers and the transient
+arena are reused across calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from hal_core.errors import HalError, UsageError
+from hal_core.hal.allocator import BufferUsage
+from hal_core.hal.command_buffer import CommandBufferMode
+from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
+from hal_core.runtime.arguments import arity_error, convert_argument
+from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
+from hal_core.runtime.memory import ResultMemory, is_aligned, wrappable
+
+_READ_ONLY = BufferUsage.TRANSFER_SOURCE | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING
+
+
+def constant_buffers(module: Module, device: Any) -> list[Any]:
+    """A device buffer per module constant, aliasing the module's bytes where possible."""
+    import numpy as np
+
+    allocator = device.allocator
+    wrap = getattr(allocator, "wrap_host", None) if getattr(allocator, "can_wrap_host",
+                                                            False) else None
+    buffers = []
+    for c in module.constants:
+        data = np.frombuffer(c.data, dtype=np.uint8)
+        if wrap is not None and (data.size == 0 or is_aligned(data)):
+            buffers.append(wrap(data, _READ_ONLY))
+        else:
+            buf = allocator.allocate_buffer(data.size)
+            buf.write(data)
+            buffers.append(buf)
+    return buffers
+
+
+def build_async_functions(module: Module, variants: list[Any], device: Any
+                          ) -> dict[str, LoadedFunction]:
+    cache = device.executable_cache
+    executables = [cache.prepare(v.format, v.payload, v.entry_points) for v in variants]
+    constants = constant_buffers(module, device)
+    return {f.name: AsyncFunction(module.name, f, device, executables, variants, constants)
+            for f in module.functions}
+
+
+class AsyncFunction(LoadedFunction):
+    def __init__(self, module_name: str, function: Function, device: Any,
+                 executables: list[Any], variants: list[Any], constants: list[Any]) -> None:
+        import numpy as np
+
+        super().__init__(function)
+        self._module_name = module_name
+        self._device = device
+        n_in, n_out = len(function.inputs), len(function.outputs)
+        self._n_in = n_in
+        arena_slot = n_in + n_out if function.transient_size else None
+        capacity = n_in + n_out + (arena_slot is not None)
+
+        def target(ref: Any) -> tuple[Any, int, int]:
+            if ref.slot is Slot.INPUT:
+                return ref.index, ref.offset, ref.length
+            if ref.slot is Slot.OUTPUT:
+                return n_in + ref.index, ref.offset, ref.length
+            if ref.slot is Slot.CONSTANT:
+                return constants[ref.index], ref.offset, ref.length
+            return arena_slot, ref.offset, ref.length
+
+        cb = device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=capacity)
+        cb.begin()
+        for op in function.program:
+            if isinstance(op, Dispatch):
+                ep = variants[op.executable].entry_points[op.entry_point]
+                cb.dispatch(executables[op.executable], op.entry_point,
+                            tuple(ep.workgroup_count), [target(b) for b in op.bindings],
+                            op.constants)
+            elif isinstance(op, Copy):
+                src, so, n = target(op.source)
+                dst, do, _ = target(op.target)
+                if n:
+                    cb.copy(src, dst, so, do, n)
+            elif isinstance(op, Fill):
+                dst, do, n = target(op.target)
+                if n:
+                    cb.fill(dst, op.pattern, do, n)
+            elif isinstance(op, Barrier):
+                cb.execution_barrier()
+        cb.end()
+        self._cb = (cb,)
+
+        allocator = device.allocator
+        self._can_wrap = bool(getattr(allocator, "can_wrap_host", False))
+        self._wrap = allocator.wrap_host if self._can_wrap else None
+        self._allocator = allocator
+        self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
+        self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
+                                for t in function.outputs)
+        self._staging: list[Any] = [None] * n_in  # (buffer, typed view), made on first need
+        self._arena = (allocator.allocate_buffer(function.transient_size)
+                       if arena_slot is not None else None)
+        self._memory = ResultMemory()
+        self._semaphore = device.create_semaphore(0)
+        self._value = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _staged(self, i: int, array: Any) -> Any:
+        """Copy input ``i`` into its staging buffer (made once, reused by later calls)."""
+        import numpy as np
+
+        entry = self._staging[i]
+        if entry is None:
+            shape, dtype = self._specs[i]
+            buf = self._allocator.allocate_buffer(self.inputs[i].byte_size)
+            entry = (buf, buf.map().view(dtype).reshape(shape))
+            self._staging[i] = entry
+        np.copyto(entry[1], array, casting="no")
+        return entry[0]
+
+    def _bind_input(self, i: int, a: Any) -> Any:
+        if self._can_wrap and wrappable(a):
+            return self._wrap(a.reshape(-1).view("u1"), _READ_ONLY)
+        return self._staged(i, a)
+
+    def __call__(self, *args: Any) -> Any:
+        import numpy as np
+
+        if len(args) != self._n_in:
+            raise arity_error(self.function, len(args))
+        ndarray = np.ndarray
+        with self._lock:
+            if self._closed:
+                raise UsageError(f"{self._module_name}.{self.name}: the module was closed; "
+                                 f"load it again")
+            table = []
+            for i, a in enumerate(args):
+                shape, dtype = self._specs[i]
+                if type(a) is not ndarray or a.shape != shape or a.dtype != dtype:
+                    a = convert_argument(self.function, i, a)
+                table.append(self._bind_input(i, a))
+            results = []
+            wrap = self._wrap
+            take = self._memory.take
+            for size, _, _ in self._out_specs:
+                if wrap is not None:
+                    raw = take(size)
+                    table.append(wrap(raw))
+                    results.append(raw)
+                else:
+                    table.append(self._allocator.allocate_buffer(size))
+            if self._arena is not None:
+                table.append(self._arena)
+            self._value += 1
+            value = self._value
+            sem = self._semaphore
+            try:
+                self._device.queue_execute((), ((sem, value),), self._cb, (table,))
+                sem.wait(value)
+            except HalError as e:
+                if sem.failure is not None:
+                    # A failed timeline semaphore stays failed; the next call needs a new one.
+                    self._semaphore = self._device.create_semaphore(0)
+                    self._value = 0
+                if isinstance(e, UsageError):
+                    raise
+                err = wrap_execution_error(self.name, self._module_name, self._device.id, e)
+                raise err from err.__cause__
+            if wrap is None:
+                results = [b.map() for b in table[self._n_in:self._n_in + len(self._out_specs)]]
+        outs = tuple(r.view(dtype).reshape(shape)
+                     for r, (_, dtype, shape) in zip(results, self._out_specs))
+        return outs[0] if len(outs) == 1 else outs
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._cb = ()
+            self._staging = [None] * self._n_in
+            if self._arena is not None:
+                self._arena.release()
+                self._arena = None

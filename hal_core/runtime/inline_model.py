@@ -1,0 +1,200 @@
+"""The inline execution model: the host program calls kernels directly.
+
+For modules compiled with ``hal compile --execution-model=inline`` (IREE's inline-static): no
+command buffers, semaphores or queues. Executables are loaded straight through the registry's
+executable loaders, and each host op becomes a closure over ``slots``, the per-call list of
+1-D uint8 arrays (inputs, outputs, the transient arena, then the constants). A dispatch is one
+``LocalExecutable.run(entry, workgroup_count, 0, total, bindings, constants)`` on the calling
+thread. Calls of one function are serialised by a lock (the arena is reused).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from hal_core.errors import HalError, IncompatibleModuleError, UsageError
+from hal_core.hal.allocator import BUFFER_ALIGNMENT, aligned_host_array
+from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
+from hal_core.runtime.arguments import arity_error, convert_argument
+from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
+from hal_core.runtime.memory import ResultMemory, wrappable
+
+
+def build_inline_functions(module: Module, variants: list[Any], registry: Any
+                           ) -> dict[str, LoadedFunction]:
+    import numpy as np
+
+    loadable = {r.info.format for r in registry.loaders() if getattr(r, "error", None) is None}
+    executables = []
+    loaders: dict[str, Any] = {}
+    for exe, v in zip(module.executables, variants):
+        if v.format not in loadable:
+            raise IncompatibleModuleError(
+                f"module {module.name!r} uses the inline execution model, which runs kernels on "
+                f"the host through executable loaders, but executable {exe.name!r} chose format "
+                f"{v.format!r}, which no loader handles (loaders: {', '.join(sorted(loadable))}); "
+                f"load it on local-sync or local-task, or compile without "
+                f"--execution-model=inline")
+        if v.format not in loaders:
+            loaders[v.format] = registry.create_loader(v.format)
+        from hal_core.hal.executable_cache import as_entry_point
+
+        executables.append(loaders[v.format].load(
+            v.payload, tuple(as_entry_point(ep) for ep in v.entry_points)))
+    constants = []
+    for c in module.constants:
+        data = np.frombuffer(c.data, dtype=np.uint8)
+        if data.size and data.__array_interface__["data"][0] % BUFFER_ALIGNMENT:
+            aligned = aligned_host_array(data.size)
+            aligned[:] = data
+            aligned.flags.writeable = False
+            data = aligned
+        constants.append(data)
+    return {f.name: InlineFunction(module.name, f, executables, variants, constants)
+            for f in module.functions}
+
+
+def _step(op: Any, slot_of: Any, executables: list[Any], variants: list[Any],
+          sizes: list[int]) -> Any:
+    """A closure ``step(slots)`` performing host op ``op``, or None when it does nothing."""
+    import numpy as np
+
+    def getter(ref: Any) -> Any:
+        s = slot_of(ref)
+        a, b = ref.offset, ref.offset + ref.length
+        if a == 0 and b == sizes[s]:
+            return lambda slots: slots[s]
+        return lambda slots: slots[s][a:b]
+
+    if isinstance(op, Dispatch):
+        ep = variants[op.executable].entry_points[op.entry_point]
+        wg = tuple(ep.workgroup_count)
+        total = wg[0] * wg[1] * wg[2]
+        if not total:
+            return None
+        run, entry, consts = executables[op.executable].run, op.entry_point, tuple(op.constants)
+        refs = [(slot_of(r), r.offset, r.offset + r.length) for r in op.bindings]
+        if all(a == 0 and b == sizes[s] for s, a, b in refs):
+            index = tuple(s for s, _, _ in refs)
+            return lambda slots: run(entry, wg, 0, total, [slots[s] for s in index], consts)
+        return lambda slots: run(entry, wg, 0, total, [slots[s][a:b] for s, a, b in refs],
+                                 consts)
+    if isinstance(op, Copy):
+        if not op.source.length:
+            return None
+        src, dst = getter(op.source), getter(op.target)
+
+        def copy(slots: list) -> None:
+            dst(slots)[:] = src(slots)
+        return copy
+    if isinstance(op, Fill):
+        if not op.target.length:
+            return None
+        dst, pattern = getter(op.target), np.frombuffer(op.pattern, dtype=np.uint8)
+        width = pattern.size
+
+        def fill(slots: list) -> None:
+            dst(slots).reshape(-1, width)[:] = pattern
+        return fill
+    assert isinstance(op, Barrier)
+    return None  # kernels run one after another on this thread: nothing to order
+
+
+class InlineFunction(LoadedFunction):
+    def __init__(self, module_name: str, function: Function, executables: list[Any],
+                 variants: list[Any], constants: list[Any]) -> None:
+        import numpy as np
+
+        super().__init__(function)
+        self._module_name = module_name
+        n_in, n_out = len(function.inputs), len(function.outputs)
+        self._n_in = n_in
+        arena = n_in + n_out
+        first_const = arena + 1
+        sizes = ([t.byte_size for t in function.inputs] + [t.byte_size for t in function.outputs]
+                 + [function.transient_size] + [c.size for c in constants])
+
+        def slot_of(ref: Any) -> int:
+            base = {Slot.INPUT: 0, Slot.OUTPUT: n_in, Slot.TRANSIENT: arena,
+                    Slot.CONSTANT: first_const}[ref.slot]
+            return base if ref.slot is Slot.TRANSIENT else base + ref.index
+
+        steps, names = [], []
+        for n, op in enumerate(function.program):
+            step = _step(op, slot_of, executables, variants, sizes)
+            if step is not None:
+                steps.append(step)
+                names.append(f"op {n} ({type(op).__name__.lower()})")
+        self._steps = tuple(steps)
+        self._step_names = tuple(names)
+        self._fixed = (aligned_host_array(function.transient_size), *constants)
+        self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
+        self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
+                                for t in function.outputs)
+        self._staging: list[Any] = [None] * n_in
+        self._memory = ResultMemory()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _bind_input(self, i: int, a: Any) -> Any:
+        import numpy as np
+
+        if wrappable(a):
+            return a.reshape(-1).view(np.uint8)
+        entry = self._staging[i]
+        if entry is None:
+            shape, dtype = self._specs[i]
+            raw = aligned_host_array(self.inputs[i].byte_size)
+            entry = (raw, raw.view(dtype).reshape(shape))
+            self._staging[i] = entry
+        np.copyto(entry[1], a, casting="no")
+        return entry[0]
+
+    def __call__(self, *args: Any) -> Any:
+        import numpy as np
+
+        if len(args) != self._n_in:
+            raise arity_error(self.function, len(args))
+        ndarray = np.ndarray
+        with self._lock:
+            if self._closed:
+                raise UsageError(f"{self._module_name}.{self.name}: the module was closed; "
+                                 f"load it again")
+            slots = []
+            for i, a in enumerate(args):
+                shape, dtype = self._specs[i]
+                if type(a) is not ndarray or a.shape != shape or a.dtype != dtype:
+                    a = convert_argument(self.function, i, a)
+                slots.append(self._bind_input(i, a))
+            take = self._memory.take
+            outs = [take(size) for size, _, _ in self._out_specs]
+            slots += outs
+            slots += self._fixed
+            i = 0
+            try:
+                for step in self._steps:
+                    step(slots)
+                    i += 1
+            except Exception as e:  # noqa: BLE001 - every kernel failure becomes a hal error
+                cause = e if isinstance(e, HalError) else _wrapped(e, self._step_names[i])
+                err = wrap_execution_error(self.name, self._module_name, "the host (inline)",
+                                           cause)
+                raise err from err.__cause__
+        results = tuple(r.view(dtype).reshape(shape)
+                        for r, (_, dtype, shape) in zip(outs, self._out_specs))
+        return results[0] if len(results) == 1 else results
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._steps = ()
+            self._fixed = ()
+
+
+def _wrapped(error: BaseException, what: str) -> HalError:
+    from hal_core.errors import HalRuntimeError
+
+    wrapped = HalRuntimeError(f"{what} failed: {type(error).__name__}: {error}")
+    wrapped.__cause__ = error
+    return wrapped

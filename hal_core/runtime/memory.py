@@ -1,0 +1,51 @@
+"""Host memory for call results and staged arguments.
+
+Outputs are fresh on every call (they are handed to the caller), so their allocation is on the
+per-call path. A 64-byte aligned allocation costs a numpy allocation plus an address query;
+small outputs are instead carved from a shared slab (one slice each). A returned array keeps its
+slab alive, so at most one slab (:data:`SLAB_BYTES`) stays pinned per live small result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hal_core.hal.allocator import BUFFER_ALIGNMENT, aligned_host_array
+
+#: Results up to this size come from slabs; larger ones get their own allocation.
+SMALL_BYTES = 4096
+SLAB_BYTES = 64 * 1024
+#: Arguments up to this size are copied into a staging buffer rather than checked for
+#: alignment and wrapped: copying a few hundred bytes is cheaper than asking for the address.
+COPY_BELOW_BYTES = 1024
+
+
+class ResultMemory:
+    """Fresh 64-byte aligned 1-D uint8 arrays. Not thread safe: one per serialised caller."""
+
+    __slots__ = ("_pos", "_slab")
+
+    def __init__(self) -> None:
+        self._slab: Any = None
+        self._pos = SLAB_BYTES
+
+    def take(self, size: int) -> Any:
+        if size > SMALL_BYTES:
+            return aligned_host_array(size)
+        pos = self._pos
+        end = pos + size
+        if end > SLAB_BYTES:
+            self._slab = aligned_host_array(SLAB_BYTES)
+            pos, end = 0, size
+        self._pos = -(-end // BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
+        return self._slab[pos:end]
+
+
+def is_aligned(array: Any) -> bool:
+    return array.__array_interface__["data"][0] % BUFFER_ALIGNMENT == 0
+
+
+def wrappable(array: Any) -> bool:
+    """True when ``array`` may be bound in place: large, C-contiguous and 64-byte aligned."""
+    return (array.nbytes >= COPY_BELOW_BYTES and array.flags.c_contiguous
+            and is_aligned(array))
