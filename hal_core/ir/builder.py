@@ -132,7 +132,7 @@ class Tensor:
     def _axes(self, axis: int | Sequence[int] | None) -> tuple[int, ...]:
         if axis is None:
             return tuple(range(self.ndim))
-        return (axis,) if isinstance(axis, int) else tuple(axis)
+        return tuple(axis) if hasattr(axis, "__iter__") else (axis,)
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         return self._op("reduce_sum", axes=self._axes(axis), keepdims=keepdims)
@@ -163,8 +163,7 @@ class Tensor:
 
     # shapes
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        dims = list(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else \
-            list(shape)  # type: ignore[arg-type]
+        dims = _one_or_many(shape, "reshape")
         if dims.count(-1) == 1:
             known = 1
             for d in dims:
@@ -176,7 +175,7 @@ class Tensor:
         return self._op("reshape", shape=tuple(dims))
 
     def transpose(self, *perm: int | Sequence[int]) -> Tensor:
-        p = list(perm[0]) if len(perm) == 1 and not isinstance(perm[0], int) else list(perm)
+        p = _one_or_many(perm, "transpose")
         return self._op("transpose", perm=tuple(p) or tuple(reversed(range(self.ndim))))
 
     @property
@@ -190,7 +189,8 @@ class Tensor:
 
     def __getitem__(self, key: Any) -> Tensor:
         """Basic indexing: ints, slices (any step) and one Ellipsis."""
-        key = key if isinstance(key, tuple) else (key,)
+        key = tuple(k if k is Ellipsis or isinstance(k, slice) or not hasattr(k, "__index__")
+                    else int(k) for k in (key if isinstance(key, tuple) else (key,)))
         if any(k is Ellipsis for k in key):
             i = key.index(Ellipsis)
             key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
@@ -217,6 +217,14 @@ class Tensor:
         if all(keep):
             return out
         return out.reshape(tuple(n for n, kp in zip(out.shape, keep) if kp))
+
+
+def _one_or_many(args: tuple[Any, ...], what: str) -> list[int]:
+    """``f(2, 3)`` and ``f((2, 3))`` alike, as numpy's reshape and transpose take them."""
+    items = list(args[0]) if len(args) == 1 and hasattr(args[0], "__iter__") else list(args)
+    if not all(hasattr(d, "__index__") and not isinstance(d, bool) for d in items):
+        raise UsageError(f"{what}() takes integers, found {items!r}")
+    return [d.__index__() for d in items]
 
 
 class FunctionBuilder:

@@ -218,3 +218,18 @@ def test_truth_value_is_refused_and_iteration_follows_numpy() -> None:
     data = rng.standard_normal((3, 2)).astype(np.float32)
     for got, want in zip(run(b.module(), data), data, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_numpy_integers_are_accepted_where_ints_are() -> None:
+    b = ir.Builder()
+    with b.function("main", [("x", (2, 3), "f32")]) as f:
+        (x,) = f.args
+        i = np.int64(1)
+        f.ret(x.reshape(np.int64(6)), x.reshape(np.array([3, 2])), x.transpose(np.array([1, 0])),
+              x.sum(axis=i), x[i], x[:, np.int32(2)])
+        with pytest.raises(UsageError, match=r"reshape\(\) takes integers, found \[2.5\]"):
+            x.reshape(2.5)
+    data = rng.standard_normal((2, 3)).astype(np.float32)
+    want = [data.reshape(6), data.reshape(3, 2), data.T, data.sum(1), data[1], data[:, 2]]
+    for g, w in zip(run(b.module(), data), want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
