@@ -173,3 +173,14 @@ def test_rejected_submission_leaves_a_one_shot_buffer_submittable(hal_device):
         hal_device.queue_execute([], [], [cb], [[buf], [buf]])
     run(hal_device, cb, [buf])
     assert buf.read() == b"\x05" * 8
+
+
+@pytest.mark.hal_feature("reusable_command_buffers")
+def test_resubmitting_with_a_released_recorded_buffer_is_refused(hal_device):
+    buf = hal_device.allocator.allocate_buffer(8)
+    with hal_device.create_command_buffer(CommandBufferMode.REUSABLE) as cb:
+        cb.fill(buf, 1)
+    run(hal_device, cb)
+    buf.release()
+    with pytest.raises(UsageError, match="released"):
+        run(hal_device, cb)

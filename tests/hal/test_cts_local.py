@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -93,7 +94,7 @@ def test_unsupported_features_are_skipped_with_the_drivers_reason(tmp_path):
     )
     proc = run_pytest(["--hal-driver=partial-sync", "-rs", "-k", "command_buffer"], tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "2 skipped" in proc.stdout
+    assert re.search(r"passed, [1-9]\d* skipped", proc.stdout), proc.stdout[-2000:]
     assert (
         "does not support 'reusable_command_buffers': records one-shot buffers only" in proc.stdout
     )

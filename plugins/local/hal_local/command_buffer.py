@@ -102,6 +102,7 @@ class LocalCommandBuffer(CommandBuffer):
         steps: list[Step] = []
         names: list[str] = []
         extents = [0] * self.slots_used
+        roots: dict[int, Buffer] = {}
         for index, cmd in enumerate(self.commands):
             if isinstance(cmd, BarrierCmd):
                 # Steps run one after another on one thread and each dispatch joins its
@@ -111,6 +112,8 @@ class LocalCommandBuffer(CommandBuffer):
                 if ref.slot is not None:
                     end = ref.offset + (ref.length or 0)
                     extents[ref.slot] = max(extents[ref.slot], end)
+                else:
+                    roots[id(ref.buffer.root)] = ref.buffer.root
             if isinstance(cmd, FillCmd):
                 steps.append(_fill_step(cmd))
             elif isinstance(cmd, UpdateCmd):
@@ -123,9 +126,16 @@ class LocalCommandBuffer(CommandBuffer):
         self.steps: tuple[Step, ...] = tuple(steps)
         self.step_names = tuple(names)
         self.slot_extents = tuple(extents)
+        self.recorded_buffers = tuple(roots.values())
 
     def bind(self, table: Sequence[Any] | None) -> list:
         """Resolve a binding table to the uint8 arrays the steps index (validating sizes)."""
+        for root in self.recorded_buffers:
+            if root._released:
+                raise UsageError(
+                    "queue_execute: a buffer recorded in this command buffer was released "
+                    "(queue_dealloca or release()); record it again with live buffers"
+                )
         if not self.slots_used:
             return []
         slots = []
