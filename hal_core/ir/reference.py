@@ -7,7 +7,9 @@ integers wrap in their own type. Semantics, where numpy leaves a choice: integer
 truncates toward zero and gives 0 for a zero divisor; ``round`` rounds half to even;
 ``maximum``/``minimum`` propagate NaN; reductions over an empty axis give the identity
 (0, 1, -inf/+inf or the integer limits; NaN for mean); ``gather`` indices must lie in
-[-n, n); pooling follows PyTorch (ceil mode, ``count_include_pad``).
+[-n, n); pooling follows PyTorch (ceil mode, ``count_include_pad``); ``clip`` on integers
+rounds its float bounds inward; ``cast`` from float to integer truncates toward zero (NaN and
+out-of-range values are undefined), to ``i1`` means ``!= 0``.
 """
 
 from __future__ import annotations
