@@ -130,6 +130,17 @@ def test_conv2d(case):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_conv2d_float16():
+    x, w = sample((1, 4, 7, 7), "float16"), sample((6, 2, 3, 3), "float16")
+    want = conv_ref(x.astype(np.float64), w.astype(np.float64), None, (1, 1), (1, 1, 1, 1),
+                    (1, 1), 2)
+    kern = K.Conv2dKernel("c16", operand(0, x.shape, "float16"), operand(1, w.shape, "float16"),
+                          operand(2, want.shape, "float16"), padding=(1, 1, 1, 1), groups=2)
+    for tiling in TILINGS:
+        got = run(kern, {0: x, 1: w}, {2: (want.shape, "float16")}, tiling)[2]
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=2e-3, atol=2e-2)
+
+
 def test_conv2d_int_and_f64_with_epilogue():
     x, w = sample((1, 2, 6, 6), "int32", -5, 5), sample((3, 2, 3, 3), "int32", -5, 5)
     want = conv_ref(x, w, None, (1, 1), (1, 1, 1, 1), (1, 1), 1).astype(np.int32)

@@ -24,9 +24,16 @@ def _acc(code: int) -> np.dtype:
     return np.dtype(DTYPES[code])
 
 
+def _blas_dtype(acc: np.dtype) -> np.dtype:
+    # numpy has no float16 BLAS; its float16 dot sums in float32 anyway, so do that with BLAS
+    # and round once at the end.
+    return np.dtype(np.float32) if acc == np.float16 else acc
+
+
 def matmul(d: int, s: Sequence[int], p: Sequence[int]):
     (a, b), (ta, tb, acc) = s, p
     acc_dt = _acc(acc)
+    mm_dt = _blas_dtype(acc_dt)
 
     def run(env, c0, c1):
         x, y = env[a], env[b]
@@ -34,9 +41,12 @@ def matmul(d: int, s: Sequence[int], p: Sequence[int]):
             x = np.swapaxes(x, -1, -2)
         if tb:
             y = np.swapaxes(y, -1, -2)
-        if x.dtype != acc_dt:
-            x, y = x.astype(acc_dt), y.astype(acc_dt)
-        np.matmul(x, y, out=env[d])
+        if x.dtype != mm_dt:
+            x, y = x.astype(mm_dt), y.astype(mm_dt)
+        if mm_dt == acc_dt:
+            np.matmul(x, y, out=env[d])
+        else:
+            np.copyto(env[d], np.matmul(x, y), casting="unsafe")
     return run
 
 
@@ -63,7 +73,7 @@ def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
     _check_4d(ins, values, (s[0], s[1], d))
     if min(sh, sw, dh, dw, groups) < 1 or min(pt, pl, pb, pr) < 0:
         raise _bad(ins, f"parameters {tuple(p)}")
-    acc_dt = _acc(acc)
+    mm_dt = _blas_dtype(_acc(acc))
     x_i, w_i = s[0], s[1]
     b_i = s[2] if len(s) == 3 else None
     o_, cg, kh, kw = values[w_i].shape
@@ -76,13 +86,13 @@ def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
         ow = out.shape[3]
         rows = c1 - c0
         width = max(wid + pl + pr, (ow - 1) * sw + (kw - 1) * dw + 1)
-        slab = _padded_rows(x, c0, c1, sh, kh, dh, pt, pl, width, 0, acc_dt)
+        slab = _padded_rows(x, c0, c1, sh, kh, dh, pt, pl, width, 0, mm_dt)
         e = slab.strides
         win = as_strided(slab, (n, groups, cg, kh, kw, rows, ow),
                          (e[0], cg * e[1], e[1], dh * e[2], dw * e[3], sh * e[2], sw * e[3]),
                          writeable=False)
         cols = win.reshape(n, groups, cg * kh * kw, rows * ow)
-        wf = w.reshape(groups, o_ // groups, cg * kh * kw).astype(acc_dt, copy=False)
+        wf = w.reshape(groups, o_ // groups, cg * kh * kw).astype(mm_dt, copy=False)
         res = np.matmul(wf, cols)  # (n, groups, o/groups, rows*ow)
         np.copyto(out, res.reshape(n, o_, rows, ow), casting="unsafe")
         if b_i is not None:
