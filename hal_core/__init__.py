@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_module": "hal_core.runtime",
     "LoadedModule": "hal_core.runtime",
+    "compile": "hal_core.compiler.pipeline",
 }
 
 

@@ -1,0 +1,104 @@
+"""Buffer planning: where every buffer of a function lives.
+
+* function arguments stay in their ``INPUT`` slots, dense constants in ``CONSTANT`` slots
+  (shared by the module and deduplicated by content);
+* a computed function result is written in place into its ``OUTPUT`` slot; a result that is an
+  argument, a constant, or a value already returned earlier gets a host ``Copy`` instead;
+* every other buffer lives in the ``TRANSIENT`` arena at a 64-byte aligned offset. Lifetimes
+  run from the first dispatch that touches a buffer to the last; buffers whose lifetimes do not
+  overlap share space (first fit, in order of definition). The arena's size is the peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hal_core.compiler.passes.dispatch import FunctionDispatches
+from hal_core.errors import CompileError
+from hal_core.module.model import BufferRef, Slot
+
+ALIGNMENT = 64
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGNMENT) * ALIGNMENT
+
+
+class ConstantPool:
+    """The module's constants, deduplicated by content."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.data: list[bytes] = []
+        self._index: dict[bytes, int] = {}
+
+    def add(self, name: str, data: bytes) -> int:
+        if data not in self._index:
+            self._index[data] = len(self.data)
+            self.names.append(name)
+            self.data.append(data)
+        return self._index[data]
+
+
+@dataclass
+class BufferPlan:
+    refs: dict[str, BufferRef] = field(default_factory=dict)   # storage value name -> region
+    copies: list[tuple[BufferRef, BufferRef]] = field(default_factory=list)  # (source, target)
+    transient_size: int = 0
+    lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)  # transients only
+
+
+def plan_buffers(fd: FunctionDispatches, pool: ConstantPool) -> BufferPlan:
+    import numpy as np
+
+    fn = fd.function
+    plan = BufferPlan()
+    for i, a in enumerate(fn.args):
+        plan.refs[a.name] = BufferRef(Slot.INPUT, i, 0, a.type.byte_size)
+    for name, op in fd.constants.items():
+        value = op.attrs["value"]
+        data = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()
+        plan.refs[name] = BufferRef(Slot.CONSTANT, pool.add(f"{fn.name}.{name}", data), 0,
+                                    len(data))
+    for k, v in enumerate(fn.results):
+        root = fd.storage_of(v)
+        target = BufferRef(Slot.OUTPUT, k, 0, v.type.byte_size)
+        if root.name in plan.refs:
+            if target.length:
+                plan.copies.append((plan.refs[root.name], target))
+        else:
+            plan.refs[root.name] = target
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for s, step in enumerate(fd.steps):
+        for v in step.buffers:
+            first.setdefault(v.name, s)
+            last[v.name] = s
+            sizes[v.name] = v.type.byte_size
+    for name in first:
+        if name in plan.refs:
+            continue
+        written = any(step.buffers[b].name == name for step in fd.steps for b in step.writes)
+        if not written and sizes[name]:
+            raise CompileError(f"in @{fn.name}: buffer %{name} is read but nothing computes"
+                               " it; this is a compiler bug, please report it")
+        plan.lifetimes[name] = (first[name], last[name])
+    _place_transients(plan, sizes)
+    return plan
+
+
+def _place_transients(plan: BufferPlan, sizes: dict[str, int]) -> None:
+    placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
+    for name, (lo, hi) in sorted(plan.lifetimes.items(), key=lambda kv: kv[1]):
+        size = sizes[name]
+        offset = 0
+        if size:
+            busy = sorted((o, o + _align(n)) for o, n, a, b in placed if not (b < lo or a > hi))
+            for start, end in busy:
+                if offset + size <= start:
+                    break
+                offset = max(offset, end)
+            placed.append((offset, size, lo, hi))
+            plan.transient_size = max(plan.transient_size, offset + size)
+        plan.refs[name] = BufferRef(Slot.TRANSIENT, 0, offset, size)

@@ -1,0 +1,282 @@
+"""Dispatch formation: a fused tensor-IR function becomes a sequence of kernel IR kernels.
+
+Each :class:`KernelStep` is one dispatch: a kernel whose binding ``i`` is the storage of
+``buffers[i]`` (a tensor-IR value; reshapes share their source's storage and never reach a
+kernel). How each op is expressed follows :mod:`hal_core.compiler.kernel_ir`'s docstring: maps
+for broadcasts, transposes and slices, offset windows for concat, a fill kernel plus an interior
+copy for pad, named kernels for matmul/conv/pooling/arg-reductions/gather/softmax, reductions
+with reduction iterators (mean = sum + finalize). Kernels whose outputs are empty are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hal_core.compiler import kernel_ir as K
+from hal_core.compiler.passes.fusion import (
+    INLINABLE,
+    NAMED_WITH_EPILOGUE,
+    REDUCTIONS,
+    FusionPlan,
+    is_splat_constant,
+)
+from hal_core.compiler.passes.scalar import BodyBuilder, Bindings, py_scalar
+from hal_core.errors import CompileError
+from hal_core.ir.module import Function, Operation, Value
+from hal_core.ir.opdefs import normalize_axis
+from hal_core.ir.opdefs_table import reduce_axes
+from hal_core.ir.verifier import op_context
+
+
+@dataclass(frozen=True)
+class KernelStep:
+    kernel: K.Kernel
+    buffers: tuple[Value, ...]      # binding i -> storage value
+    writes: frozenset[int]          # bindings the kernel writes
+    window: str | None = None       # steps with one tag write disjoint parts of one buffer
+    ops: tuple[str, ...] = ()       # result names of the tensor-IR ops it computes
+
+
+@dataclass
+class FunctionDispatches:
+    function: Function
+    steps: list[KernelStep] = field(default_factory=list)
+    alias: dict[str, Value] = field(default_factory=dict)   # reshape result -> storage value
+    constants: dict[str, Operation] = field(default_factory=dict)  # dense constants by name
+
+    def storage_of(self, v: Value) -> Value:
+        return self.alias.get(v.name, v)
+
+
+def form_dispatches(fn: Function, plan: FusionPlan) -> FunctionDispatches:
+    fd = FunctionDispatches(fn)
+    former = _Former(fn, plan, fd)
+    for op in fn.body:
+        try:
+            former.op(op)
+        except CompileError:
+            raise
+        except Exception as exc:  # a compiler bug: still name the op that triggered it
+            raise CompileError(f"{op_context(fn, op)}: internal compiler error while forming"
+                               f" dispatches: {type(exc).__name__}: {exc}; please report it"
+                               ) from exc
+    return fd
+
+
+def _acc_dtype(dt: str) -> str:
+    return "float32" if dt == "float16" else dt
+
+
+class _Former:
+    def __init__(self, fn: Function, plan: FusionPlan, fd: FunctionDispatches) -> None:
+        self.fn, self.plan, self.fd = fn, plan, fd
+        self.absorbed_by = {p.result.name: root for root, p in plan.epilogue_of.items()}
+
+    def op(self, op: Operation) -> None:
+        name = op.result.name
+        if op.name == "constant":
+            if not is_splat_constant(op):
+                self.fd.constants[name] = op
+            elif name in self.plan.materialized:
+                self._elementwise_root(op)
+        elif op.name == "reshape":
+            self.fd.alias[name] = self.fd.storage_of(op.operands[0])
+        elif name in self.plan.absorbed:
+            pass  # computed by the kernel of the root that absorbs it
+        elif op.name in INLINABLE:
+            if name in self.plan.materialized:
+                self._elementwise_root(op)
+        elif op.name in REDUCTIONS:
+            self._reduction(op, None)
+        elif op.name in ("concat", "pad"):
+            self._concat(op) if op.name == "concat" else self._pad(op)
+        elif op.name in NAMED_WITH_EPILOGUE or op.name in ("argmax", "argmin"):
+            self._named(op, None)
+        else:
+            raise CompileError(f"{op_context(self.fn, op)}: the compiler has no lowering for"
+                               f" op '{op.name}'")
+
+    def _add(self, kernel: K.Kernel, b: Bindings, label: str, ops: tuple[str, ...],
+             window: str | None = None) -> None:
+        name = f"{self.fn.name}_dispatch_{len(self.fd.steps)}_{label}"
+        import dataclasses
+
+        kernel = dataclasses.replace(kernel, name=name)
+        self.fd.steps.append(KernelStep(kernel, tuple(b.values), frozenset(b.written),
+                                        window, ops))
+
+    # -- parallel kernels of inlined trees ------------------------------------------------------
+
+    def _elementwise_root(self, op: Operation) -> None:
+        if op.type.size == 0:
+            return
+        producer = self.plan.epilogue_of.get(op.result.name)
+        if producer is not None:
+            if producer.name in REDUCTIONS:
+                self._reduction(producer, op)
+            else:
+                self._named(producer, op)
+            return
+        b = Bindings(self.fd.storage_of)
+        rank = op.type.rank
+        bb = BodyBuilder(self.plan, rank, b)
+        y = bb.constant(op) if op.name == "constant" else \
+            bb.value(op.result, K.IndexingMap.identity(rank), root=True)
+        out = K.MappedOperand(b.operand(op.result, written=True), K.IndexingMap.identity(rank))
+        kernel = K.GenericKernel("", op.type.shape, ("parallel",) * rank, tuple(bb.inputs),
+                                 (out,), tuple(bb.body), (y,))
+        self._add(kernel, b, op.name, (op.result.name,))
+
+    def _epilogue(self, b: Bindings, producer: Operation, root: Operation,
+                  acc_dtype: str) -> K.Epilogue:
+        pdt = producer.type.numpy_dtype
+        bb = BodyBuilder(self.plan, root.type.rank, b,
+                         acc=(producer.result, lambda fb: fb.cast(K.Acc(0), acc_dtype, pdt)))
+        y = bb.value(root.result, K.IndexingMap.identity(root.type.rank), root=True)
+        return bb.epilogue((y,))
+
+    # -- reductions -----------------------------------------------------------------------------
+
+    def _reduction(self, op: Operation, root: Operation | None) -> None:
+        stored = root or op
+        if stored.type.size == 0:
+            return
+        src = op.operands[0]
+        shape, n = src.type.shape, src.type.rank
+        axes = reduce_axes(n, op.attrs["axes"])
+        keep = op.attrs["keepdims"]
+        kind = op.name[len("reduce_"):]
+        src_dt, out_dt = src.type.numpy_dtype, op.type.numpy_dtype
+        acc_dt = _acc_dtype(src_dt)
+        b = Bindings(self.fd.storage_of)
+        bb = BodyBuilder(self.plan, n, b)
+        y = bb.cast(bb.value(src, K.IndexingMap.identity(n)), src_dt, acc_dt)
+        # output dim j <- iteration dim it_of[j] (None: a kept size-1 reduced dim)
+        it_of = [None if d in axes else d for d in range(n)] if keep else \
+            [d for d in range(n) if d not in axes]
+        out_map = K.IndexingMap.of_dims(n, tuple(it_of))
+        count = math.prod(shape[a] for a in axes)
+
+        def finish(fb: BodyBuilder) -> K.ValueRef:
+            r: K.ValueRef = K.Acc(0)
+            if kind == "mean":
+                r = fb.emit("div", (r, K.Const(float(count), acc_dt)), acc_dt)
+            return fb.cast(r, acc_dt, out_dt)
+
+        finalize = None
+        if root is not None:
+            fb = BodyBuilder(self.plan, root.type.rank, b, acc=(op.result, finish))
+            yv = fb.value(root.result, K.IndexingMap.identity(root.type.rank), root=True)
+            finalize = K.Epilogue(tuple(fb.body), (yv,), tuple(
+                K.MappedOperand(m.operand, _remap(m.map, it_of, n)) for m in fb.inputs))
+        elif kind == "mean" or acc_dt != out_dt:
+            fb = BodyBuilder(self.plan, n, b)
+            finalize = fb.epilogue((finish(fb),))
+        out = K.MappedOperand(b.operand(stored.result, written=True), out_map)
+        iters = tuple("reduction" if d in axes else "parallel" for d in range(n))
+        combiner = {"sum": "sum", "mean": "sum", "prod": "prod", "max": "max", "min": "min"}[kind]
+        kernel = K.GenericKernel("", shape, iters, tuple(bb.inputs), (out,), tuple(bb.body),
+                                 (y,), (combiner,), finalize)
+        label = op.name + (f"_{root.name}" if root is not None else "")
+        ops = (op.result.name,) + ((root.result.name,) if root is not None else ())
+        self._add(kernel, b, label, ops)
+
+    # -- concat and pad -------------------------------------------------------------------------
+
+    def _window_copy(self, v: Value, out: Operation, offsets: tuple[int, ...]) -> tuple:
+        b = Bindings(self.fd.storage_of)
+        rank = v.type.rank
+        bb = BodyBuilder(self.plan, rank, b)
+        y = bb.value(v, K.IndexingMap.identity(rank))
+        omap = K.IndexingMap(rank, tuple(K.AffineExpr.dim(d, rank, 1, offsets[d])
+                                         for d in range(rank)))
+        o = K.MappedOperand(b.operand(out.result, written=True), omap)
+        kernel = K.GenericKernel("", v.type.shape, ("parallel",) * rank, tuple(bb.inputs),
+                                 (o,), tuple(bb.body), (y,))
+        return kernel, b
+
+    def _concat(self, op: Operation) -> None:
+        if op.type.size == 0:
+            return
+        axis = normalize_axis(op.attrs["axis"], op.type.rank)
+        start = 0
+        for v in op.operands:
+            if v.type.size:
+                offsets = tuple(start if d == axis else 0 for d in range(op.type.rank))
+                kernel, b = self._window_copy(v, op, offsets)
+                self._add(kernel, b, "concat", (op.result.name,), f"concat:{op.result.name}")
+            start += v.type.shape[axis]
+
+    def _pad(self, op: Operation) -> None:
+        if op.type.size == 0:
+            return
+        import numpy as np
+
+        dt, rank = op.type.numpy_dtype, op.type.rank
+        value = np.asarray(op.attrs["value"]).astype(dt).item()
+        b = Bindings(self.fd.storage_of)
+        out = K.MappedOperand(b.operand(op.result, written=True), K.IndexingMap.identity(rank))
+        fill = K.GenericKernel("", op.type.shape, ("parallel",) * rank, (), (out,), (),
+                               (K.Const(py_scalar(value, dt), dt),))
+        self._add(fill, b, "pad_fill", (op.result.name,))
+        src = op.operands[0]
+        if src.type.size:
+            kernel, b = self._window_copy(src, op, tuple(op.attrs["low"]))
+            self._add(kernel, b, "pad_copy", (op.result.name,))
+
+    # -- named kernels --------------------------------------------------------------------------
+
+    def _named(self, op: Operation, root: Operation | None) -> None:
+        stored = root or op
+        if stored.type.size == 0:
+            return
+        b = Bindings(self.fd.storage_of)
+        ins = [b.operand(v) for v in op.operands]
+        a = op.attrs
+        dt = op.type.numpy_dtype
+        acc = _acc_dtype(dt) if op.name in ("matmul", "conv2d") else dt
+        epi = self._epilogue(b, op, root, acc) if root is not None else None
+        out = b.operand(stored.result, written=True)
+        rank = op.operands[0].type.rank
+        if op.name == "matmul":
+            kernel: K.Kernel = K.MatmulKernel(
+                "", ins[0], ins[1], out, a["transpose_a"], a["transpose_b"],
+                None if acc == dt else acc, epi)
+        elif op.name == "conv2d":
+            kernel = K.Conv2dKernel(
+                "", ins[0], ins[1], out, ins[2] if len(ins) > 2 else None,
+                tuple(a["strides"]), tuple(a["padding"]), tuple(a["dilations"]),
+                a["groups"], None if acc == dt else acc, epi)
+        elif op.name in ("max_pool2d", "avg_pool2d"):
+            kernel = K.Pool2dKernel(
+                "", ins[0], out, op.name[:3], tuple(a["kernel"]), tuple(a["strides"]),
+                tuple(a["padding"]), bool(a.get("count_include_pad", False)), epi)
+        elif op.name in ("global_max_pool2d", "global_avg_pool2d"):
+            kind = op.name[len("global_"):len("global_") + 3]
+            kernel = K.Pool2dKernel("", ins[0], out, kind, op.operands[0].type.shape[2:],
+                                    epilogue=epi)
+        elif op.name in ("argmax", "argmin"):
+            kernel = K.ArgReduceKernel("", ins[0], out, normalize_axis(a["axis"], rank),
+                                       op.name)
+        elif op.name == "gather":
+            kernel = K.GatherKernel("", ins[0], ins[1], out, normalize_axis(a["axis"], rank),
+                                    epi)
+        else:
+            kernel = K.SoftmaxKernel("", ins[0], out, normalize_axis(a["axis"], rank),
+                                     op.name == "log_softmax", epi)
+        label = op.name + (f"_{root.name}" if root is not None else "")
+        ops = (op.result.name,) + ((root.result.name,) if root is not None else ())
+        self._add(kernel, b, label, ops)
+
+
+def _remap(m: K.IndexingMap, it_of: list[int | None], n: int) -> K.IndexingMap:
+    """A map over a reduction's output dims, re-expressed over its iteration dims."""
+    exprs = []
+    for e in m.exprs:
+        coeffs = [0] * n
+        for j, c in enumerate(e.coeffs):
+            if it_of[j] is not None:
+                coeffs[it_of[j]] += c  # type: ignore[index]
+        exprs.append(K.AffineExpr(tuple(coeffs), e.constant))
+    return K.IndexingMap(n, tuple(exprs))

@@ -1,0 +1,289 @@
+"""The compiler pipeline: tensor IR -> kernel IR -> target variants -> a hal module.
+
+Stages (``dump_ir`` writes each one's result into a directory, numbered in order):
+
+1. verify the tensor IR;
+2. fold constants and drop dead ops (:mod:`.passes.folding`);
+3. fusion (:mod:`.passes.fusion`) and dispatch formation (:mod:`.passes.dispatch`): one kernel
+   IR kernel per dispatch; identical kernels share one entry point;
+4. buffer planning (:mod:`.passes.buffers`) and the host program (:mod:`.passes.host`);
+5. every requested target backend compiles the one :class:`KernelExecutable` of the module
+   into a variant; the variants form the module's one executable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hal_core.compiler import kernel_ir as K
+from hal_core.errors import CompileError, HalError, UsageError
+from hal_core.module import model as M
+
+log = logging.getLogger(__name__)
+
+EXECUTION_MODELS = {"async": M.ExecutionModel.ASYNC, "inline": M.ExecutionModel.INLINE}
+
+
+def parse_execution_model(value: str | M.ExecutionModel) -> M.ExecutionModel:
+    if isinstance(value, M.ExecutionModel):
+        return value
+    model = EXECUTION_MODELS.get(str(value).strip().lower())
+    if model is None:
+        raise UsageError(f"unknown execution model {value!r}; expected one of "
+                         f"{', '.join(EXECUTION_MODELS)}")
+    return model
+
+
+def parse_target_list(targets: str | Iterable[str]) -> list[str]:
+    """``"vmvx,llvm-cpu"`` or a list of names -> unique names in order."""
+    items = targets.split(",") if isinstance(targets, str) else list(targets)
+    names: list[str] = []
+    for t in items:
+        if not isinstance(t, str):
+            raise UsageError(f"target backend names must be strings, found {t!r}")
+        t = t.strip()
+        if t and t not in names:
+            names.append(t)
+    if not names:
+        raise UsageError("no target backend given; pass e.g. --target-backends=vmvx "
+                         "(`hal targets list` shows the installed ones)")
+    return names
+
+
+class _Dumper:
+    def __init__(self, directory: str | os.PathLike[str] | None) -> None:
+        self.dir = None if directory is None else Path(directory)
+        self.n = 0
+        if self.dir is not None:
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"cannot create the --dump-ir directory {str(self.dir)!r}: "
+                                 f"{exc.strerror or exc}") from None
+
+    def __call__(self, stage: str, text: Any) -> None:
+        if self.dir is None:
+            return
+        path = self.dir / f"{self.n:02d}-{stage}"
+        self.n += 1
+        content = text() if callable(text) else text
+        try:
+            path.write_text(content if content.endswith("\n") else content + "\n",
+                            encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
+               execution_model: str | M.ExecutionModel = "async",
+               target_options: Mapping[str, Mapping[str, str]] | None = None,
+               dump_ir: str | os.PathLike[str] | None = None,
+               name: str = "module") -> M.Module:
+    """Compile a tensor IR :class:`hal_core.ir.Module` into a hal module."""
+    from hal_core.compiler.passes.buffers import ConstantPool, plan_buffers
+    from hal_core.compiler.passes.dispatch import form_dispatches
+    from hal_core.compiler.passes.folding import fold_constants
+    from hal_core.compiler.passes.fusion import plan_fusion
+    from hal_core.compiler.passes.host import emit_program
+    from hal_core.compiler.target import TargetOptions
+    from hal_core.ir import print_module, verify_module
+    from hal_core.registry import get_registry
+
+    model = parse_execution_model(execution_model)
+    names = parse_target_list(target_backends)
+    options = dict(target_options or {})
+    stray = sorted(set(options) - set(names))
+    if stray:
+        raise UsageError(f"target options given for {', '.join(stray)}, which is not among "
+                         f"the requested target backends ({', '.join(names)})")
+    registry = get_registry()
+    backends = [(n, registry.create_target(n)) for n in names]  # unknown: did-you-mean
+    dump = _Dumper(dump_ir)
+
+    dump("input.mlir", lambda: print_module(module))
+    verify_module(module)
+    module = _run("constant folding", fold_constants, module)
+    dump("fold.mlir", lambda: print_module(module))
+
+    from hal_core.compiler.dump import format_fusion, format_host, format_kernels
+
+    kernels: list[K.Kernel] = []
+    index_of: dict[K.Kernel, int] = {}
+    formed = []
+    for fn in module.functions:
+        plan = _run("fusion", plan_fusion, fn)
+        fd = form_dispatches(fn, plan)
+        entries = []
+        for step in fd.steps:
+            key = dataclasses.replace(step.kernel, name="")
+            if key not in index_of:
+                index_of[key] = len(kernels)
+                kernels.append(step.kernel)
+            entries.append(index_of[key])
+        formed.append((fn, plan, fd, entries))
+    dump("fusion.txt", lambda: format_fusion([(fn, plan) for fn, plan, _, _ in formed]))
+    executable = K.KernelExecutable(name, tuple(kernels))
+    dump("kernels.txt", lambda: format_kernels(executable))
+    for k in kernels:
+        K.validate(k)
+
+    pool = ConstantPool()
+    functions = []
+    bplans = []
+    for fn, _, fd, entries in formed:
+        bplan = _run("buffer planning", plan_buffers, fd, pool)
+        bplans.append((fd, bplan))
+        program = emit_program(fd, bplan, entries)
+        functions.append(M.Function(
+            fn.name, tuple(M.TensorType(a.type.shape, a.type.numpy_dtype) for a in fn.args),
+            tuple(M.TensorType(v.type.shape, v.type.numpy_dtype) for v in fn.results),
+            program, bplan.transient_size))
+    dump("host.txt", lambda: format_host(functions, bplans))
+
+    executables: tuple[M.Executable, ...] = ()
+    if kernels:
+        variants = []
+        for tname, backend in backends:
+            topts = TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
+            variant = _compile_variant(tname, backend, executable, topts)
+            dump(f"variant-{tname}.txt", lambda v=variant: _format_variant(v))
+            variants.append(variant)
+        executables = (M.Executable(name, tuple(variants)),)
+    constants = tuple(M.Constant(n, d) for n, d in zip(pool.names, pool.data))
+    return M.Module(name, tuple(functions), executables, constants, execution_model=model)
+
+
+def _run(what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except HalError:
+        raise
+    except Exception as exc:
+        raise CompileError(f"internal compiler error in {what}: {type(exc).__name__}: {exc}; "
+                           "please report it with the input program") from exc
+
+
+def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
+                     options: Any) -> M.Variant:
+    try:
+        variant = backend.compile(executable, options)
+    except HalError:
+        raise
+    except Exception as exc:
+        raise CompileError(f"target backend {tname!r} failed: {type(exc).__name__}: {exc}"
+                           ) from exc
+    if not isinstance(variant, M.Variant) or len(variant.entry_points) != len(
+            executable.kernels):
+        got = len(variant.entry_points) if isinstance(variant, M.Variant) else variant
+        raise CompileError(f"target backend {tname!r} returned {got!r} entry points for "
+                           f"{len(executable.kernels)} kernels; it must return one Variant "
+                           "with one entry point per kernel, in order")
+    return variant
+
+
+def _format_variant(v: M.Variant) -> str:
+    lines = [f"variant {v.target_backend} format={v.format} features={list(v.features)} "
+             f"payload={len(v.payload)} bytes"]
+    for i, ep in enumerate(v.entry_points):
+        lines.append(f"  [{i}] {ep.name} workgroups={ep.workgroup_count} "
+                     f"size={ep.workgroup_size} bindings={ep.binding_count} "
+                     f"constants={ep.constant_count}")
+    return "\n".join(lines)
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+def load_source(source: Any, importer: str | None = None) -> tuple[Any, str]:
+    """(tensor IR module, module name) from a Module, Function, Builder, path, text or bytes."""
+    from hal_core.ir import Builder, Function, Module
+
+    if isinstance(source, Module):
+        return source, "module"
+    if isinstance(source, Function):
+        return Module((source,)), source.name
+    if isinstance(source, Builder):
+        return source.module(), "module"
+    if isinstance(source, (bytes, bytearray, memoryview)) or (
+            isinstance(source, str) and ("\n" in source or "func.func" in source)):
+        data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
+        return _import(importer or "text", data), "module"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = _importer_for(path) if importer is None else importer
+        return _import(name, os.fspath(path)), _module_name(path.stem)
+    raise UsageError(f"cannot compile a {type(source).__name__}; give a hal_core.ir Module, "
+                     "Function or Builder, a file path, or IR text")
+
+
+def _module_name(stem: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-." else "_" for c in stem) or "module"
+
+
+def _importer_for(path: Path) -> str:
+    from hal_core.registry import get_registry
+
+    suffix = path.suffix.lower()
+    known = []
+    for entry in get_registry().importers():
+        if entry.error is None:
+            known.extend(entry.info.extensions)
+            if suffix in entry.info.extensions:
+                return entry.name
+    raise UsageError(f"no importer handles {str(path)!r} (extension {suffix or 'none'!r}); "
+                     f"known extensions: {', '.join(sorted(set(known))) or '(none)'}; "
+                     "pass an importer by name (hal compile --importer=NAME)")
+
+
+def _import(name: str, source: Any) -> Any:
+    from hal_core.descriptors import resolve
+    from hal_core.ir import Module
+    from hal_core.registry import get_registry
+
+    entry = get_registry().importer(name)
+    where = f"importer '{name}' from {entry.plugin.describe()}"
+    try:
+        factory = resolve(entry.info.factory)
+        module = factory(source)
+    except HalError:
+        raise
+    except Exception as exc:
+        raise CompileError(f"{where} failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(module, Module):
+        raise CompileError(f"{where} returned {type(module).__name__}, expected a "
+                           "hal_core.ir Module")
+    return module
+
+
+def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
+            execution_model: str | M.ExecutionModel = "async",
+            dump_ir: str | os.PathLike[str] | None = None,
+            target_options: Mapping[str, Mapping[str, str]] | None = None,
+            output: str | os.PathLike[str] | None = None, *,
+            importer: str | None = None, name: str | None = None) -> M.Module:
+    """Compile ``source`` for ``target_backends``; write it to ``output`` when given.
+
+    ``source``: a :class:`hal_core.ir.Module` / ``Function`` / ``Builder``, a file path (the
+    importer is picked by extension unless ``importer`` names one), IR text or bytes.
+    ``target_options`` maps a target name to its options (see
+    :class:`~hal_core.compiler.target.TargetOptions`).
+    """
+    ir_module, default_name = load_source(source, importer)
+    if name is None:
+        name = _module_name(Path(output).stem) if output is not None and \
+            default_name == "module" else default_name
+    module = compile_ir(ir_module, target_backends, execution_model=execution_model,
+                        target_options=target_options, dump_ir=dump_ir, name=name)
+    if output is not None:
+        from hal_core.module.writer import write_module
+
+        try:
+            write_module(module, output)
+        except OSError as exc:
+            raise UsageError(f"cannot write the module to {os.fspath(output)!r}: "
+                             f"{exc.strerror or exc}") from None
+    return module
