@@ -83,8 +83,16 @@ class _Kernel:
         if r0 >= r1:
             return
         env = self.env_for(bindings)
-        if r0 == 0 and r1 == rows and not self.scratch and (not self.chunk or self.chunk >= rows):
-            for h in self.handlers:  # the fast path: whole range, nothing to slice
+        if r0 == 0 and r1 == rows and (not self.chunk or self.chunk >= rows):
+            # The fast path (small dispatches, local-sync): whole range, nothing to slice.
+            if self.scratch:
+                env = list(env)
+                for i, dt, shape, axis in self.scratch:
+                    if axis >= 0:
+                        shape = list(shape)
+                        shape[axis] = rows
+                    env[i] = np.empty(shape, dt)
+            for h in self.handlers:
                 h(env, 0, rows)
             return
         chunk = self.chunk or (r1 - r0)
