@@ -10,11 +10,14 @@ callback runs (on the signalling thread) once the value is reached or the semaph
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from hal_core.errors import HalRuntimeError, TimeoutExpiredError, UsageError
+
+log = logging.getLogger(__name__)
 
 MAX_VALUE = (1 << 64) - 1
 
@@ -83,8 +86,7 @@ class Semaphore:
             if self._waiters:
                 self._cond.notify_all()
         if ready:
-            for cb in ready:
-                cb(None)
+            _notify(ready, None)
 
     def fail(self, error: BaseException) -> None:
         """Fail the semaphore: every current and future waiter gets ``error``."""
@@ -97,8 +99,7 @@ class Semaphore:
             ready = [cb for _, cb in self._timepoints]
             self._timepoints = []
             self._cond.notify_all()
-        for cb in ready:
-            cb(error)
+        _notify(ready, error)
 
     def wait(self, value: int, timeout: float | None = None) -> None:
         """Block until the value is >= ``value``.
@@ -142,6 +143,15 @@ class Semaphore:
                 self._timepoints.append((value, callback))
                 return
         callback(failure)
+
+
+def _notify(callbacks: list[TimepointCallback], error: BaseException | None) -> None:
+    # One raising callback must not keep the others (other queues' work) from running.
+    for cb in callbacks:
+        try:
+            cb(error)
+        except Exception:
+            log.exception("semaphore timepoint callback %r raised", cb)
 
 
 def wrap_failure(error: BaseException, what: str) -> HalRuntimeError:

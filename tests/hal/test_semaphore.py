@@ -73,3 +73,16 @@ def test_wrap_failure_keeps_hal_errors_and_chains_others():
 def test_signal_checks_the_type(value):
     with pytest.raises(UsageError, match="2\\*\\*64"):
         Semaphore().signal(value)
+
+
+def test_a_raising_callback_does_not_starve_the_others():
+    sem = Semaphore()
+    seen = []
+
+    def bad(error):
+        raise RuntimeError("callback bug")
+
+    sem.on_reached(1, bad)
+    sem.on_reached(1, seen.append)
+    sem.signal(1)
+    assert seen == [None]
