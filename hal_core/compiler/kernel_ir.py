@@ -51,7 +51,9 @@ Scalar semantics (every target must follow them; vmvx is the reference)
     * Arithmetic ops take arguments of the op's dtype and produce it; casts are explicit.
     * Integer ``div`` truncates toward zero (C semantics); integer division by zero gives 0.
       Integer overflow wraps (two's complement). Integer ``pow`` with a negative exponent gives
-      ``1/(x**-e)`` truncated: 1 for x == 1, +-1 for x == -1, else 0.
+      ``1/(x**-e)`` truncated: 1 for x == 1, +-1 for x == -1, else 0 (x == 0 included).
+    * Reductions accumulate in the accumulator dtype in an unspecified order (float sums may
+      differ from a sequential sum in the last bits); integer sums and products wrap.
     * ``cast`` float -> int truncates toward zero (out-of-range and NaN: unspecified value);
       int/float -> bool is ``x != 0``; bool -> number is 0/1.
     * ``cmp_*`` produce ``bool`` (1 byte, 0 or 1); ``and``/``or``/``not`` are logical on bool and
@@ -223,9 +225,12 @@ class ScalarOp:
 class Epilogue:
     """An elementwise computation applied to a kernel's results before they are stored.
 
-    ``Acc(k)`` is result k; ``Input(i)`` reads ``inputs[i]`` through a map over the epilogue's
-    index space: the output operand's dims for named kernels, the iteration dims (reduction
-    dims excluded from use) for GenericKernel.finalize. ``yields`` gives one value per output.
+    ``Acc(k)`` is result k (named kernels: ``Acc(0)``, in the kernel's accumulator dtype);
+    ``Input(i)`` reads ``inputs[i]`` through a map over the epilogue's index space, and
+    ``IterIndex(d)`` is the coordinate along its dim d. That index space is the output
+    operand's dims for named kernels, and the kernel's iteration dims for
+    GenericKernel.finalize (whose maps and IterIndex must not use reduction dims).
+    ``yields`` gives one value per output, in the output's dtype.
     """
 
     body: tuple[ScalarOp, ...]
