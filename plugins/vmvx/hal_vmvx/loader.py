@@ -22,7 +22,7 @@ from hal_vmvx.microkernels import bind
 
 log = logging.getLogger(__name__)
 
-_CACHE_LIMIT = 4  # each entry keeps its binding arrays alive
+_CACHE_LIMIT = 2  # each entry keeps its binding arrays (and their memory) alive
 
 
 class _Kernel:
