@@ -4,7 +4,10 @@ point-by-point evaluation of kernel IR's definition with numpy fancy indexing.""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
+from hal_vmvx import lowering
 from harness import TILINGS, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,14 +120,18 @@ def kernels(draw):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kernels(), st.sampled_from(TILINGS), st.integers(0, 2**31))
-def test_random_generic_kernels_match_the_definition(kernel, tiling, seed):
+@given(kernels(), st.sampled_from(TILINGS), st.integers(0, 2**31), st.booleans())
+def test_random_generic_kernels_match_the_definition(kernel, tiling, seed, tiny_chunks):
     K.validate(kernel)
     rng = np.random.default_rng(seed)
     arrays = {m.operand.binding: rng.integers(-9, 9, m.operand.shape).astype(np.int64)
               for m in kernel.inputs}
     out = kernel.outputs[0].operand
-    got = run(kernel, arrays, {out.binding: (out.shape, "int64")}, tiling)[out.binding]
+    # Tiny chunks and workgroups make these small kernels take every tiling path.
+    sizes = {"CHUNK_ELEMENTS": 4, "WORKGROUP_ELEMENTS": 2} if tiny_chunks else {
+        "CHUNK_ELEMENTS": lowering.CHUNK_ELEMENTS}
+    with mock.patch.multiple(lowering, **sizes):
+        got = run(kernel, arrays, {out.binding: (out.shape, "int64")}, tiling)[out.binding]
     want = np.frombuffer(np.full(out.byte_size, 0xAB, np.uint8).tobytes(),
                          np.int64).reshape(out.shape).copy()
     reference(kernel, arrays, {out.binding: want})
