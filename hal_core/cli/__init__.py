@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("hal_core.cli.devices", "list devices and dump their properties"),
     "targets": ("hal_core.cli.targets", "list the compiler target backends"),
     "plugins": ("hal_core.cli.plugins", "list the discovered plugins and their status"),
+    "compile": ("hal_core.cli.compile", "compile a model to a .halm module for target backends"),
     "run": ("hal_core.cli.run", "call a function of a module and print its results"),
     "benchmark": ("hal_core.cli.benchmark", "time calls of a module function (median, p90)"),
     "dump": ("hal_core.cli.dump", "show the functions, executables and variants of a module"),
