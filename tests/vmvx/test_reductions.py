@@ -121,3 +121,30 @@ def test_count_of_constant_yield():
                                  yields=(K.Const(1, "int32"),))
     got = run(k, {0: np.zeros((3, 5), np.int32)}, {1: (out_shape, "int32")})[1]
     np.testing.assert_array_equal(got, [5, 5, 5])
+
+
+@pytest.mark.parametrize("tiling", TILINGS)
+def test_full_reduction_streams_chunks_serially(tiling):
+    # mean(x*x) over 300k elements: the body must not be materialised whole
+    from hal_vmvx import bytecode, lowering
+    from harness import compile_one
+
+    x = sample((300, 1000), "float32")
+    body = (K.ScalarOp("mul", (K.Input(0), K.Input(0)), "float32"),
+            K.ScalarOp("cast", (K.Result(0),), "float64"))
+    fin = K.Epilogue((K.ScalarOp("div", (K.Acc(0), K.Const(x.size, "float64")), "float64"),),
+                     (K.Result(0),))
+    k, _out_shape = reduce_kernel(x.shape, (0, 1), "sum", "float32", finalize=fin,
+                                 out_dtype="float64", body=body, yields=(K.Result(1),))
+    got = run(k, {0: x}, {1: ((), "float64")}, tiling)[1]
+    np.testing.assert_allclose(got, (x.astype(np.float64) ** 2).mean(), rtol=1e-6)
+    variant, _ = compile_one(k)
+    (code,) = bytecode.decode(variant.payload)
+    assert code.serial and code.tail_instrs > 0
+    scratch = [v for v in code.values if v.kind == bytecode.SCRATCH]
+    # scratch is allocated chunk_rows rows along its tile axis (or is a 0-d accumulator)
+    assert 0 < code.chunk_rows < code.rows
+    for v in scratch:
+        per_chunk = code.chunk_rows * np.prod(v.shape[1:]) if v.tile_axis == 0 else 1
+        assert v.tile_axis in (0, -1) and per_chunk <= lowering.CHUNK_ELEMENTS
+        assert v.tile_axis == 0 or v.shape == ()

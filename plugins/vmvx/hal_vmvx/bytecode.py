@@ -68,6 +68,8 @@ class KernelCode:
     values: tuple[Value, ...]
     instrs: tuple[Instr, ...]
     quiet: bool = False
+    serial: bool = False
+    tail_instrs: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,6 +138,8 @@ def encode(kernels: list[KernelCode]) -> bytes:
         FK.KernelAddValues(b, values)
         FK.KernelAddInstrs(b, instrs)
         FK.KernelAddQuiet(b, k.quiet)
+        FK.KernelAddSerial(b, k.serial)
+        FK.KernelAddTailInstrs(b, k.tail_instrs)
         kernel_offsets.append(FK.KernelEnd(b))
     kv = offsets(FP.ProgramStartKernelsVector, kernel_offsets)
     FP.ProgramStart(b)
@@ -212,15 +216,16 @@ def _decode(buf: bytes) -> list[KernelCode]:
                 raise _bad(f"kernel {name!r}: instruction {i} ({OPS[op]}) names a value outside "
                            f"0..{nv - 1}")
             instrs.append(Instr(OPS[op], dst, srcs, _ints(ins, "Ints", limit)))
-        rows, chunk, wgc = k.Rows(), k.ChunkRows(), k.WorkgroupCount()
-        if rows < 0 or chunk < 0 or wgc < 1 or k.BindingCount() < 0:
-            raise _bad(f"kernel {name!r}: rows={rows} chunk_rows={chunk} workgroups={wgc}")
+        rows, chunk, wgc, tail = k.Rows(), k.ChunkRows(), k.WorkgroupCount(), k.TailInstrs()
+        if rows < 0 or chunk < 0 or wgc < 1 or k.BindingCount() < 0 or not 0 <= tail <= ni:
+            raise _bad(f"kernel {name!r}: rows={rows} chunk_rows={chunk} workgroups={wgc} "
+                       f"tail={tail}")
         for v in values:
             if v.kind == VIEW and v.binding >= k.BindingCount():
                 raise _bad(f"kernel {name!r}: a view of binding {v.binding}, but the kernel has "
                            f"{k.BindingCount()} bindings")
         kernels.append(KernelCode(name, k.BindingCount(), rows, chunk, wgc, values,
-                                  tuple(instrs), bool(k.Quiet())))
+                                  tuple(instrs), bool(k.Quiet()), bool(k.Serial()), tail))
     return kernels
 
 

@@ -34,7 +34,10 @@ class _Kernel:
         self.rows = code.rows
         self.chunk = code.chunk_rows
         self.quiet = code.quiet
-        self.handlers = [bind(i, code.values) for i in code.instrs]
+        self.serial = code.serial
+        handlers = [bind(i, code.values) for i in code.instrs]
+        cut = len(handlers) - code.tail_instrs
+        self.handlers, self.tail = handlers[:cut], handlers[cut:]
         # (value index, binding, dtype, offset, shape, strides) of each view
         self.views = [(i, v.binding, np.dtype(v.dtype), v.byte_offset, v.shape, v.strides)
                       for i, v in enumerate(code.values) if v.kind == bc.VIEW]
@@ -78,8 +81,11 @@ class _Kernel:
 
     def run(self, count: int, first: int, last: int, bindings: Sequence[Any]) -> None:
         rows = self.rows
-        per = -(-rows // count)
-        r0, r1 = first * per, min(last * per, rows)
+        if self.serial:  # the tile holding workgroup 0 does it all
+            r0, r1 = 0, (rows if first == 0 else 0)
+        else:
+            per = -(-rows // count)
+            r0, r1 = first * per, min(last * per, rows)
         if r0 >= r1:
             return
         env = self.env_for(bindings)
@@ -93,6 +99,8 @@ class _Kernel:
                         shape[axis] = rows
                     env[i] = np.empty(shape, dt)
             for h in self.handlers:
+                h(env, 0, rows)
+            for h in self.tail:
                 h(env, 0, rows)
             return
         chunk = self.chunk or (r1 - r0)
@@ -112,6 +120,8 @@ class _Kernel:
                     arr[(slice(None),) * axis + (slice(0, c1 - c0),)]
             for h in self.handlers:
                 h(local, c0, c1)
+        for h in self.tail:
+            h(local, r0, r1)
 
 
 class VmvxExecutable(LocalExecutable):

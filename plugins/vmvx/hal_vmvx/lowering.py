@@ -80,9 +80,11 @@ class KernelBuilder:
             self.quiet = True
         self.instrs.append(Instr(op, dst, tuple(srcs), tuple(int(i) for i in ints)))
 
-    def finish(self, rows: int, chunk_rows: int, workgroup_count: int) -> KernelCode:
+    def finish(self, rows: int, chunk_rows: int, workgroup_count: int, serial: bool = False,
+               tail_instrs: int = 0) -> KernelCode:
         return KernelCode(self.name, self.binding_count, rows, chunk_rows, workgroup_count,
-                          tuple(self.values), tuple(self.instrs), self.quiet)
+                          tuple(self.values), tuple(self.instrs), self.quiet, serial,
+                          tail_instrs)
 
 
 def dense_strides(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
@@ -217,13 +219,18 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
     space = [math.prod(k.iteration_space[d] for d in g) for g in groups]
     gstr = [[s[g[-1]] for g in groups] for _, s in geo]
     npar = sum(1 for g in groups if k.iterator_types[g[0]] == "parallel")
-    tile = 0 if npar else -1
-    rows = space[0] if npar else 1
+    # A full reduction over many elements streams chunks of its first dim serially,
+    # accumulating, instead of computing its whole body at once.
+    serial = not npar and len(space) > 0 and space[0] > 1 and \
+        math.prod(space) > CHUNK_ELEMENTS
+    tile = 0 if npar or serial else -1
+    rows = space[0] if npar or serial else 1
+    ptile = tile if npar else -1  # the tile axis of values over the parallel dims only
     red_axes = list(range(npar, len(groups)))
     dim_group = {d: i for i, g in enumerate(groups) for d in g}
 
-    def iota_in(sub: Sequence[int]) -> Callable[[int], int]:
-        return lambda d: kb.iota(sub, dim_group[d], tile)
+    def iota_in(sub: Sequence[int], sub_tile: int) -> Callable[[int], int]:
+        return lambda d: kb.iota(sub, dim_group[d], sub_tile)
 
     n_in, n_out = len(k.inputs), len(k.outputs)
     in_vals = [kb.view(m.operand.binding, m.operand.dtype, geo[i][0], space, gstr[i], tile)
@@ -234,13 +241,14 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
         g = n_in + i
         shape, strides = (space, gstr[g]) if not red else (pspace, gstr[g][:npar])
         out_vals.append(kb.view(m.operand.binding, m.operand.dtype, geo[g][0], shape, strides,
-                                tile))
+                                tile if not red else ptile))
     out_dtypes = [m.operand.dtype for m in k.outputs]
     if not red:
-        lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space), space, tile,
+        lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space, tile), space, tile,
                    list(zip(out_vals, out_dtypes)))
     else:
-        ys = lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space), space, tile, None)
+        ys = lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space, tile), space, tile,
+                        None)
         combiners = k.combiners
         acc_vals = []
         for i, (y, comb) in enumerate(zip(ys, combiners)):
@@ -249,15 +257,19 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
                 kb.emit("copy", full, [y])
                 y = full
             acc = out_vals[i] if k.finalize is None else kb.scratch(kb.values[y].dtype, pspace,
-                                                                   tile)
-            kb.emit("reduce_" + comb, acc, [y], red_axes)
+                                                                   ptile)
+            kb.emit("reduce_" + comb, acc, [y], [serial, *red_axes])
             acc_vals.append(acc)
+        tail_from = len(kb.instrs)
         if k.finalize is not None:
             fin_vals = [kb.view(m.operand.binding, m.operand.dtype, geo[n_in + n_out + i][0],
-                                pspace, gstr[n_in + n_out + i][:npar], tile)
+                                pspace, gstr[n_in + n_out + i][:npar], ptile)
                         for i, m in enumerate(fin_inputs)]
             lower_body(kb, k.finalize.body, k.finalize.yields, fin_vals, acc_vals,
-                       iota_in(pspace), pspace, tile, list(zip(out_vals, out_dtypes)))
+                       iota_in(pspace, ptile), pspace, ptile, list(zip(out_vals, out_dtypes)))
+    if serial:
+        return kb.finish(rows, chunk_rows_for(rows, math.prod(space[1:])), 1, True,
+                         len(kb.instrs) - tail_from)
     inner = math.prod(space[1:]) if npar else math.prod(space)
     return kb.finish(rows, chunk_rows_for(rows, inner) if npar else 0,
                      workgroups_for(rows, math.prod(space)) if npar else 1)

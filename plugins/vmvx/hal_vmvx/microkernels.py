@@ -144,11 +144,20 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
             np.copyto(env[d], np.where(env[c], env[a], env[b]))
         return select
     if op in _REDUCE:
-        uf, (a,), axes = _REDUCE[op], s, tuple(p)
+        uf, (a,) = _REDUCE[op], s
+        accumulate, axes = bool(p[:1] and p[0]), tuple(p[1:])
         if len(set(axes)) != len(axes) or any(not 0 <= x < len(values[a].shape) for x in axes):
             raise _bad(ins, f"reduction axes {axes} for rank {len(values[a].shape)}")
         init = _identity(op, dt)
-        return lambda env, c0, c1: uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+        if not accumulate:
+            return lambda env, c0, c1: uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+
+        def reduce_into(env, c0, c1):  # chunks of a serial kernel: combine with the result
+            if c0 == 0:
+                uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+            else:
+                uf(env[d], uf.reduce(env[a], axis=axes, dtype=dt, initial=init), out=env[d])
+        return reduce_into
     from hal_vmvx import named_microkernels as nm
     if op == "matmul":
         return nm.matmul(d, s, p)

@@ -120,7 +120,21 @@ class Kernel(object):
             return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
         return False
 
-def KernelStart(builder): builder.StartObject(8)
+    # Kernel
+    def Serial(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+    # Kernel
+    def TailInstrs(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int32Flags, o + self._tab.Pos)
+        return 0
+
+def KernelStart(builder): builder.StartObject(10)
 def Start(builder):
     return KernelStart(builder)
 def KernelAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -153,6 +167,12 @@ def StartInstrsVector(builder, numElems):
 def KernelAddQuiet(builder, quiet): builder.PrependBoolSlot(7, quiet, 0)
 def AddQuiet(builder, quiet):
     return KernelAddQuiet(builder, quiet)
+def KernelAddSerial(builder, serial): builder.PrependBoolSlot(8, serial, 0)
+def AddSerial(builder, serial):
+    return KernelAddSerial(builder, serial)
+def KernelAddTailInstrs(builder, tailInstrs): builder.PrependInt32Slot(9, tailInstrs, 0)
+def AddTailInstrs(builder, tailInstrs):
+    return KernelAddTailInstrs(builder, tailInstrs)
 def KernelEnd(builder): return builder.EndObject()
 def End(builder):
     return KernelEnd(builder)
