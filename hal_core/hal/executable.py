@@ -15,7 +15,9 @@ Dispatch ABI (local drivers):
   call into native code costs microseconds).
 * ``bindings`` are 1-D ``numpy.uint8`` arrays, one per binding slot of the entry point, already
   narrowed to the (offset, length) range the dispatch bound. Their start is 64-byte aligned when
-  the binding offset is a multiple of 64. Kernels may view them with other dtypes.
+  the binding offset is a multiple of 64, unless the executable declares a smaller
+  :attr:`LocalExecutable.binding_alignment` (then only that, and the natural alignment of the
+  element types, is guaranteed). Kernels may view them with other dtypes.
 * ``constants`` are the dispatch's push constants, as Python ints (32-bit words).
 * ``run`` may be called concurrently from several threads for disjoint tiles of one dispatch;
   it must not keep state between calls that depends on tile order. Native code should release
@@ -47,6 +49,11 @@ class LocalExecutable(ABC):
 
     format: str
     entry_points: tuple[EntryPoint, ...]
+    #: The alignment (bytes) this executable's kernels need of a binding's start. The runtime
+    #: binds a caller's array in place only when it is this aligned, and otherwise copies it
+    #: into 64-byte aligned staging memory. Native code that assumes the ABI's 64 keeps the
+    #: default; kernels content with naturally aligned memory (numpy views) may declare 1.
+    binding_alignment: int = 64
 
     @abstractmethod
     def run(

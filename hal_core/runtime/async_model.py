@@ -6,9 +6,9 @@ constants are recorded as concrete buffers (aliasing the module's memory when th
 wrap host memory and the data is 64-byte aligned, else copied once). A call then:
 
 1. checks the arguments (shape and dtype; see :mod:`hal_core.runtime.arguments`);
-2. binds each input: the caller's array itself when it is C-contiguous and 64-byte aligned
-   (the dispatch ABI promises kernels aligned bindings) and not tiny, else a copy in a staging
-   buffer kept by the function;
+2. binds each input: the caller's array itself when it is C-contiguous, not tiny, and aligned
+   as the kernels need (64 bytes by the dispatch ABI, less when the executables declare a
+   smaller ``binding_alignment``), else a copy in a staging buffer kept by the function;
 3. allocates the outputs (fresh each call: they are returned to the caller;
    :mod:`hal_core.runtime.memory`);
 4. ``queue_execute`` signalling the function's timeline semaphore, and waits on it;
@@ -29,7 +29,7 @@ from hal_core.hal.command_buffer import CommandBufferMode
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
 from hal_core.runtime.arguments import arity_error, convert_argument
 from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import ResultMemory, is_aligned, wrappable
+from hal_core.runtime.memory import ResultMemory, binding_alignment, is_aligned, wrappable
 
 _READ_ONLY = BufferUsage.TRANSFER_SOURCE | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING
 
@@ -110,6 +110,7 @@ class AsyncFunction(LoadedFunction):
         self._can_wrap = bool(getattr(allocator, "can_wrap_host", False))
         self._wrap = allocator.wrap_host if self._can_wrap else None
         self._allocator = allocator
+        self._alignment = binding_alignment(function, executables)
         self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
         self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
                                 for t in function.outputs)
@@ -136,7 +137,7 @@ class AsyncFunction(LoadedFunction):
         return entry[0]
 
     def _bind_input(self, i: int, a: Any) -> Any:
-        if self._can_wrap and wrappable(a):
+        if self._can_wrap and wrappable(a, self._alignment):
             return self._wrap(a.reshape(-1).view("u1"), _READ_ONLY)
         return self._staged(i, a)
 

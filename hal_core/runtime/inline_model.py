@@ -18,7 +18,7 @@ from hal_core.hal.allocator import BUFFER_ALIGNMENT, aligned_host_array
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
 from hal_core.runtime.arguments import arity_error, convert_argument
 from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import ResultMemory, wrappable
+from hal_core.runtime.memory import ResultMemory, binding_alignment, wrappable
 
 
 def build_inline_functions(module: Module, variants: list[Any], registry: Any
@@ -129,6 +129,7 @@ class InlineFunction(LoadedFunction):
         self._steps = tuple(steps)
         self._step_names = tuple(names)
         self._fixed = (aligned_host_array(function.transient_size), *constants)
+        self._alignment = binding_alignment(function, executables)
         self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
         self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
                                 for t in function.outputs)
@@ -140,7 +141,7 @@ class InlineFunction(LoadedFunction):
     def _bind_input(self, i: int, a: Any) -> Any:
         import numpy as np
 
-        if wrappable(a):
+        if wrappable(a, self._alignment):
             return a.reshape(-1).view(np.uint8)
         entry = self._staging[i]
         if entry is None:

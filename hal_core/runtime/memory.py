@@ -41,11 +41,27 @@ class ResultMemory:
         return self._slab[pos:end]
 
 
-def is_aligned(array: Any) -> bool:
-    return array.__array_interface__["data"][0] % BUFFER_ALIGNMENT == 0
+def is_aligned(array: Any, alignment: int = BUFFER_ALIGNMENT) -> bool:
+    return array.__array_interface__["data"][0] % alignment == 0
 
 
-def wrappable(array: Any) -> bool:
-    """True when ``array`` may be bound in place: large, C-contiguous and 64-byte aligned."""
-    return (array.nbytes >= COPY_BELOW_BYTES and array.flags.c_contiguous
-            and is_aligned(array))
+def binding_alignment(function: Any, executables: list[Any]) -> int:
+    """The alignment the kernels ``function`` dispatches need of its arguments' memory.
+
+    The largest :attr:`~hal_core.hal.executable.LocalExecutable.binding_alignment` among
+    them (64, the dispatch ABI's, for executables that do not say).
+    """
+    from hal_core.module.model import Dispatch
+
+    used = {op.executable for op in function.program if isinstance(op, Dispatch)}
+    return max((getattr(executables[i], "binding_alignment", BUFFER_ALIGNMENT) for i in used),
+               default=1)
+
+
+def wrappable(array: Any, alignment: int) -> bool:
+    """True when ``array`` may be bound in place: not tiny, C-contiguous and aligned."""
+    if array.nbytes < COPY_BELOW_BYTES or not array.flags.c_contiguous:
+        return False
+    if alignment <= 1:
+        return array.flags.aligned
+    return array.flags.aligned and is_aligned(array, alignment)

@@ -183,3 +183,19 @@ def test_concurrent_callers_get_their_own_results(model):
         for t in threads:
             t.join()
         assert errors == []
+
+
+def test_executables_declaring_a_smaller_binding_alignment_take_arrays_in_place(
+        monkeypatch, device_name, model):
+    from hal_vmvx.loader import VmvxExecutable
+
+    monkeypatch.setattr(VmvxExecutable, "binding_alignment", 1, raising=False)
+    n = 4096
+    base = aligned_host_array(4 * (n + 16)).view(np.float32)
+    base[:] = np.arange(n + 16)
+    unaligned = base[4:n + 4]  # 16 bytes past a 64-byte boundary
+    with load_module(add_module(n=n, model=model), device_name) as m:
+        np.testing.assert_array_equal(m.main(unaligned, unaligned), 2 * unaligned)
+        assert m.main._staging == [None, None]
+        m.main(np.repeat(unaligned, 2)[::2], unaligned)  # strided: still copied
+        assert [s is not None for s in m.main._staging] == [True, False]
