@@ -69,8 +69,8 @@ def _epilogue(title: str, epi: K.Epilogue | None) -> list[str]:
 
 def format_kernel(k: K.Kernel) -> str:
     if isinstance(k, K.GenericKernel):
-        lines = [f"kernel {k.name}: generic space={list(k.iteration_space)} "
-                 f"iterators=[{', '.join(k.iterator_types)}]"]
+        lines = [(f"kernel {k.name}: generic space={list(k.iteration_space)} "
+                  f"iterators=[{', '.join(k.iterator_types)}]")]
         lines += [f"  in{i} = {format_operand(m.operand)} {format_map(m.map)}"
                   for i, m in enumerate(k.inputs)]
         combiners = k.combiners or (None,) * len(k.outputs)
@@ -93,8 +93,8 @@ def format_kernel(k: K.Kernel) -> str:
 
 
 def format_kernels(executable: K.KernelExecutable) -> str:
-    parts = [f"// kernel executable {executable.name!r}: {len(executable.kernels)} kernels "
-             "(kernel i = entry point i)"]
+    parts = [(f"// kernel executable {executable.name!r}: {len(executable.kernels)} kernels "
+              "(kernel i = entry point i)")]
     parts += [f"// entry point {i}\n{format_kernel(k)}" for i, k in enumerate(executable.kernels)]
     return "\n\n".join(parts)
 

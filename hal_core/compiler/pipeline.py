@@ -112,19 +112,25 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
 
     from hal_core.compiler.dump import format_fusion, format_host, format_kernels
 
+    from hal_core.ir.verifier import op_context
+
     kernels: list[K.Kernel] = []
     index_of: dict[K.Kernel, int] = {}
+    origins: dict[str, list[str]] = {}  # kernel name -> the tensor-IR ops it computes
     formed = []
     for fn in module.functions:
         plan = _run("fusion", plan_fusion, fn)
         fd = form_dispatches(fn, plan)
         entries = []
+        ops_by_result = {op.result.name: op for op in fn.body}
         for step in fd.steps:
             key = dataclasses.replace(step.kernel, name="")
             if key not in index_of:
                 index_of[key] = len(kernels)
                 kernels.append(step.kernel)
             entries.append(index_of[key])
+            origins.setdefault(kernels[index_of[key]].name, []).extend(
+                op_context(fn, ops_by_result[r]) for r in step.ops)
         formed.append((fn, plan, fd, entries))
     dump("fusion.txt", lambda: format_fusion([(fn, plan) for fn, plan, _, _ in formed]))
     executable = K.KernelExecutable(name, tuple(kernels))
@@ -150,7 +156,7 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
         variants = []
         for tname, backend in backends:
             topts = TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
-            variant = _compile_variant(tname, backend, executable, topts)
+            variant = _compile_variant(tname, backend, executable, topts, origins)
             dump(f"variant-{tname}.txt", lambda v=variant: _format_variant(v))
             variants.append(variant)
         executables = (M.Executable(name, tuple(variants)),)
@@ -169,9 +175,16 @@ def _run(what: str, fn: Any, *args: Any) -> Any:
 
 
 def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
-                     options: Any) -> M.Variant:
+                     options: Any, origins: Mapping[str, list[str]]) -> M.Variant:
     try:
         variant = backend.compile(executable, options)
+    except CompileError as exc:
+        # The target names a kernel; say which ops of the user's program it came from.
+        hits = [o for name, ops in origins.items() if name in str(exc) for o in ops]
+        if not hits:
+            raise
+        raise CompileError(f"target backend {tname!r}: {exc} [the kernel computes: "
+                           f"{'; '.join(dict.fromkeys(hits))}]") from exc
     except HalError:
         raise
     except Exception as exc:
@@ -187,8 +200,8 @@ def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
 
 
 def _format_variant(v: M.Variant) -> str:
-    lines = [f"variant {v.target_backend} format={v.format} features={list(v.features)} "
-             f"payload={len(v.payload)} bytes"]
+    lines = [(f"variant {v.target_backend} format={v.format} features={list(v.features)} "
+              f"payload={len(v.payload)} bytes")]
     for i, ep in enumerate(v.entry_points):
         lines.append(f"  [{i}] {ep.name} workgroups={ep.workgroup_count} "
                      f"size={ep.workgroup_size} bindings={ep.binding_count} "

@@ -241,3 +241,19 @@ def test_kernel_ir_of_a_fused_chain() -> None:
     assert maps[1] == K.IndexingMap.of_dims(2, (1,))     # broadcast of b along dim 0
     assert [op.opcode for op in k.body] == ["mul", "add"]
     K.validate(k)
+
+
+def test_target_errors_name_the_source_ops(monkeypatch) -> None:
+    from hal_vmvx.target import VmvxTarget
+
+    def picky(self, executable, options):
+        raise CompileError(f"kernel {executable.kernels[0].name!r}: float64 is not supported")
+
+    monkeypatch.setattr(VmvxTarget, "compile", picky)
+    text = ("func.func @main(%a: tensor<2xf64>) -> tensor<2xf64> {\n"
+            "  %e = exp %a\n  %t = tanh %e\n  return %t : tensor<2xf64>\n}\n")
+    with pytest.raises(CompileError) as info:
+        compile(text)
+    message = str(info.value)
+    assert "float64 is not supported" in message
+    assert "<bytes>:3:" in message and "op 'tanh' (result %t)" in message

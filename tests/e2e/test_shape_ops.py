@@ -100,7 +100,7 @@ CASES += [
          dispatches=1),
     Case("argument-returned-twice", lambda t: (t, t, t + 1.0), (data((3,), seed=244),),
          lambda t: (t, t, t + 1)),
-    Case("result-returned-twice", lambda t: (lambda u: (u, u))(O.exp(t)),
+    Case("result-returned-twice", lambda t: (O.exp(t),) * 2,
          (data((3,), seed=245),), lambda t: (np.exp(t), np.exp(t))),
 ]
 

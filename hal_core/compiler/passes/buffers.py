@@ -76,14 +76,14 @@ def plan_buffers(fd: FunctionDispatches, pool: ConstantPool) -> BufferPlan:
             first.setdefault(v.name, s)
             last[v.name] = s
             sizes[v.name] = v.type.byte_size
-    for name in first:
+    for name, start in first.items():
         if name in plan.refs:
             continue
         written = any(step.buffers[b].name == name for step in fd.steps for b in step.writes)
         if not written and sizes[name]:
             raise CompileError(f"in @{fn.name}: buffer %{name} is read but nothing computes"
                                " it; this is a compiler bug, please report it")
-        plan.lifetimes[name] = (first[name], last[name])
+        plan.lifetimes[name] = (start, last[name])
     _place_transients(plan, sizes)
     return plan
 

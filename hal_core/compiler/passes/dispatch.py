@@ -21,7 +21,7 @@ from hal_core.compiler.passes.fusion import (
     FusionPlan,
     is_splat_constant,
 )
-from hal_core.compiler.passes.scalar import BodyBuilder, Bindings, py_scalar
+from hal_core.compiler.passes.scalar import Bindings, BodyBuilder, py_scalar
 from hal_core.errors import CompileError
 from hal_core.ir.module import Function, Operation, Value
 from hal_core.ir.opdefs import normalize_axis
