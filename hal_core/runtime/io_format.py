@@ -140,8 +140,6 @@ def type_string(array: np.ndarray) -> str:
 
 def format_output(array: np.ndarray, *, max_elements: int = 1024) -> str:
     """Render an array as ``2x2xf32=[1 2][3 4]``, eliding the middle of large ones."""
-    import numpy as np
-
     if array.ndim == 0:
         return f"{type_string(array)}={_scalar(array[()])}"
     if array.size == 0:
