@@ -111,7 +111,6 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     dump("fold.mlir", lambda: print_module(module))
 
     from hal_core.compiler.dump import format_fusion, format_host, format_kernels
-
     from hal_core.ir.verifier import op_context
 
     kernels: list[K.Kernel] = []

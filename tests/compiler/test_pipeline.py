@@ -257,3 +257,15 @@ def test_target_errors_name_the_source_ops(monkeypatch) -> None:
     message = str(info.value)
     assert "float64 is not supported" in message
     assert "<bytes>:3:" in message and "op 'tanh' (result %t)" in message
+
+
+def test_import_hal_core_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, hal_core; f = hal_core.compile; "
+            "print(sorted(m for m in ('numpy', 'hal_core.ir', 'hal_core.compiler.passes') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[]"
