@@ -8,11 +8,15 @@ Suites (one module each): ``test_driver`` (enumeration, creation by URI, queries
 ``test_allocator``, ``test_buffer_mapping``, ``test_command_buffer`` (lifecycle, fill/update/
 copy, reusable command buffers with binding tables), ``test_semaphore`` (timelines, timeouts,
 failure propagation, waits from several threads), ``test_queue`` (alloca/execute/dealloca).
-Dispatch suites go in ``test_dispatch*.py`` beside them; they take executables from whichever
-registered target backend produces a format the device can prepare.
+``test_dispatch`` (executables compiled from kernel IR by whichever registered target backend
+produces a format the device can prepare: one dispatch, several entry points, many workgroups,
+chains with barriers, reusable command buffers with other bindings), ``test_dispatch_abi``
+(push constants and workgroup ids through the local dispatch ABI, with the CTS's own Python
+executable format; see :mod:`hal_core.cts.executables`).
 
 Tests use the fixtures ``hal_driver`` and ``hal_device`` (see :mod:`hal_core.cts.plugin`). A
 test marked ``@pytest.mark.hal_feature("name")`` is skipped, with the driver's reason, when the
 driver lists ``name`` in its ``cts_unsupported`` mapping. Feature names in use:
-``reusable_command_buffers``.
+``reusable_command_buffers``, ``local_dispatch_abi`` (the driver dispatches
+``LocalExecutable`` objects).
 """
