@@ -146,3 +146,23 @@ def test_plugin_registers_target_and_loader():
     assert t.drivers == ("local-sync", "local-task") and ld.format == "vmvx-bytecode"
     assert resolve(t.factory)().name == "vmvx"
     assert resolve(ld.factory)().format == "vmvx-bytecode"
+
+
+def test_empty_operands_need_no_bytes_in_their_binding():
+    # a zero-size operand placed past the end of a short binding range is never touched
+    empty = K.KernelOperand(0, (0, 3), "float32", byte_offset=4096)
+    k = K.GenericKernel("e", (0, 3), ("parallel", "reduction"), (ident(empty),),
+                        (K.MappedOperand(K.KernelOperand(1, (0,), "float32", 4096),
+                                         K.IndexingMap.of_dims(2, (0,))),), (), (K.Input(0),),
+                        ("sum",))
+    _, exe = compile_one(k)
+    exe.run(0, (1, 1, 1), 0, 1, [np.zeros(0, np.uint8), np.zeros(0, np.uint8)], ())
+    x = K.KernelOperand(0, (3, 0), "float32", byte_offset=4096)
+    k = K.GenericKernel("r", (3, 0), ("parallel", "reduction"), (ident(x),),
+                        (K.MappedOperand(operand(1, (3,), "float32"),
+                                         K.IndexingMap.of_dims(2, (0,))),), (), (K.Input(0),),
+                        ("max",))
+    _, exe = compile_one(k)
+    out = np.zeros(12, np.uint8)
+    exe.run(0, (1, 1, 1), 0, 1, [np.zeros(0, np.uint8), out], ())
+    np.testing.assert_array_equal(out.view(np.float32), [-np.inf] * 3)

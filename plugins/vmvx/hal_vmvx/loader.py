@@ -40,12 +40,15 @@ class _Kernel:
         self.handlers, self.tail = handlers[:cut], handlers[cut:]
         # (value index, binding, dtype, offset, shape, strides) of each view
         self.views = [(i, v.binding, np.dtype(v.dtype), v.byte_offset, v.shape, v.strides)
-                      for i, v in enumerate(code.values) if v.kind == bc.VIEW]
+                      for i, v in enumerate(code.values)
+                      if v.kind == bc.VIEW and 0 not in v.shape]
         self.statics: list[Any] = [None] * len(code.values)
         self.scratch = []  # (value index, dtype, shape, tile axis)
         self.sliced = []   # (value index, index prefix) of values cut to the chunk's rows
         for i, v in enumerate(code.values):
-            if v.kind == bc.SCALAR:
+            if v.kind == bc.VIEW and 0 in v.shape:  # touches no byte: need not fit its binding
+                self.statics[i] = np.empty(v.shape, v.dtype)
+            elif v.kind == bc.SCALAR:
                 raw = v.float_value if v.dtype.startswith("float") else v.int_value
                 self.statics[i] = np.array(raw).astype(v.dtype)[()]
             elif v.kind == bc.IOTA:
