@@ -135,15 +135,20 @@ def pool2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
         rows = c1 - c0
         width = max(w + pl + pr, (ow - 1) * sw + kw)
         slab = _padded_rows(x, c0, c1, sh, kh, 1, pt, pl, width, fill, dt)
-        e = slab.strides
-        win = as_strided(slab, (n, c, rows, ow, kh, kw),
-                         (e[0], e[1], sh * e[2], sw * e[3], e[2], e[3]), writeable=False)
+        # One ufunc pass per window offset over whole strided planes: far faster than
+        # reducing a 6-D window view whose innermost axes are tiny.
+        acc = np.empty((n, c, rows, ow), sum_dt) if avg else out
+        combine = np.add if avg else np.maximum
+        for ky in range(kh):
+            for kx in range(kw):
+                plane = slab[:, :, ky:ky + sh * (rows - 1) + 1:sh, kx:kx + sw * (ow - 1) + 1:sw]
+                if ky == 0 and kx == 0:
+                    np.copyto(acc, plane)
+                else:
+                    combine(acc, plane, out=acc)
         if avg:
-            total = win.sum(axis=(4, 5), dtype=sum_dt)
-            np.divide(total, divisor[c0:c1], out=total)
-            np.copyto(out, total, casting="unsafe")
-        else:
-            np.max(win, axis=(4, 5), out=out)
+            np.divide(acc, divisor[c0:c1], out=acc)
+            np.copyto(out, acc, casting="unsafe")
     return run
 
 
