@@ -91,9 +91,12 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     from hal_core.compiler.passes.fusion import plan_fusion
     from hal_core.compiler.passes.host import emit_program
     from hal_core.compiler.target import TargetOptions
-    from hal_core.ir import print_module, verify_module
+    from hal_core.ir import Module, print_module, verify_module
     from hal_core.registry import get_registry
 
+    if not isinstance(module, Module):
+        raise UsageError(f"compile_ir takes a hal_core.ir Module, found {type(module).__name__};"
+                         " use hal_core.compile for files, text and builders")
     model = parse_execution_model(execution_model)
     names = parse_target_list(target_backends)
     options = dict(target_options or {})
@@ -105,8 +108,8 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     backends = [(n, registry.create_target(n)) for n in names]  # unknown: did-you-mean
     dump = _Dumper(dump_ir)
 
-    dump("input.mlir", lambda: print_module(module))
     verify_module(module)
+    dump("input.mlir", lambda: print_module(module))
     module = _run("constant folding", fold_constants, module)
     dump("fold.mlir", lambda: print_module(module))
 
@@ -143,7 +146,7 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     for fn, _, fd, entries in formed:
         bplan = _run("buffer planning", plan_buffers, fd, pool)
         bplans.append((fd, bplan))
-        program = emit_program(fd, bplan, entries)
+        program = _run("host program emission", emit_program, fd, bplan, entries)
         functions.append(M.Function(
             fn.name, tuple(M.TensorType(a.type.shape, a.type.numpy_dtype) for a in fn.args),
             tuple(M.TensorType(v.type.shape, v.type.numpy_dtype) for v in fn.results),

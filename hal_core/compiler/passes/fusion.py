@@ -138,18 +138,18 @@ def plan_fusion(fn: Function) -> FusionPlan:
     cost: dict[str, int] = {}
     for op in fn.body:
         name = op.result.name
+        consumers = uses.get(name, [])
+        needs_buffer = name in results or any(u.name not in INLINING_CONSUMERS
+                                              for u in consumers)
         if op.name == "constant":
-            if is_splat_constant(op) and (name in results or any(u.name not in INLINING_CONSUMERS
-                                      for u in uses.get(name, ()))):
-                plan.materialized.add(name)
+            if is_splat_constant(op) and needs_buffer:
+                plan.materialized.add(name)  # dense constants live in CONSTANT slots
             continue
         if op.name not in INLINABLE:
             continue
         cost[name] = 1 + sum(cost.get(v.name, 0) for v in op.operands
                              if plan.inlined(v))
-        consumers = uses.get(name, [])
-        if (name in results or any(u.name not in INLINING_CONSUMERS for u in consumers)
-                or (len(consumers) > 1 and cost[name] > RECOMPUTE_LIMIT)):
+        if needs_buffer or (len(consumers) > 1 and cost[name] > RECOMPUTE_LIMIT):
             plan.materialized.add(name)
     _fuse_epilogues(fn, plan, results)
     return plan
