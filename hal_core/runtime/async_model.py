@@ -193,6 +193,7 @@ class AsyncFunction(LoadedFunction):
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._memory.clear()
             self._cb = ()
             self._staging = [None] * self._n_in
             if self._arena is not None:

@@ -189,6 +189,7 @@ class InlineFunction(LoadedFunction):
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._memory.clear()
             self._steps = ()
             self._fixed = ()
 

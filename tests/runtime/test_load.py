@@ -199,3 +199,26 @@ def test_executables_declaring_a_smaller_binding_alignment_take_arrays_in_place(
         assert m.main._staging == [None, None]
         m.main(np.repeat(unaligned, 2)[::2], unaligned)  # strided: still copied
         assert [s is not None for s in m.main._staging] == [True, False]
+
+
+def test_large_results_are_recycled_only_once_the_caller_dropped_them(device_name, model):
+    n = 1 << 18  # 1 MiB of float32: large enough to be recycled
+    rng = np.random.default_rng(2)
+    with load_module(add_module(n=n, model=model), device_name) as m:
+        held = []
+        for _ in range(6):  # results that are kept must never be overwritten
+            a, b = rng.standard_normal((2, n), dtype=np.float32)
+            held.append((a + b, m.main(a, b)))
+        for want, got in held:
+            np.testing.assert_array_equal(got, want)
+        addresses = {got.ctypes.data for _, got in held}
+        assert len(addresses) == 6
+        del held, got
+        seen = set()
+        for _ in range(8):  # dropped at once: memory comes back from the spares
+            a, b = rng.standard_normal((2, n), dtype=np.float32)
+            out = m.main(a, b)
+            np.testing.assert_array_equal(out, a + b)
+            seen.add(out.ctypes.data)
+            del out
+        assert len(seen) <= 4
