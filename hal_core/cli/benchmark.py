@@ -22,10 +22,10 @@ def add_parser(subparsers: Any) -> None:
         "benchmark", help="time calls of a module function (median and p90)",
         description="Call one function repeatedly and report the time per call.")
     add_common_arguments(parser)
-    parser.add_argument("--repetitions", "--benchmark_repetitions", type=int, default=None,
+    parser.add_argument("--repetitions", type=int, default=None,
                         metavar="N", help="timed calls (at least; default: as many as "
                         "--min-time allows, at least 10)")
-    parser.add_argument("--min-time", "--benchmark_min_time", type=float, default=1.0,
+    parser.add_argument("--min-time", type=float, default=1.0,
                         metavar="SECONDS", help="keep calling for at least this long "
                         "(default 1.0; 0 with --repetitions for an exact count)")
     parser.add_argument("--warmup", type=int, default=3, metavar="N",

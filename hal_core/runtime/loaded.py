@@ -165,6 +165,10 @@ def load_module(module_or_path: Module | str | os.PathLike[str],
     :class:`~hal_core.hal.device.Device` (not closed by :meth:`LoadedModule.close`), or None for
     the registry's default (``HAL_DEFAULT_DEVICE``). A named device is never replaced by another.
     Raises IncompatibleModuleError when an executable has no variant the device can run.
+
+    Modules compiled with ``--execution-model=inline`` run their kernels on the calling thread
+    through the executable loaders; the device then only chooses the variants (formats it can
+    prepare, features it has), so name a local device (``local-sync`` is the lightest).
     """
     from hal_core.registry import get_registry
     from hal_core.runtime.selection import select_variants
