@@ -6,13 +6,15 @@ results are compared with the numpy reference evaluator (:func:`hal_core.ir.eval
 where the case gives one, with a plain numpy expression.
 
 To run the whole suite on a new target, add it to :data:`TARGETS` with the devices that can run
-what it produces.
+what it produces, or set ``HAL_E2E_TARGETS`` for one run, e.g.
+``HAL_E2E_TARGETS="llvm-cpu=local-sync,local-task;vmvx=local-sync"``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+import os
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,22 @@ from hal_core.module.model import Dispatch
 TARGETS: dict[str, tuple[str, ...]] = {
     "vmvx": ("local-sync", "local-task"),
 }
+
+
+def _targets_from_env(spec: str) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        target, _, devices = part.partition("=")
+        names = tuple(d.strip() for d in devices.split(",") if d.strip())
+        if not target.strip() or not names:
+            raise ValueError(f"HAL_E2E_TARGETS: expected 'target=device,device;...', "
+                             f"found {part!r}")
+        out[target.strip()] = names
+    return out
+
+
+if os.environ.get("HAL_E2E_TARGETS"):
+    TARGETS = _targets_from_env(os.environ["HAL_E2E_TARGETS"])
 TARGET_DEVICES = [pytest.param(t, d, id=f"{t}-{d}") for t, ds in TARGETS.items() for d in ds]
 
 

@@ -29,6 +29,11 @@ from hal_core.ir.opdefs_table import reduce_axes
 from hal_core.ir.verifier import op_context
 
 
+#: A splat constant that must be a buffer is stored in the module up to this size (no
+#: dispatch needed); a bigger one is written by a kernel on each call.
+SPLAT_BYTES = 4096
+
+
 @dataclass(frozen=True)
 class KernelStep:
     kernel: K.Kernel
@@ -76,10 +81,11 @@ class _Former:
     def op(self, op: Operation) -> None:
         name = op.result.name
         if op.name == "constant":
-            if not is_splat_constant(op):
+            if not is_splat_constant(op) or (
+                    name in self.plan.materialized and 0 < op.type.byte_size <= SPLAT_BYTES):
                 self.fd.constants[name] = op
             elif name in self.plan.materialized:
-                self._elementwise_root(op)
+                self._elementwise_root(op)  # a big splat: written by a kernel, not stored
         elif op.name == "reshape":
             self.fd.alias[name] = self.fd.storage_of(op.operands[0])
         elif name in self.plan.absorbed:
