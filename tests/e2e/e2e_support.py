@@ -12,9 +12,9 @@ what it produces, or set ``HAL_E2E_TARGETS`` for one run, e.g.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-import os
 from typing import Any
 
 import numpy as np

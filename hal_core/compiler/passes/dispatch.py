@@ -28,7 +28,6 @@ from hal_core.ir.opdefs import normalize_axis
 from hal_core.ir.opdefs_table import reduce_axes
 from hal_core.ir.verifier import op_context
 
-
 #: A splat constant that must be a buffer is stored in the module up to this size (no
 #: dispatch needed); a bigger one is written by a kernel on each call.
 SPLAT_BYTES = 4096
