@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import test_elementwise
-import test_fusion
-import test_linalg
-import test_reductions
-import test_shape_ops
+import test_e2e_elementwise as test_elementwise
+import test_e2e_fusion as test_fusion
+import test_e2e_linalg as test_linalg
+import test_e2e_reductions as test_reductions
+import test_e2e_shape_ops as test_shape_ops
 
 from hal_core.ir import OPS
 
