@@ -29,7 +29,13 @@ from hal_core.hal.command_buffer import CommandBufferMode
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
 from hal_core.runtime.arguments import arity_error, convert_argument
 from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import ResultMemory, binding_alignment, is_aligned, wrappable
+from hal_core.runtime.memory import (
+    ResultMemory,
+    allocation_failed,
+    binding_alignment,
+    is_aligned,
+    wrappable,
+)
 
 _READ_ONLY = BufferUsage.TRANSFER_SOURCE | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING
 
@@ -115,8 +121,12 @@ class AsyncFunction(LoadedFunction):
         self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
                                 for t in function.outputs)
         self._staging: list[Any] = [None] * n_in  # (buffer, typed view), made on first need
-        self._arena = (allocator.allocate_buffer(function.transient_size)
-                       if arena_slot is not None else None)
+        try:
+            self._arena = (allocator.allocate_buffer(function.transient_size)
+                           if arena_slot is not None else None)
+        except (MemoryError, ValueError) as e:
+            raise allocation_failed(f"{module_name}.{self.name} transient arena",
+                                    function.transient_size, e) from e
         self._memory = ResultMemory()
         self._semaphore = device.create_semaphore(0)
         self._value = 0
@@ -130,7 +140,11 @@ class AsyncFunction(LoadedFunction):
         entry = self._staging[i]
         if entry is None:
             shape, dtype = self._specs[i]
-            buf = self._allocator.allocate_buffer(self.inputs[i].byte_size)
+            size = self.inputs[i].byte_size
+            try:
+                buf = self._allocator.allocate_buffer(size)
+            except (MemoryError, ValueError) as e:
+                raise allocation_failed(f"{self.name} argument {i} staging", size, e) from e
             entry = (buf, buf.map().view(dtype).reshape(shape))
             self._staging[i] = entry
         np.copyto(entry[1], array, casting="no")
@@ -161,12 +175,15 @@ class AsyncFunction(LoadedFunction):
             wrap = self._wrap
             take = self._memory.take
             for size, _, _ in self._out_specs:
-                if wrap is not None:
-                    raw = take(size)
-                    table.append(wrap(raw))
-                    results.append(raw)
-                else:
-                    table.append(self._allocator.allocate_buffer(size))
+                try:
+                    if wrap is not None:
+                        raw = take(size)
+                        table.append(wrap(raw))
+                        results.append(raw)
+                    else:
+                        table.append(self._allocator.allocate_buffer(size))
+                except (MemoryError, ValueError) as e:
+                    raise allocation_failed(f"{self.name} result", size, e) from e
             if self._arena is not None:
                 table.append(self._arena)
             self._value += 1

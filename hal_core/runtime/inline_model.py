@@ -18,7 +18,7 @@ from hal_core.hal.allocator import BUFFER_ALIGNMENT, aligned_host_array
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
 from hal_core.runtime.arguments import arity_error, convert_argument
 from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import ResultMemory, binding_alignment, wrappable
+from hal_core.runtime.memory import ResultMemory, allocation_failed, binding_alignment, wrappable
 
 
 def build_inline_functions(module: Module, variants: list[Any], registry: Any
@@ -128,7 +128,12 @@ class InlineFunction(LoadedFunction):
                 names.append(f"op {n} ({type(op).__name__.lower()})")
         self._steps = tuple(steps)
         self._step_names = tuple(names)
-        self._fixed = (aligned_host_array(function.transient_size), *constants)
+        try:
+            arena = aligned_host_array(function.transient_size)
+        except (MemoryError, ValueError) as e:
+            raise allocation_failed(f"{module_name}.{self.name} transient arena",
+                                    function.transient_size, e) from e
+        self._fixed = (arena, *constants)
         self._alignment = binding_alignment(function, executables)
         self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
         self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
@@ -146,7 +151,11 @@ class InlineFunction(LoadedFunction):
         entry = self._staging[i]
         if entry is None:
             shape, dtype = self._specs[i]
-            raw = aligned_host_array(self.inputs[i].byte_size)
+            size = self.inputs[i].byte_size
+            try:
+                raw = aligned_host_array(size)
+            except (MemoryError, ValueError) as e:
+                raise allocation_failed(f"{self.name} argument {i} staging", size, e) from e
             entry = (raw, raw.view(dtype).reshape(shape))
             self._staging[i] = entry
         np.copyto(entry[1], a, casting="no")
@@ -169,7 +178,11 @@ class InlineFunction(LoadedFunction):
                     a = convert_argument(self.function, i, a)
                 slots.append(self._bind_input(i, a))
             take = self._memory.take
-            outs = [take(size) for size, _, _ in self._out_specs]
+            try:
+                outs = [take(size) for size, _, _ in self._out_specs]
+            except (MemoryError, ValueError) as e:
+                raise allocation_failed(f"{self.name} results", sum(
+                    size for size, _, _ in self._out_specs), e) from e
             slots += outs
             slots += self._fixed
             i = 0

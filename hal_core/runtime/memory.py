@@ -97,3 +97,13 @@ def wrappable(array: Any, alignment: int) -> bool:
     if alignment <= 1:
         return array.flags.aligned
     return array.flags.aligned and is_aligned(array, alignment)
+
+
+def allocation_failed(what: str, size: int, error: BaseException) -> Exception:
+    """The error for memory the host could not provide (numpy raises MemoryError or, for
+    sizes beyond its limits, ValueError)."""
+    from hal_core.errors import HalRuntimeError
+
+    return HalRuntimeError(f"{what}: cannot allocate {size} bytes of host memory "
+                           f"({type(error).__name__}: {error}); free memory or use smaller "
+                           f"shapes")

@@ -38,3 +38,24 @@ def test_kernel_failure_is_a_runtime_error_with_the_cause(failing_kernels, devic
         failing_kernels["fail"] = False
         np.testing.assert_array_equal(m.main(a, a), 2)
         np.testing.assert_array_equal(m.main(a, 3 * a), 4)
+
+
+def test_memory_the_host_cannot_provide_is_a_hal_error(model):
+    import dataclasses
+
+    from runtime_modules import chain_module
+
+    from hal_core.errors import HalError
+    from hal_core.module.model import TensorType
+
+    module = chain_module(model)
+    copy_fill = module.functions[1]
+    huge = TensorType((1 << 44,), "float32")  # 64 TiB
+    module = dataclasses.replace(module, functions=(
+        module.functions[0], dataclasses.replace(copy_fill, outputs=(copy_fill.outputs[0], huge))))
+    with load_module(module, "local-sync") as m:
+        with pytest.raises(HalRuntimeError, match="copy_fill result.*cannot allocate"):
+            m.copy_fill(np.zeros(6, np.float32))
+    arena = dataclasses.replace(module.functions[0], transient_size=1 << 39)
+    with pytest.raises(HalError, match="allocat"):
+        load_module(dataclasses.replace(module, functions=(arena,)), "local-sync")
