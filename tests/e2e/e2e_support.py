@@ -87,12 +87,13 @@ _compiled: dict[tuple[str, str], Any] = {}
 _devices: dict[str, Any] = {}
 
 
-def compiled(case: Case, target: str) -> tuple[Any, Any]:
+def compiled(case: Case, target: str, execution_model: str = "async") -> tuple[Any, Any]:
     """(tensor IR module, hal module) of ``case`` for ``target``; compiled once per session."""
-    key = (case.id, target)
+    key = (case.id, target, execution_model)
     if key not in _compiled:
         ir = case.function()
-        _compiled[key] = (ir, hal_core.compile(ir, target_backends=(target,)))
+        _compiled[key] = (ir, hal_core.compile(ir, target_backends=(target,),
+                                                 execution_model=execution_model))
     return _compiled[key]
 
 
@@ -119,8 +120,9 @@ def assert_close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, wh
         np.testing.assert_array_equal(got, want, err_msg=what)
 
 
-def run_case(case: Case, target: str, device_name: str) -> None:
-    ir, module = compiled(case, target)
+def run_case(case: Case, target: str, device_name: str,
+             execution_model: str = "async") -> None:
+    ir, module = compiled(case, target, execution_model)
     loaded = hal_core.load_module(module, device=device(device_name))
     try:
         got = loaded.main(*case.inputs)
