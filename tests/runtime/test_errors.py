@@ -50,12 +50,12 @@ def test_memory_the_host_cannot_provide_is_a_hal_error(model):
 
     module = chain_module(model)
     copy_fill = module.functions[1]
-    huge = TensorType((1 << 48,), "float32")  # 1 PiB: beyond any address space
+    huge = TensorType((1 << 46,), "float32")  # 256 TiB: beyond a 47-bit address space
     module = dataclasses.replace(module, functions=(
         module.functions[0], dataclasses.replace(copy_fill, outputs=(copy_fill.outputs[0], huge))))
     with load_module(module, "local-sync") as m, \
             pytest.raises(HalRuntimeError, match="copy_fill result.*cannot allocate"):
         m.copy_fill(np.zeros(6, np.float32))
-    arena = dataclasses.replace(module.functions[0], transient_size=1 << 50)
+    arena = dataclasses.replace(module.functions[0], transient_size=1 << 48)
     with pytest.raises(HalError, match="allocat"):
         load_module(dataclasses.replace(module, functions=(arena,)), "local-sync")
