@@ -54,17 +54,20 @@ from hal_core.ir.opdefs import (
 )
 from hal_core.ir.types import ELEMENT_TYPES, TensorType, element_type
 
+# Numbers are `\d+(?:\.\d*)?`, never `\d+\.?\d*`: that splits a digit run two ways and
+# backtracks quadratically when a letter follows (minutes for a 200k-digit run).
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\n]+|//[^\n]*)
   | (?P<value>%[A-Za-z0-9_.$-]+)
   | (?P<symbol>@[A-Za-z_][A-Za-z0-9_.$]*)
-  | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|inf|nan)(?![A-Za-z0-9_]))
+  | (?P<number>[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|inf|nan)(?![A-Za-z0-9_]))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<string>"[^"\n]*")
   | (?P<arrow>->)
   | (?P<punct>[(){}\[\]<>,:=])
 """, re.VERBOSE)
 MAX_CONSTANT_BYTES = 1 << 30
+MAX_CONSTANT_RANK = 64  # numpy's limit on array dims (and on nesting in a dense literal)
 _SHAPE = re.compile(r"((?:\d+x)*)([a-z][a-z0-9]*)")
 
 
@@ -365,8 +368,12 @@ class _Parser:
         if m is None or m.group(2) not in ELEMENT_TYPES and m.group(2) != "bool":
             raise self.error("expected a static shape and element type such as 2x3xf32 (element"
                              f" types: {', '.join(ELEMENT_TYPES)})", raw)
+        try:
+            dims = tuple(int(d) for d in m.group(1).split("x") if d)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+            raise self.error("a tensor dimension has thousands of digits; give a size that"
+                             " fits in memory", raw) from None
         self.expect(">", " to close the tensor type")
-        dims = tuple(int(d) for d in m.group(1).split("x") if d)
         return TensorType(dims, m.group(2))
 
     def dense_literal(self) -> Any:
@@ -381,8 +388,11 @@ class _Parser:
         self.expect(">", " to close dense<...>")
         return value
 
-    def nested(self) -> Any:
+    def nested(self, depth: int = 0) -> Any:
         tok = self.lex.next()
+        if depth > MAX_CONSTANT_RANK:
+            raise self.error(f"the dense literal nests lists more than {MAX_CONSTANT_RANK} deep;"
+                             f" constants have at most {MAX_CONSTANT_RANK} dims", tok)
         if tok.kind == "number":
             return _number(tok.text)
         if tok.kind == "ident" and tok.text in ("true", "false"):
@@ -392,7 +402,7 @@ class _Parser:
             if self.accept("]"):
                 return items
             while True:
-                items.append(self.nested())
+                items.append(self.nested(depth + 1))
                 if self.accept("]"):
                     return items
                 self.expect(",", " or ']' in the dense literal")
@@ -403,6 +413,9 @@ class _Parser:
         import numpy as np
 
         dtype = np.dtype(t.numpy_dtype)
+        if t.rank > MAX_CONSTANT_RANK:
+            raise self.error(f"the constant {t} has {t.rank} dims; constants have at most"
+                             f" {MAX_CONSTANT_RANK}", ttok)
         if t.byte_size > MAX_CONSTANT_BYTES:
             raise self.error(f"the constant {t} takes {t.byte_size} bytes, more than the"
                              f" {MAX_CONSTANT_BYTES} a text constant may hold; pass large"
