@@ -269,3 +269,32 @@ def test_import_hal_core_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.strip() == "[]"
+
+
+def test_long_chains_are_cut_into_bounded_kernels() -> None:
+    from hal_core.compiler.passes.fusion import MAX_FUSED_OPS
+
+    def chain(x):
+        y = x
+        for _ in range(1000):
+            y = O.tanh(y * 0.5 + x)
+        return y
+
+    m = compile(build(chain, ((4,), F32)))
+    dispatches = [op for op in m.functions[0].program if isinstance(op, Dispatch)]
+    assert 2000 // MAX_FUSED_OPS <= len(dispatches) <= 2 * 2000 // MAX_FUSED_OPS
+    x = np.linspace(-1, 1, 4, dtype=np.float32)
+    want = x.astype(np.float64)
+    y = want
+    for _ in range(1000):
+        y = np.tanh(y * 0.5 + want)
+    np.testing.assert_allclose(run(m, x), y, rtol=1e-5)
+
+
+def test_a_program_without_kernels_has_no_executable() -> None:
+    dense = np.array([1, 2], np.int32)
+    m = compile(build(lambda a: (O.reshape(a, (3,)), a.fb.constant(dense)), ((1, 3), F32)))
+    assert m.executables == () and kinds(m.functions[0].program) == ["C", "C"]
+    out = run(m, np.ones((1, 3), np.float32))
+    np.testing.assert_array_equal(out[0], np.ones(3, np.float32))
+    np.testing.assert_array_equal(out[1], dense)

@@ -9,7 +9,9 @@ buffer. Such a value is *materialized* (gets a buffer and a kernel of its own) o
 * a consumer cannot inline it (matmul, conv, pooling, gather, softmax, arg-reductions and
   reshape read buffers), or
 * several consumers use it and recomputing it in each would cost more than
-  :data:`RECOMPUTE_LIMIT` scalar ops.
+  :data:`RECOMPUTE_LIMIT` scalar ops, or
+* its inlined tree has grown past :data:`MAX_FUSED_OPS` ops (kernel bodies stay a size a
+  target compiles quickly; long chains are cut into several kernels).
 
 Every other op always produces a buffer. Each materialized inlinable value is the *root* of a
 parallel kernel; its *tree* is everything inlined into it. Epilogue fusion then lets the root of
@@ -30,6 +32,7 @@ from hal_core.ir.opdefs import OPS
 from hal_core.ir.opdefs_table import slice_params
 
 RECOMPUTE_LIMIT = 6
+MAX_FUSED_OPS = 64
 
 ELEMENTWISE = frozenset(n for n, d in OPS.items() if d.category == "elementwise")
 INLINABLE = ELEMENTWISE | {"expand", "transpose", "slice"}
@@ -149,7 +152,8 @@ def plan_fusion(fn: Function) -> FusionPlan:
             continue
         cost[name] = 1 + sum(cost.get(v.name, 0) for v in op.operands
                              if plan.inlined(v))
-        if needs_buffer or (len(consumers) > 1 and cost[name] > RECOMPUTE_LIMIT):
+        if (needs_buffer or cost[name] >= MAX_FUSED_OPS
+                or (len(consumers) > 1 and cost[name] > RECOMPUTE_LIMIT)):
             plan.materialized.add(name)
     _fuse_epilogues(fn, plan, results)
     return plan
