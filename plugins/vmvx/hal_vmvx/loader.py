@@ -129,6 +129,9 @@ class _Kernel:
 
 class VmvxExecutable(LocalExecutable):
     format = "vmvx-bytecode"
+    # numpy views need only the natural alignment of each element type, so the runtime may
+    # bind a caller's array in place instead of copying it to a 64-byte aligned buffer.
+    binding_alignment = 1
 
     def __init__(self, kernels: list[bc.KernelCode], entry_points: Sequence[EntryPoint]) -> None:
         self.entry_points = tuple(entry_points)
