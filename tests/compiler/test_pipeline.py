@@ -146,12 +146,30 @@ def test_identical_kernels_share_an_entry_point_and_functions_share_the_executab
         with b.function(name, [("x", (4,), F32)]) as f:
             f.ret(O.exp(f.args[0]) * 2.0)
     with b.function("h", [("x", (4,), F32), ("y", (4,), F32)]) as f:
-        f.ret(O.exp(f.args[0]) * 2.0, O.exp(f.args[1]) * 2.0)
+        first = O.exp(f.args[0]) * 2.0
+        f.ret(first, O.sum(first, axis=0), O.exp(f.args[1]) * 2.0)
     m = compile(b.module())
-    assert len(m.executables) == 1 and len(m.executables[0].variants[0].entry_points) == 1
-    entries = {op.entry_point for fn in m.functions for op in fn.program
-               if isinstance(op, Dispatch)}
-    assert entries == {0}
+    assert len(m.executables) == 1 and len(m.executables[0].variants[0].entry_points) == 2
+    entries = [op.entry_point for fn in m.functions for op in fn.program
+               if isinstance(op, Dispatch)]
+    assert entries == [0, 0, 0, 1, 0]
+
+
+def test_independent_parallel_kernels_of_one_shape_share_a_dispatch() -> None:
+    def prog(a, b):
+        return O.exp(a) + b, a * b, O.broadcast_to(b, (2, 3)), O.sum(a, axis=1), a - 1.0
+
+    m = compile(build(prog, ((2, 3), F32), ((3,), F32)))
+    program = m.functions[0].program
+    assert kinds(program) == ["D", "D", "D"]  # three merged roots, the sum, then a - 1
+    entry = m.executables[0].variants[0].entry_points[program[0].entry_point]
+    assert entry.binding_count == 5  # a, b and three outputs
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    b = np.array([1, 2, 3], np.float32)
+    outs = run(m, a, b, device="local-task")
+    for got, want in zip(outs, (np.exp(a) + b, a * b, np.broadcast_to(b, (2, 3)),
+                                a.sum(1), a - 1)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_constant_folding_keeps_big_splats_small() -> None:

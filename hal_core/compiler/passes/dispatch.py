@@ -31,6 +31,9 @@ from hal_core.ir.verifier import op_context
 #: A splat constant that must be a buffer is stored in the module up to this size (no
 #: dispatch needed); a bigger one is written by a kernel on each call.
 SPLAT_BYTES = 4096
+#: Consecutive independent parallel kernels over one iteration space are merged into one
+#: kernel with several outputs, up to this many.
+MAX_OUTPUTS = 8
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,15 @@ class FunctionDispatches:
 def form_dispatches(fn: Function, plan: FusionPlan) -> FunctionDispatches:
     fd = FunctionDispatches(fn)
     former = _Former(fn, plan, fd)
-    for op in fn.body:
+    for op in [*fn.body, None]:
         try:
-            former.op(op)
+            former.op(op) if op is not None else former.flush()
         except CompileError:
             raise
         except Exception as exc:  # a compiler bug: still name the op that triggered it
-            raise CompileError(f"{op_context(fn, op)}: internal compiler error while forming"
-                               f" dispatches: {type(exc).__name__}: {exc}; please report it"
-                               ) from exc
+            where = op_context(fn, op) if op is not None else f"in @{fn.name}"
+            raise CompileError(f"{where}: internal compiler error while forming dispatches:"
+                               f" {type(exc).__name__}: {exc}; please report it") from exc
     return fd
 
 
@@ -75,7 +78,7 @@ def _acc_dtype(dt: str) -> str:
 class _Former:
     def __init__(self, fn: Function, plan: FusionPlan, fd: FunctionDispatches) -> None:
         self.fn, self.plan, self.fd = fn, plan, fd
-        self.absorbed_by = {p.result.name: root for root, p in plan.epilogue_of.items()}
+        self.pending: list[Operation] = []  # parallel roots waiting to share one kernel
 
     def op(self, op: Operation) -> None:
         name = op.result.name
@@ -104,9 +107,10 @@ class _Former:
 
     def _add(self, kernel: K.Kernel, b: Bindings, label: str, ops: tuple[str, ...],
              window: str | None = None) -> None:
-        name = f"{self.fn.name}_dispatch_{len(self.fd.steps)}_{label}"
         import dataclasses
 
+        self.flush()  # pending parallel roots come first: they are earlier in the program
+        name = f"{self.fn.name}_dispatch_{len(self.fd.steps)}_{label}"
         kernel = dataclasses.replace(kernel, name=name)
         self.fd.steps.append(KernelStep(kernel, tuple(b.values), frozenset(b.written),
                                         window, ops))
@@ -123,15 +127,37 @@ class _Former:
             else:
                 self._named(producer, op)
             return
+        if self.pending and not self._joins(op):
+            self.flush()
+        self.pending.append(op)
+
+    def _joins(self, op: Operation) -> bool:
+        """Whether ``op`` can share a kernel with the pending roots: same iteration space,
+        and it reads none of their results (they are stored by the same dispatch)."""
+        if op.type.shape != self.pending[0].type.shape or len(self.pending) >= MAX_OUTPUTS:
+            return False
+        written = {self.fd.storage_of(p.result).name for p in self.pending}
+        ident = K.IndexingMap.identity(op.type.rank)
+        reads = [] if op.name == "constant" else self.plan.leaves(op.result, ident, True)
+        return not any(self.fd.storage_of(v).name in written for v, _ in reads)
+
+    def flush(self) -> None:
+        """One parallel kernel computing every pending root (several outputs, one pass)."""
+        roots, self.pending = self.pending, []
+        if not roots:
+            return
         b = Bindings(self.fd.storage_of)
-        rank = op.type.rank
+        rank = roots[0].type.rank
+        ident = K.IndexingMap.identity(rank)
         bb = BodyBuilder(self.plan, rank, b)
-        y = bb.constant(op) if op.name == "constant" else \
-            bb.value(op.result, K.IndexingMap.identity(rank), root=True)
-        out = K.MappedOperand(b.operand(op.result, written=True), K.IndexingMap.identity(rank))
-        kernel = K.GenericKernel("", op.type.shape, ("parallel",) * rank, tuple(bb.inputs),
-                                 (out,), tuple(bb.body), (y,))
-        self._add(kernel, b, op.name, (op.result.name,))
+        ys = tuple(bb.constant(op) if op.name == "constant" else
+                   bb.value(op.result, ident, root=True) for op in roots)
+        outs = tuple(K.MappedOperand(b.operand(op.result, written=True), ident)
+                     for op in roots)
+        kernel = K.GenericKernel("", roots[0].type.shape, ("parallel",) * rank,
+                                 tuple(bb.inputs), outs, tuple(bb.body), ys)
+        self._add(kernel, b, "_".join(op.name for op in roots),
+                  tuple(op.result.name for op in roots))
 
     def _epilogue(self, b: Bindings, producer: Operation, root: Operation,
                   acc_dtype: str) -> K.Epilogue:
