@@ -6,6 +6,8 @@ kernel). How each op is expressed follows :mod:`hal_core.compiler.kernel_ir`'s d
 for broadcasts, transposes and slices, offset windows for concat, a fill kernel plus an interior
 copy for pad, named kernels for matmul/conv/pooling/arg-reductions/gather/softmax, reductions
 with reduction iterators (mean = sum + finalize). Kernels whose outputs are empty are dropped.
+Consecutive parallel kernels over one iteration space that do not read each other's results
+become one kernel with several outputs (one dispatch, one pass over shared inputs).
 """
 
 from __future__ import annotations
