@@ -51,7 +51,7 @@ class ResultMemory:
             return aligned_host_array(size)
         pos = self._pos
         end = pos + size
-        if end > SLAB_BYTES:
+        if end > SLAB_BYTES or self._slab is None:
             self._slab = aligned_host_array(SLAB_BYTES)
             pos, end = 0, size
         self._pos = -(-end // BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
