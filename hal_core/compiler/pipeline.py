@@ -198,6 +198,13 @@ def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
         raise CompileError(f"target backend {tname!r} returned {got!r} entry points for "
                            f"{len(executable.kernels)} kernels; it must return one Variant "
                            "with one entry point per kernel, in order")
+    for i, (kernel, ep) in enumerate(zip(executable.kernels, variant.entry_points)):
+        want = K.binding_count(kernel)
+        if ep.binding_count != want or ep.constant_count != 0:
+            raise CompileError(f"target backend {tname!r}: entry point {i} ({ep.name!r}) "
+                               f"declares {ep.binding_count} bindings and {ep.constant_count}"
+                               f" push constants; kernel {kernel.name!r} has {want} bindings "
+                               "and no push constants")
     return variant
 
 

@@ -80,3 +80,19 @@ def test_a_target_that_returns_the_wrong_entry_points_is_refused(twin) -> None:
     with pytest.raises(CompileError, match="target backend 'twin' returned 1 entry points for 2"):
         compile(build(lambda a: (O.exp(a), O.sum(a, axis=0)), ((3,), "float32")),
                 target_backends=("twin",))
+
+
+def test_a_target_with_the_wrong_binding_count_is_refused(twin, monkeypatch) -> None:
+    import dataclasses
+
+    original = twin.Twin.compile
+
+    def skewed(self, executable, options):
+        v = original(self, executable, options)
+        eps = tuple(dataclasses.replace(e, binding_count=e.binding_count + 1)
+                    for e in v.entry_points)
+        return dataclasses.replace(v, entry_points=eps)
+
+    monkeypatch.setattr(twin.Twin, "compile", skewed)
+    with pytest.raises(CompileError, match="declares 3 bindings and 0 push constants; kernel"):
+        compile(build(lambda a: O.exp(a), ((3,), "float32")), target_backends=("twin",))
