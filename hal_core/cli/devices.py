@@ -62,6 +62,7 @@ def run_devices(args: argparse.Namespace) -> int:
 
 def _print_dump(devices: list[dict[str, Any]]) -> None:
     import sys
+    import textwrap
 
     for i, device in enumerate(devices):
         lines = [f"{device['uri']}  ({device['name']}, driver {device['driver']})"]
@@ -70,5 +71,7 @@ def _print_dump(devices: list[dict[str, Any]]) -> None:
                 value = ", ".join(str(v) for v in value) or "(none)"
             lines.append(f"  {key}: {value}")
         for key in ("formats", "features"):
-            lines.append(f"  {key}: {', '.join(device.get(key, ())) or '(none)'}")
+            text = ", ".join(device.get(key, ())) or "(none)"
+            lines.append(textwrap.fill(text, width=100, initial_indent=f"  {key}: ",
+                                       subsequent_indent=" " * (len(key) + 4)))
         sys.stdout.write(("\n" if i else "") + "\n".join(lines) + "\n")

@@ -111,12 +111,9 @@ class LocalDevice(Device):
     # -- queries ---------------------------------------------------------------------------
 
     def properties(self) -> dict[str, Any]:
-        return {
-            "architecture": cpu.architecture(),
-            "cpu_features": sorted(cpu.cpu_features()),
-            "workers": self.workers,
-            "executable_formats": list(self.query_formats()),
-        }
+        # CPU features and executable formats are reported by query_features/query_formats
+        # (and shown beside these by `hal devices dump`), so they are not repeated here.
+        return {"architecture": cpu.architecture(), "workers": self.workers}
 
     def query_features(self) -> frozenset[str]:
         return cpu.cpu_features()
@@ -283,11 +280,7 @@ class LocalDriver(Driver):
 
     def query_available_devices(self) -> list[DeviceInfo]:
         uri = f"{self.name}://"
-        props = {
-            "architecture": cpu.architecture(),
-            "cpu_features": sorted(cpu.cpu_features()),
-            "workers": self.default_workers(),
-        }
+        props = {"architecture": cpu.architecture(), "workers": self.default_workers()}
         return [
             DeviceInfo(
                 uri=uri, name=f"{self.name} host CPU ({cpu.architecture()})", properties=props
