@@ -66,7 +66,9 @@ class KernelBuilder:
             if dtype in K.FLOAT_DTYPES:
                 v = Value(SCALAR, dtype, float_value=float(value))
             else:
-                v = Value(SCALAR, dtype, int_value=int(value))
+                # The payload stores integers as int64 bit patterns; the loader's astype
+                # restores uint64 values of 2**63 and above from their negative pattern.
+                v = Value(SCALAR, dtype, int_value=(int(value) + 2**63) % 2**64 - 2**63)
             self._scalars[key] = self.add(v)
         return self._scalars[key]
 
