@@ -20,22 +20,14 @@ arena are reused across calls.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from hal_core.errors import HalError, UsageError
 from hal_core.hal.allocator import BufferUsage
 from hal_core.hal.command_buffer import CommandBufferMode
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
-from hal_core.runtime.arguments import arity_error, convert_argument
-from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import (
-    ResultMemory,
-    allocation_failed,
-    binding_alignment,
-    is_aligned,
-    wrappable,
-)
+from hal_core.runtime.loaded import HostFunction, LoadedFunction, wrap_execution_error
+from hal_core.runtime.memory import allocation_failed, binding_alignment, is_aligned, wrappable
 
 _READ_ONLY = BufferUsage.TRANSFER_SOURCE | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING
 
@@ -68,16 +60,12 @@ def build_async_functions(module: Module, variants: list[Any], device: Any
             for f in module.functions}
 
 
-class AsyncFunction(LoadedFunction):
+class AsyncFunction(HostFunction):
     def __init__(self, module_name: str, function: Function, device: Any,
                  executables: list[Any], variants: list[Any], constants: list[Any]) -> None:
-        import numpy as np
-
-        super().__init__(function)
-        self._module_name = module_name
+        super().__init__(module_name, function)
         self._device = device
         n_in, n_out = len(function.inputs), len(function.outputs)
-        self._n_in = n_in
         arena_slot = n_in + n_out if function.transient_size else None
         capacity = n_in + n_out + (arena_slot is not None)
 
@@ -113,66 +101,33 @@ class AsyncFunction(LoadedFunction):
         self._cb = (cb,)
 
         allocator = device.allocator
-        self._can_wrap = bool(getattr(allocator, "can_wrap_host", False))
-        self._wrap = allocator.wrap_host if self._can_wrap else None
+        self._wrap = (allocator.wrap_host if getattr(allocator, "can_wrap_host", False)
+                      else None)
         self._allocator = allocator
         self._alignment = binding_alignment(function, executables)
-        self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
-        self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
-                                for t in function.outputs)
-        self._staging: list[Any] = [None] * n_in  # (buffer, typed view), made on first need
         try:
             self._arena = (allocator.allocate_buffer(function.transient_size)
                            if arena_slot is not None else None)
         except (MemoryError, ValueError) as e:
             raise allocation_failed(f"{module_name}.{self.name} transient arena",
                                     function.transient_size, e) from e
-        self._memory = ResultMemory()
         self._semaphore = device.create_semaphore(0)
         self._value = 0
-        self._lock = threading.Lock()
-        self._closed = False
 
-    def _staged(self, i: int, array: Any) -> Any:
-        """Copy input ``i`` into its staging buffer (made once, reused by later calls)."""
-        import numpy as np
-
-        entry = self._staging[i]
-        if entry is None:
-            shape, dtype = self._specs[i]
-            size = self.inputs[i].byte_size
-            try:
-                buf = self._allocator.allocate_buffer(size)
-            except (MemoryError, ValueError) as e:
-                raise allocation_failed(f"{self.name} argument {i} staging", size, e) from e
-            entry = (buf, buf.map().view(dtype).reshape(shape))
-            self._staging[i] = entry
-        np.copyto(entry[1], array, casting="no")
-        return entry[0]
-
-    def _bind_input(self, i: int, a: Any) -> Any:
-        if self._can_wrap and wrappable(a, self._alignment):
-            return self._wrap(a.reshape(-1).view("u1"), _READ_ONLY)
-        return self._staged(i, a)
+    def _new_staging(self, size: int) -> tuple[Any, Any]:
+        buf = self._allocator.allocate_buffer(size)
+        return buf, buf.map()
 
     def __call__(self, *args: Any) -> Any:
-        import numpy as np
-
-        if len(args) != self._n_in:
-            raise arity_error(self.function, len(args))
-        ndarray = np.ndarray
         with self._lock:
-            if self._closed:
-                raise UsageError(f"{self._module_name}.{self.name}: the module was closed; "
-                                 f"load it again")
-            table = []
-            for i, a in enumerate(args):
-                shape, dtype = self._specs[i]
-                if type(a) is not ndarray or a.shape != shape or a.dtype != dtype:
-                    a = convert_argument(self.function, i, a)
-                table.append(self._bind_input(i, a))
-            results = []
             wrap = self._wrap
+            table = []
+            for i, a in enumerate(self._checked_arguments(args)):
+                if wrap is not None and wrappable(a, self._alignment):
+                    table.append(wrap(a.reshape(-1).view("u1"), _READ_ONLY))
+                else:
+                    table.append(self._staged(i, a))
+            results = []
             take = self._memory.take
             for size, _, _ in self._out_specs:
                 try:
@@ -203,16 +158,10 @@ class AsyncFunction(LoadedFunction):
                 raise err from err.__cause__
             if wrap is None:
                 results = [b.map() for b in table[self._n_in:self._n_in + len(self._out_specs)]]
-        outs = tuple(r.view(dtype).reshape(shape)
-                     for r, (_, dtype, shape) in zip(results, self._out_specs))
-        return outs[0] if len(outs) == 1 else outs
+        return self._results(results)
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._memory.clear()
-            self._cb = ()
-            self._staging = [None] * self._n_in
-            if self._arena is not None:
-                self._arena.release()
-                self._arena = None
+    def _release(self) -> None:
+        self._cb = ()
+        if self._arena is not None:
+            self._arena.release()
+            self._arena = None

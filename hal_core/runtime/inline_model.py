@@ -10,15 +10,13 @@ thread. Calls of one function are serialised by a lock (the arena is reused).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from hal_core.errors import HalError, IncompatibleModuleError, UsageError
+from hal_core.errors import HalError, IncompatibleModuleError
 from hal_core.hal.allocator import BUFFER_ALIGNMENT, aligned_host_array
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
-from hal_core.runtime.arguments import arity_error, convert_argument
-from hal_core.runtime.loaded import LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import ResultMemory, allocation_failed, binding_alignment, wrappable
+from hal_core.runtime.loaded import HostFunction, LoadedFunction, wrap_execution_error
+from hal_core.runtime.memory import allocation_failed, binding_alignment, wrappable
 
 
 def build_inline_functions(module: Module, variants: list[Any], registry: Any
@@ -101,15 +99,11 @@ def _step(op: Any, slot_of: Any, executables: list[Any], variants: list[Any],
     return None  # kernels run one after another on this thread: nothing to order
 
 
-class InlineFunction(LoadedFunction):
+class InlineFunction(HostFunction):
     def __init__(self, module_name: str, function: Function, executables: list[Any],
                  variants: list[Any], constants: list[Any]) -> None:
-        import numpy as np
-
-        super().__init__(function)
-        self._module_name = module_name
+        super().__init__(module_name, function)
         n_in, n_out = len(function.inputs), len(function.outputs)
-        self._n_in = n_in
         arena = n_in + n_out
         first_const = arena + 1
         sizes = ([t.byte_size for t in function.inputs] + [t.byte_size for t in function.outputs]
@@ -135,48 +129,16 @@ class InlineFunction(LoadedFunction):
                                     function.transient_size, e) from e
         self._fixed = (arena, *constants)
         self._alignment = binding_alignment(function, executables)
-        self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
-        self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
-                                for t in function.outputs)
-        self._staging: list[Any] = [None] * n_in
-        self._memory = ResultMemory()
-        self._lock = threading.Lock()
-        self._closed = False
 
-    def _bind_input(self, i: int, a: Any) -> Any:
-        import numpy as np
-
-        if wrappable(a, self._alignment):
-            return a.reshape(-1).view(np.uint8)
-        entry = self._staging[i]
-        if entry is None:
-            shape, dtype = self._specs[i]
-            size = self.inputs[i].byte_size
-            try:
-                raw = aligned_host_array(size)
-            except (MemoryError, ValueError) as e:
-                raise allocation_failed(f"{self.name} argument {i} staging", size, e) from e
-            entry = (raw, raw.view(dtype).reshape(shape))
-            self._staging[i] = entry
-        np.copyto(entry[1], a, casting="no")
-        return entry[0]
+    def _new_staging(self, size: int) -> tuple[Any, Any]:
+        raw = aligned_host_array(size)
+        return raw, raw
 
     def __call__(self, *args: Any) -> Any:
-        import numpy as np
-
-        if len(args) != self._n_in:
-            raise arity_error(self.function, len(args))
-        ndarray = np.ndarray
         with self._lock:
-            if self._closed:
-                raise UsageError(f"{self._module_name}.{self.name}: the module was closed; "
-                                 f"load it again")
-            slots = []
-            for i, a in enumerate(args):
-                shape, dtype = self._specs[i]
-                if type(a) is not ndarray or a.shape != shape or a.dtype != dtype:
-                    a = convert_argument(self.function, i, a)
-                slots.append(self._bind_input(i, a))
+            slots = [a.reshape(-1).view("u1") if wrappable(a, self._alignment)
+                     else self._staged(i, a)
+                     for i, a in enumerate(self._checked_arguments(args))]
             take = self._memory.take
             try:
                 outs = [take(size) for size, _, _ in self._out_specs]
@@ -195,16 +157,11 @@ class InlineFunction(LoadedFunction):
                 err = wrap_execution_error(self.name, self._module_name, "the host (inline)",
                                            cause)
                 raise err from err.__cause__
-        results = tuple(r.view(dtype).reshape(shape)
-                        for r, (_, dtype, shape) in zip(outs, self._out_specs))
-        return results[0] if len(results) == 1 else results
+        return self._results(outs)
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._memory.clear()
-            self._steps = ()
-            self._fixed = ()
+    def _release(self) -> None:
+        self._steps = ()
+        self._fixed = ()
 
 
 def _wrapped(error: BaseException, what: str) -> HalError:

@@ -45,6 +45,90 @@ class LoadedFunction:
         """Drop what the function holds (buffers, command buffer); calls then fail."""
 
 
+class HostFunction(LoadedFunction):
+    """What both execution models share per call: argument checks, staging copies of
+    arguments that cannot be bound in place, result memory, and the lock that serialises
+    calls (staging buffers and the transient arena are reused across calls).
+
+    A subclass implements :meth:`_new_staging` and calls :meth:`_checked_arguments`,
+    :meth:`_staged` and :meth:`_results` from its ``__call__`` while holding ``_lock``.
+    """
+
+    def __init__(self, module_name: str, function: Function) -> None:
+        import threading
+
+        import numpy as np
+
+        from hal_core.runtime.memory import ResultMemory
+
+        super().__init__(function)
+        self._module_name = module_name
+        self._n_in = len(function.inputs)
+        self._ndarray = np.ndarray
+        self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
+        self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
+                                for t in function.outputs)
+        self._staging: list[Any] = [None] * self._n_in  # (binding, typed view), made on need
+        self._memory = ResultMemory()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _new_staging(self, size: int) -> tuple[Any, Any]:
+        """A reusable staging area of ``size`` bytes: (what gets bound, its uint8 array)."""
+        raise NotImplementedError
+
+    def _checked_arguments(self, args: tuple[Any, ...]) -> list[Any]:
+        """The arguments as arrays of exactly the declared shapes and dtypes (call under lock)."""
+        from hal_core.runtime.arguments import arity_error, convert_argument
+
+        if len(args) != self._n_in:
+            raise arity_error(self.function, len(args))
+        if self._closed:
+            raise UsageError(f"{self._module_name}.{self.name}: the module was closed; "
+                             f"load it again")
+        ndarray, specs, out = self._ndarray, self._specs, []
+        for i, a in enumerate(args):
+            shape, dtype = specs[i]
+            if type(a) is not ndarray or a.shape != shape or a.dtype != dtype:
+                a = convert_argument(self.function, i, a)
+            out.append(a)
+        return out
+
+    def _staged(self, i: int, array: Any) -> Any:
+        """Copy argument ``i`` into its staging area (made once, reused); returns the binding."""
+        import numpy as np
+
+        from hal_core.runtime.memory import allocation_failed
+
+        entry = self._staging[i]
+        if entry is None:
+            shape, dtype = self._specs[i]
+            size = self.inputs[i].byte_size
+            try:
+                binding, raw = self._new_staging(size)
+            except (MemoryError, ValueError) as e:
+                raise allocation_failed(f"{self.name} argument {i} staging", size, e) from e
+            entry = self._staging[i] = (binding, raw.view(dtype).reshape(shape))
+        np.copyto(entry[1], array, casting="no")
+        return entry[0]
+
+    def _results(self, raws: list[Any]) -> Any:
+        """The caller's results: typed views of the raw uint8 result arrays (no copy)."""
+        outs = tuple(r.view(dtype).reshape(shape)
+                     for r, (_, dtype, shape) in zip(raws, self._out_specs))
+        return outs[0] if len(outs) == 1 else outs
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._memory.clear()
+            self._staging = [None] * self._n_in
+            self._release()
+
+    def _release(self) -> None:
+        """Drop the model's own resources (called by close, under the lock)."""
+
+
 class LoadedModule:
     """A module loaded on a device. Functions are ``m.main``, ``m["main"]``, ``m.functions``."""
 
