@@ -61,6 +61,10 @@ def numpy_dtype_name(dtype: str) -> str:
     return ELEMENT_TYPES[element_type(dtype)]
 
 
+#: The largest tensor, in bytes, that the IR accepts; module files refuse larger buffers too.
+MAX_TENSOR_BYTES = 2**48
+
+
 @dataclass(frozen=True)
 class TensorType:
     """A ranked tensor type with a static shape: ``tensor<4x4xf32>``; rank 0 is ``tensor<f32>``."""
@@ -75,6 +79,11 @@ class TensorType:
             if d < 0:
                 raise VerificationError(
                     f"tensor dimensions must be >= 0, found shape {self.shape}")
+        if self.byte_size > MAX_TENSOR_BYTES:
+            raise VerificationError(
+                f"a tensor of shape {self.shape} and element type {self.dtype} holds "
+                f"{self.byte_size} bytes; hal supports at most 2**48 bytes per tensor (the "
+                f"module format's limit); use smaller shapes")
 
     @property
     def rank(self) -> int:

@@ -191,3 +191,15 @@ def test_nan_and_signed_zero_attributes_round_trip() -> None:
     m = ir.parse(text)
     assert ir.parse(str(m)) == m
     assert str(m) == text.replace(", max = inf", "")
+
+
+def test_tensor_larger_than_the_module_format_allows_is_refused():
+    from hal_core.errors import VerificationError
+    from hal_core.ir import parse
+
+    text = """func.func @main(%a: tensor<4xf32>) -> tensor<18446744073709551616x4xf32> {
+  %0 = expand %a {shape = [18446744073709551616, 4]}
+  return %0
+}"""
+    with pytest.raises(VerificationError, match="at most 2\\*\\*48 bytes"):
+        parse(text)
