@@ -30,5 +30,5 @@ def test_ci_runs_the_readme_test_command_exactly():
 
 def test_files_named_by_the_quick_start_exist():
     for command in quick_start_commands():
-        for path in re.findall(r"[\w./-]+\.(?:py|ini|toml)\b", command):
+        for path in re.findall(r"[\w./-]+\.(?:py|ini|toml|mlir)\b", command):
             assert (ROOT / path).exists(), f"README Quick start names {path}, which is missing"
