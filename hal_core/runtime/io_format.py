@@ -61,7 +61,7 @@ def parse_input(text: str, *, base_dir: Path | None = None) -> np.ndarray:
     for d in shape:
         count *= d
     if not eq:
-        return np.zeros(shape, dtype=dtype)
+        return _zeros(shape, dtype, text)
     values = values.strip()
     if values.startswith("@"):
         path = _resolve(values[1:], base_dir)
@@ -83,17 +83,31 @@ def parse_input(text: str, *, base_dir: Path | None = None) -> np.ndarray:
             parsed = [int(t, 0) for t in tokens]
     except ValueError as e:
         raise UsageError(f"input {text!r}: {e}; expected numbers of type {dtype}") from None
-    if len(parsed) == 1 and count != 1:
-        return np.full(shape, parsed[0], dtype=dtype)
-    if len(parsed) != count:
+    splat = len(parsed) == 1 and count != 1
+    if not splat and len(parsed) != count:
         raise UsageError(
             f"input {text!r}: shape {'x'.join(map(str, shape)) or 'scalar'} needs {count} "
             f"values (or 1 to splat), found {len(parsed)}"
         )
     try:
-        return np.array(parsed, dtype=dtype).reshape(shape)
+        array = np.array(parsed, dtype=dtype)
     except OverflowError as e:
         raise UsageError(f"input {text!r}: a value does not fit {dtype}: {e}") from None
+    if not splat:
+        return array.reshape(shape)
+    out = _zeros(shape, dtype, text)
+    out[...] = array[0]
+    return out
+
+
+def _zeros(shape: tuple[int, ...], dtype: str, text: str) -> np.ndarray:
+    import numpy as np
+
+    try:
+        return np.zeros(shape, dtype=dtype)
+    except (MemoryError, ValueError) as e:  # numpy's "array is too big" is a ValueError
+        raise UsageError(f"input {text!r}: cannot allocate a {'x'.join(map(str, shape))} "
+                         f"array of {dtype} ({e}); use a smaller shape") from None
 
 
 def _parse_bool(token: str) -> bool:
@@ -125,7 +139,7 @@ def _load_npy(name: str, text: str, base_dir: Path | None) -> np.ndarray:
         value = np.load(path, allow_pickle=False)
     except OSError as e:
         raise UsageError(f"input {text!r}: cannot read {path}: {e}") from None
-    except ValueError as e:
+    except (ValueError, EOFError) as e:  # an empty file is an EOFError
         raise UsageError(f"input {text!r}: {path} is not a .npy array file: {e}") from None
     if not isinstance(value, np.ndarray):
         raise UsageError(f"input {text!r}: {path} is an .npz archive; expected one .npy array")

@@ -50,6 +50,26 @@ def test_bad_inputs(text, fragment):
         parse_input(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("4xui8=-1", "does not fit uint8"),  # a splat value is range-checked like a list
+        ("99999999999x99999999999xf32", "cannot allocate"),
+        ("99999999999x99999999999xf32=1", "cannot allocate"),
+        ("99999999999999999999999999xf32", "cannot allocate"),
+    ],
+)
+def test_unrepresentable_inputs_are_usage_errors(text, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        parse_input(text)
+
+
+def test_empty_npy_file(tmp_path):
+    (tmp_path / "x.npy").write_bytes(b"")
+    with pytest.raises(UsageError, match="is not a .npy array file"):
+        parse_input("@x.npy", base_dir=tmp_path)
+
+
 def test_raw_file_size_mismatch(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"\0" * 5)
     with pytest.raises(UsageError, match="holds 5 bytes, expected 16"):
