@@ -170,6 +170,27 @@ def test_close_fails_work_that_can_never_start(device):
     gate.signal(1)  # the parked submission is gone; nothing runs, nothing raises
 
 
+def test_submission_racing_close_fails_instead_of_parking_forever(device):
+    # queue_execute checked the device was open, then close() ran before it parked.
+    gate, done = device.create_semaphore(), device.create_semaphore()
+    device.close()
+    device.submit(((gate, 1),), ((done, 1),), None, "queue_execute")
+    with pytest.raises(HalRuntimeError, match="closed while it waited"):
+        done.query()
+    gate.signal(1)
+
+
+def test_task_launch_after_close_fails_instead_of_queueing_behind_shutdown():
+    # A parked submission released by a host signal racing close(): the pool is gone, so the
+    # submission must fail its signals rather than sit in a queue no worker reads.
+    dev = TaskDriver(FakeRegistry()).create_device("local-task://?workers=2")
+    done = dev.create_semaphore()
+    dev.close()
+    dev.submit((), ((done, 1),), None, "queue_execute")
+    with pytest.raises(HalRuntimeError, match="closed while it was being submitted"):
+        done.query()
+
+
 def test_many_concurrent_submissions_with_dispatches_do_not_deadlock():
     dev = TaskDriver(FakeRegistry()).create_device("local-task://?workers=2")
     try:

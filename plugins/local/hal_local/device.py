@@ -150,8 +150,15 @@ class LocalDevice(Device):
 
     def _park(self, sub: Submission, waits: Timepoints) -> None:
         with self._park_lock:
-            sub.pending = len(waits)
-            self._parked.add(sub)
+            # A submit racing close() may get here after _fail_parked ran; parking now would
+            # leave its signals pending forever.
+            closed = self.closed
+            if not closed:
+                sub.pending = len(waits)
+                self._parked.add(sub)
+        if closed:
+            sub.fail(self._never_started(sub, "it waited on semaphores that were never signalled"))
+            return
 
         def on_reached(error: BaseException | None) -> None:
             with self._park_lock:
@@ -178,12 +185,13 @@ class LocalDevice(Device):
             for sub in parked:
                 sub.done = True
         for sub in parked:
-            sub.fail(
-                HalRuntimeError(
-                    f"{sub.what} never started: device {self.id} was closed while it waited on "
-                    f"semaphores that were never signalled"
-                )
-            )
+            sub.fail(self._never_started(sub, "it waited on semaphores that were never signalled"))
+
+    def _never_started(self, sub: Submission, why: str) -> HalRuntimeError:
+        return HalRuntimeError(
+            f"{sub.what} never started: device {self.id} was closed while {why}; "
+            f"submit work only to an open device and wait for it before close()"
+        )
 
     # -- queue operations --------------------------------------------------------------------
 

@@ -92,11 +92,9 @@ class TaskDevice(LocalDevice):
         self.pool = WorkerPool(workers, "local-task")
         self._idle = threading.Condition()
         self._in_flight = 0
+        self._stopped = False  # set (under _idle) once close() stops taking submissions
 
     def launch(self, sub: Submission) -> None:
-        with self._idle:
-            self._in_flight += 1
-
         def task() -> None:
             try:
                 sub.run()
@@ -106,7 +104,15 @@ class TaskDevice(LocalDevice):
                     if not self._in_flight:
                         self._idle.notify_all()
 
-        self.pool.put(task)
+        with self._idle:
+            # Queued under the lock so that it lands before close()'s stop markers, or is
+            # refused: a task queued behind them would never run and never signal.
+            stopped = self._stopped
+            if not stopped:
+                self._in_flight += 1
+                self.pool.put(task)
+        if stopped:
+            sub.fail(self._never_started(sub, "it was being submitted"))
 
     def dispatch_tiles(
         self,
@@ -148,6 +154,8 @@ class TaskDevice(LocalDevice):
             self.wait_idle(timeout=30.0)
         except Exception:  # noqa: BLE001 - a stuck kernel must not hang close; threads are daemons
             log.warning("device %s closed with submissions still running", self.id)
+        with self._idle:
+            self._stopped = True
         self.pool.shutdown()
 
 
