@@ -158,6 +158,10 @@ class LoadedModule:
         return message + (f"; did you mean {close[0]!r}?" if close else "")
 
     def __getitem__(self, name: str) -> LoadedFunction:
+        if not isinstance(name, str):
+            raise UsageError(f"module {self.name!r}: functions are looked up by name (a str), "
+                             f"got {type(name).__name__} {name!r}; it has "
+                             f"{', '.join(sorted(self._functions))}")
         fn = self._functions.get(name)
         if fn is None:
             raise UsageError(self._missing(name))
@@ -169,7 +173,7 @@ class LoadedModule:
         raise AttributeError(self._missing(name))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._functions
+        return isinstance(name, str) and name in self._functions
 
     def __repr__(self) -> str:
         where = getattr(self.device, "id", self.device)

@@ -150,6 +150,14 @@ def test_unknown_function_names_are_clear_errors():
         assert not hasattr(m, "predict")
 
 
+@pytest.mark.parametrize("key", [0, None, ["main"]])
+def test_function_lookup_by_a_non_name_is_a_usage_error(key):
+    with load_module(add_module(), "local-sync") as m:
+        with pytest.raises(UsageError, match="looked up by name.*it has main"):
+            m[key]
+        assert key not in m
+
+
 def test_inline_model_records_no_command_buffers():
     device = get_registry().create_device("local-sync")
 
