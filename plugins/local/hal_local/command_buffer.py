@@ -141,15 +141,13 @@ class LocalCommandBuffer(CommandBuffer):
         slots = []
         for i, extent in enumerate(self.slot_extents):
             entry = table[i]
-            if type(entry) is Buffer:
+            if isinstance(entry, Buffer):
                 if entry._root._released:
                     entry.check_range(0, None, f"binding table slot {i}")
                 array = entry._storage
             elif isinstance(entry, tuple) and len(entry) == 3 and isinstance(entry[0], Buffer):
                 off, length = entry[0].check_range(entry[1], entry[2], f"binding table slot {i}")
                 array = entry[0]._storage[off : off + length]
-            elif isinstance(entry, Buffer):
-                array = entry._storage
             else:
                 raise UsageError(
                     f"binding table slot {i}: expected a Buffer or (Buffer, "
