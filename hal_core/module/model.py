@@ -37,19 +37,27 @@ class ExecutionModel(enum.IntEnum):
     INLINE = 1  # the host calls kernels directly; no command buffers or semaphores
 
 
+#: Element sizes of the dtype names (numpy's) a TensorType may carry; the module checks
+#: (:mod:`hal_core.module.validate`) refuse any other name. A table rather than numpy, so that
+#: what a module may hold does not depend on what numpy happens to accept.
+DTYPE_SIZES = {
+    "bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2,
+    "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8,
+    "complex64": 8, "complex128": 16,
+}
+
+
 @dataclass(frozen=True)
 class TensorType:
     shape: tuple[int, ...]
-    dtype: str  # numpy dtype name: "float32", "int8", "bool", ...
+    dtype: str  # numpy dtype name: "float32", "int8", "bool", ... (a key of DTYPE_SIZES)
 
     @property
     def byte_size(self) -> int:
-        import numpy as np  # only when sizes are needed, never on the listing path
-
-        n = 1
+        n = DTYPE_SIZES[self.dtype]
         for d in self.shape:
             n *= d
-        return n * np.dtype(self.dtype).itemsize
+        return n
 
 
 @dataclass(frozen=True)

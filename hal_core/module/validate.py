@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hal_core.errors import ModuleFormatError
 from hal_core.module.model import (
+    DTYPE_SIZES,
     Barrier,
     Copy,
     Dispatch,
@@ -18,14 +19,6 @@ from hal_core.module.model import (
     Module,
     Slot,
 )
-
-# Element sizes of the dtype names a TensorType may carry (numpy's names), kept here rather
-# than asking numpy so that validation does not depend on what numpy happens to accept.
-DTYPE_SIZES = {
-    "bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "float16": 2,
-    "int32": 4, "uint32": 4, "float32": 4, "int64": 8, "uint64": 8, "float64": 8,
-    "complex64": 8, "complex128": 16,
-}
 
 U32 = 2**32
 U64 = 2**64
@@ -57,13 +50,6 @@ class _Checker:
         if isinstance(value, memoryview) and not value.c_contiguous:
             self.fail(f"{what} must be a contiguous memoryview")
         return memoryview(value).nbytes  # type: ignore[arg-type]
-
-
-def tensor_bytes(shape: tuple[int, ...], dtype: str) -> int:
-    n = DTYPE_SIZES[dtype]
-    for d in shape:
-        n *= d
-    return n
 
 
 def check_module(module: Module, where: str, hint: str) -> None:
@@ -140,7 +126,7 @@ def _check_function(c: _Checker, function, const_sizes: list[int], entry_points:
                 c.fail(f"{twhat} dtype must be one of {sorted(DTYPE_SIZES)}, found {t.dtype!r}")
             for d in t.shape:
                 c.uint(d, 2**63, f"{twhat} dimension")
-            size = tensor_bytes(t.shape, t.dtype)
+            size = t.byte_size
             if size > MAX_BYTES:
                 c.fail(f"{twhat} must be at most {MAX_BYTES} bytes, found {size} bytes "
                        f"(shape {t.shape})")
