@@ -43,7 +43,8 @@ How tensor-IR ops are expressed
     * pad (constant): a kernel filling the whole output with ``Const(pad)`` (no inputs) followed
       by one copying the source into the interior window (two dispatches, barrier between).
     * reshape: a contiguous buffer reinterpreted; the compiler aliases it in buffer planning and
-      no kernel ever sees it.
+      no kernel ever sees it. A reshape that only splits dims of a value computed inside a
+      kernel is instead a map: each old coordinate is an affine sum of its new coordinates.
     * matmul, conv2d, pooling, argmax/argmin, gather, softmax: the named kernels below, which a
       target may specialise; each (except ArgReduce) may carry an elementwise :class:`Epilogue`.
 

@@ -1,8 +1,8 @@
 """Dispatch formation: a fused tensor-IR function becomes a sequence of kernel IR kernels.
 
 Each :class:`KernelStep` is one dispatch: a kernel whose binding ``i`` is the storage of
-``buffers[i]`` (a tensor-IR value; reshapes share their source's storage and never reach a
-kernel). How each op is expressed follows :mod:`hal_core.compiler.kernel_ir`'s docstring: maps
+``buffers[i]`` (a tensor-IR value; reshapes share their source's storage, or are inlined as
+maps where fusion made them inlinable). How each op is expressed follows :mod:`hal_core.compiler.kernel_ir`'s docstring: maps
 for broadcasts, transposes and slices, offset windows for concat, a fill kernel plus an interior
 copy for pad, named kernels for matmul/conv/pooling/arg-reductions/gather/softmax, reductions
 with reduction iterators (mean = sum + finalize). Kernels whose outputs are empty are dropped.
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.passes.fusion import (
-    INLINABLE,
     NAMED_WITH_EPILOGUE,
     REDUCTIONS,
     FusionPlan,
@@ -90,11 +89,11 @@ class _Former:
                 self.fd.constants[name] = op
             elif name in self.plan.materialized:
                 self._elementwise_root(op)  # a big splat: written by a kernel, not stored
-        elif op.name == "reshape":
+        elif op.name == "reshape" and not self.plan.inlinable(op):
             self.fd.alias[name] = self.fd.storage_of(op.operands[0])
         elif name in self.plan.absorbed:
             pass  # computed by the kernel of the root that absorbs it
-        elif op.name in INLINABLE:
+        elif self.plan.inlinable(op):
             if name in self.plan.materialized:
                 self._elementwise_root(op)
         elif op.name in REDUCTIONS:

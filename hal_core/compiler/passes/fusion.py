@@ -1,19 +1,21 @@
 """Fusion: decide which tensor-IR values become buffers and which are computed inside kernels.
 
 Elementwise ops, implicit broadcasts, ``expand``, ``transpose``, ``slice`` and splat constants
-are *inlinable*: a consumer that evaluates scalars point by point (another inlinable op, a
+are *inlinable*, and so is a ``reshape`` that only splits dims (see :func:`split_groups`) of an
+inlined value: a consumer that evaluates scalars point by point (another inlinable op, a
 reduction, ``concat``, ``pad``) recomputes them through indexing maps instead of reading a
 buffer. Such a value is *materialized* (gets a buffer and a kernel of its own) only when
 
 * it is a function result,
 * a consumer cannot inline it (matmul, conv, pooling, gather, softmax, arg-reductions and
-  reshape read buffers), or
+  reshapes other than splits read buffers), or
 * several consumers use it and recomputing it in each would cost more than
   :data:`RECOMPUTE_LIMIT` scalar ops, or
 * its inlined tree has grown past :data:`MAX_FUSED_OPS` ops (kernel bodies stay a size a
   target compiles quickly; long chains are cut into several kernels).
 
-Every other op always produces a buffer. Each materialized inlinable value is the *root* of a
+Every other op always produces a buffer; a reshape that is not inlined aliases its operand's
+buffer. Each materialized inlinable value is the *root* of a
 parallel kernel; its *tree* is everything inlined into it. Epilogue fusion then lets the root of
 a tree absorb one producer that only it reads, when the producer is a named kernel (matmul,
 conv, pooling, gather, softmax) or a reduction whose result the tree reads point for point
@@ -45,6 +47,48 @@ NAMED_WITH_EPILOGUE = frozenset({"matmul", "conv2d", "max_pool2d", "avg_pool2d",
                                  "global_max_pool2d", "global_avg_pool2d", "gather",
                                  "softmax", "log_softmax"})
 EPILOGUE_PRODUCERS = NAMED_WITH_EPILOGUE | REDUCTIONS
+
+
+def split_groups(old: tuple[int, ...], new: tuple[int, ...]) -> list[list[int]] | None:
+    """For a reshape ``old -> new`` that only splits dims (row-major layout kept, each old dim
+    becomes a run of new dims whose sizes multiply to it), the new dims of each old dim;
+    None for any other reshape (merges, regroupings, empty tensors).
+
+    Size-1 dims carry no coordinate: an old one gets no new dims, a new one joins no group.
+    """
+    if 0 in old or 0 in new:
+        return None
+    rest = [j for j, n in enumerate(new) if n != 1]
+    groups: list[list[int]] = []
+    for size in old:
+        group: list[int] = []
+        while size > 1 and rest and new[rest[0]] <= size and size % new[rest[0]] == 0:
+            size //= new[rest[0]]
+            group.append(rest.pop(0))
+        if size != 1:
+            return None
+        groups.append(group)
+    return None if rest else groups
+
+
+def _split_map(m: IndexingMap, groups: list[list[int]], new: tuple[int, ...]) -> IndexingMap:
+    """Where a split reshape read at ``m`` reads its operand: each old coordinate is its
+    group's new coordinates weighted by their row-major strides within the group."""
+    exprs = []
+    for group in groups:
+        coeffs, const, stride = [0] * m.num_dims, 0, 1
+        for j in reversed(group):
+            e = m.exprs[j]
+            coeffs = [a + stride * c for a, c in zip(coeffs, e.coeffs)]
+            const += stride * e.constant
+            stride *= new[j]
+        exprs.append(AffineExpr(tuple(coeffs), const))
+    return IndexingMap(m.num_dims, tuple(exprs))
+
+
+def is_split_reshape(op: Operation) -> bool:
+    return op.name == "reshape" and split_groups(op.operands[0].type.shape,
+                                                 op.type.shape) is not None
 
 
 def broadcast_map(m: IndexingMap, out_shape: tuple[int, ...],
@@ -79,6 +123,10 @@ def operand_maps(op: Operation, m: IndexingMap) -> list[IndexingMap]:
         return [IndexingMap(m.num_dims, tuple(
             AffineExpr(tuple(step * c for c in e.coeffs), step * e.constant + first)
             for e, (first, step, _) in zip(m.exprs, params)))]
+    if op.name == "reshape":
+        groups = split_groups(op.operands[0].type.shape, out_shape)
+        if groups is not None:
+            return [_split_map(m, groups, out_shape)]
     raise AssertionError(f"operand_maps: {op.name} is not inlinable")
 
 
@@ -97,6 +145,11 @@ class FusionPlan:
     #: root value name (a materialized inlinable value) -> the producer op it absorbs
     epilogue_of: dict[str, Operation] = field(default_factory=dict)
     absorbed: set[str] = field(default_factory=set)  # producer results not stored
+    #: split reshapes of inlined values: inlinable ops here (the others alias their operand)
+    split_reshapes: set[str] = field(default_factory=set)
+
+    def inlinable(self, op: Operation) -> bool:
+        return op.name in INLINABLE or op.result.name in self.split_reshapes
 
     def inlined(self, v: Value) -> bool:
         """Whether ``v`` is computed inside its consumers' kernels (no buffer)."""
@@ -105,7 +158,7 @@ class FusionPlan:
             return False
         if op.name == "constant":
             return v.name not in self.materialized and is_splat_constant(op)
-        return op.name in INLINABLE and v.name not in self.materialized
+        return self.inlinable(op) and v.name not in self.materialized
 
     def leaves(self, v: Value, m: IndexingMap, root: bool = False
                ) -> list[tuple[Value, IndexingMap]]:
@@ -142,19 +195,27 @@ def plan_fusion(fn: Function) -> FusionPlan:
     for op in fn.body:
         name = op.result.name
         consumers = uses.get(name, [])
-        needs_buffer = name in results or any(u.name not in INLINING_CONSUMERS
-                                              for u in consumers)
+        needs_buffer = name in results or any(
+            u.name not in INLINING_CONSUMERS and not is_split_reshape(u) for u in consumers)
         if op.name == "constant":
             if is_splat_constant(op) and needs_buffer:
                 plan.materialized.add(name)  # dense constants live in CONSTANT slots
             continue
-        if op.name not in INLINABLE:
+        if is_split_reshape(op) and plan.inlined(op.operands[0]):
+            plan.split_reshapes.add(name)
+        if not plan.inlinable(op):
             continue
-        cost[name] = 1 + sum(cost.get(v.name, 0) for v in op.operands
+        cost[name] = int(op.name != "reshape") + sum(cost.get(v.name, 0) for v in op.operands
                              if plan.inlined(v))
         if (needs_buffer or cost[name] >= MAX_FUSED_OPS
                 or (len(consumers) > 1 and cost[name] > RECOMPUTE_LIMIT)):
-            plan.materialized.add(name)
+            if name in plan.split_reshapes:
+                # Store the operand and alias the reshape to it, as for any reshape: the
+                # operand's kernel then keeps its own shape, so it can still absorb a producer.
+                plan.split_reshapes.discard(name)
+                plan.materialized.add(op.operands[0].name)
+            else:
+                plan.materialized.add(name)
     _fuse_epilogues(fn, plan, results)
     return plan
 
@@ -165,7 +226,7 @@ def _fuse_epilogues(fn: Function, plan: FusionPlan, results: set[str]) -> None:
     for op in fn.body:
         name = op.result.name
         rank = op.type.rank
-        if op.name in INLINABLE or op.name == "constant":
+        if plan.inlinable(op) or op.name == "constant":
             if name not in plan.materialized:
                 continue
             read = trees[name] = plan.leaves(op.result, IndexingMap.identity(rank), True) \
