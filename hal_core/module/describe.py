@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Module
+from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module
 
 # The tensor IR's short element type names, so signatures read like the IR's tensor types.
 _SHORT_DTYPES = {
@@ -21,6 +21,13 @@ def tensor_text(shape: tuple[int, ...], dtype: str) -> str:
     return f"tensor<{dims}{_SHORT_DTYPES.get(dtype, dtype)}>"
 
 
+def signature_text(function: Function) -> str:
+    """``(tensor<4xf32>, tensor<4xf32>) -> (tensor<4xf32>)``: a function's types."""
+    ins = ", ".join(tensor_text(t.shape, t.dtype) for t in function.inputs)
+    outs = ", ".join(tensor_text(t.shape, t.dtype) for t in function.outputs)
+    return f"({ins}) -> ({outs})"
+
+
 def describe(module: Module, *, file_size: int | None = None) -> dict[str, Any]:
     """Summarise ``module``: functions, executables, variants, constants and sizes.
 
@@ -33,14 +40,12 @@ def describe(module: Module, *, file_size: int | None = None) -> dict[str, Any]:
         file_size = serialized_size(module)
     functions = []
     for f in module.functions:
-        ins = ", ".join(tensor_text(t.shape, t.dtype) for t in f.inputs)
-        outs = ", ".join(tensor_text(t.shape, t.dtype) for t in f.outputs)
         counts = {"dispatch": 0, "copy": 0, "fill": 0, "barrier": 0}
         for op in f.program:
             counts[_OP_NAMES[type(op)]] += 1
         functions.append({
             "name": f.name,
-            "signature": f"({ins}) -> ({outs})",
+            "signature": signature_text(f),
             "inputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in f.inputs],
             "outputs": [{"shape": list(t.shape), "dtype": t.dtype} for t in f.outputs],
             "host_ops": counts,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from hal_core.errors import UsageError
+from hal_core.module.describe import signature_text as _types_text
 from hal_core.module.describe import tensor_text
 
 
@@ -27,9 +28,8 @@ class ArgumentError(UsageError):
 
 
 def signature_text(function: Any) -> str:
-    ins = ", ".join(tensor_text(t.shape, t.dtype) for t in function.inputs)
-    outs = ", ".join(tensor_text(t.shape, t.dtype) for t in function.outputs)
-    return f"{function.name}({ins}) -> ({outs})"
+    """``main(tensor<4xf32>) -> (tensor<4xf32>)``: the name and types, for messages."""
+    return function.name + _types_text(function)
 
 
 def arity_error(function: Any, given: int) -> ArgumentError:
