@@ -86,12 +86,8 @@ class Operation:
             full = normalize_attrs(opdef, attrs or {})
             t = infer_type(opdef, [v.type for v in operands], full)
         except OpError as e:
-            part = ""
-            if e.operand is not None and e.operand < len(operands):
-                part = f"operand #{e.operand} ({opdef.operand_name(e.operand)})" \
-                       f" %{operands[e.operand].name}: "
-            raise VerificationError(f"op '{name}' (result %{result_name}): {part}{e.message}") \
-                from None
+            raise VerificationError(f"op '{name}' (result %{result_name}): "
+                                    f"{e.text(opdef, operands)}") from None
         return cls(name, tuple(operands), Value(result_name, t), full, loc)
 
     def __eq__(self, other: object) -> bool:

@@ -43,6 +43,13 @@ class OpError(Exception):
         self.operand = operand
         self.attr = attr
 
+    def text(self, opdef: OpDef, operands: Sequence[Any]) -> str:
+        """The message, led by the operand at fault (``operand #1 (rhs) %b: ...``) if any."""
+        if self.operand is None or self.operand >= len(operands):
+            return self.message
+        return (f"operand #{self.operand} ({opdef.operand_name(self.operand)}) "
+                f"%{operands[self.operand].name}: {self.message}")
+
 
 @dataclass(frozen=True)
 class AttrSpec:

@@ -81,12 +81,7 @@ def verify_operation(op: Operation, ctx: str | None = None) -> None:
                           " normalize_attrs so defaults are filled in", attr=missing[0])
         inferred = infer_type(opdef, [v.type for v in op.operands], attrs)
     except OpError as e:
-        if e.operand is not None and e.operand < len(op.operands):
-            v = op.operands[e.operand]
-            part = f"operand #{e.operand} ({opdef.operand_name(e.operand)}) %{v.name}: "
-        else:
-            part = ""
-        raise VerificationError(f"{ctx}: {part}{e.message}") from None
+        raise VerificationError(f"{ctx}: {e.text(opdef, op.operands)}") from None
     if inferred != op.type:
         raise VerificationError(f"{ctx}: result type: expected {inferred} (inferred from the"
                                 f" operands), found {op.type}")
