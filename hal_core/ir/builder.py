@@ -24,7 +24,7 @@ from typing import Any
 from hal_core.errors import UsageError, VerificationError
 from hal_core.ir.module import Function, Module, Operation, Value
 from hal_core.ir.opdefs import get_opdef
-from hal_core.ir.types import TensorType, element_type
+from hal_core.ir.types import TensorType, element_type, numpy_dtype_name
 
 
 class Tensor:
@@ -284,14 +284,27 @@ class FunctionBuilder:
         import numpy as np
 
         if dtype is not None:
-            array = np.array(value, dtype=np.dtype(_np_name(dtype)))
+            array = self._array(value, numpy_dtype_name(dtype))
         elif isinstance(value, np.ndarray | np.generic):
             array = np.array(value)
         else:
-            array = np.array(value)
+            array = self._array(value)
             if array.dtype.kind == "f":
                 array = array.astype(np.float32)
         return self.op("constant", value=array)
+
+    def _array(self, value: Any, dtype: str | None = None) -> Any:
+        """``numpy.array(value, dtype)``, failing with a VerificationError (ragged lists,
+        integers out of the dtype's range)."""
+        import numpy as np
+
+        try:
+            return np.array(value, dtype=dtype)
+        except (ValueError, OverflowError, TypeError) as e:
+            wanted = f" of element type {element_type(dtype)}" if dtype else ""
+            raise VerificationError(f"in @{self.name}: cannot make a constant{wanted} from "
+                                    f"{value!r:.80}: {e}; pass a rectangular list of numbers "
+                                    f"that fit the element type") from None
 
     def lift(self, x: Any, like: Tensor) -> Tensor:
         """``x`` as a Tensor; scalars and arrays become constants of ``like``'s element type."""
@@ -299,7 +312,7 @@ class FunctionBuilder:
             return x
         import numpy as np
 
-        raw = np.asarray(x)
+        raw = self._array(x)
         target = np.dtype(like.type.numpy_dtype)
         with np.errstate(all="ignore"):
             array = raw.astype(target) if raw.dtype.kind in "biuf" else raw
@@ -332,12 +345,6 @@ class FunctionBuilder:
 
         verify_function(fn)
         return fn
-
-
-def _np_name(dtype: Any) -> str:
-    from hal_core.ir.types import numpy_dtype_name
-
-    return numpy_dtype_name(getattr(dtype, "name", None) or str(dtype))
 
 
 class Builder:

@@ -175,6 +175,23 @@ def test_constant_dtype_defaults() -> None:
     assert types == ["f32", "i64", "i1", "u8", "f64"]
 
 
+def test_constant_dtype_given_as_numpy_type() -> None:
+    f = ir.FunctionBuilder("main")
+    assert f.constant(1, np.float32).dtype == "f32"
+    assert f.constant([1, 2], np.dtype("int8")).dtype == "i8"
+
+
+@pytest.mark.parametrize("make", [
+    lambda f, x: f.constant(300, "i8"),
+    lambda f, x: f.constant([1, [2]]),
+    lambda f, x: x + [1, [2]],
+], ids=["out-of-range", "ragged", "ragged-operand"])
+def test_unrepresentable_constants_are_verification_errors(make) -> None:
+    f = ir.FunctionBuilder("main", [("x", (2,), "f32")])
+    with pytest.raises(VerificationError, match="in @main: cannot make a constant"):
+        make(f, f.args[0])
+
+
 def test_zero_size_dimensions() -> None:
     b = ir.Builder()
     with b.function("main", [("x", (0, 3), "f32"), ("y", (3, 0), "f32"), ("z", (2, 3), "f32")]) \
