@@ -124,8 +124,15 @@ def matmul(a: Tensor, b: Any, transpose_a: bool = False, transpose_b: bool = Fal
                    transpose_b=transpose_b)
 
 
+def _ints(v: Sequence[int], name: str, shapes: str) -> tuple[int, ...]:
+    try:
+        return tuple(v)
+    except TypeError:
+        raise UsageError(f"{name} must be {shapes}, found {v!r}") from None
+
+
 def _pair(v: IntOrPair, name: str) -> tuple[int, int]:
-    t = (v, v) if isinstance(v, int) else tuple(v)
+    t = (v, v) if isinstance(v, int) else _ints(v, name, "an int or a pair (h, w)")
     if len(t) != 2:
         raise UsageError(f"{name} must be an int or a pair (h, w), found {v!r}")
     return t  # type: ignore[return-value]
@@ -134,7 +141,7 @@ def _pair(v: IntOrPair, name: str) -> tuple[int, int]:
 def _padding(v: IntOrPair) -> tuple[int, int, int, int]:
     if isinstance(v, int):
         return (v, v, v, v)
-    t = tuple(v)
+    t = _ints(v, "padding", "an int, a pair (h, w) or [top, left, bottom, right]")
     if len(t) == 2:
         return (t[0], t[1], t[0], t[1])
     if len(t) == 4:
@@ -211,9 +218,7 @@ def pad(x: Tensor, low: Sequence[int], high: Sequence[int], value: float = 0.0) 
 def gather(x: Tensor, indices: Any, axis: int = 0) -> Tensor:
     """numpy ``take``: ``indices`` may be a Tensor or an integer array (made a constant)."""
     if not isinstance(indices, Tensor):
-        import numpy as np
-
-        indices = x.fb.constant(np.asarray(indices, dtype=np.int64))
+        indices = x.fb.constant(indices, "i64")
     return x.fb.op("gather", x, indices, axis=axis)
 
 

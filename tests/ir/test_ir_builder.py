@@ -250,3 +250,17 @@ def test_numpy_integers_are_accepted_where_ints_are() -> None:
     want = [data.reshape(6), data.reshape(3, 2), data.T, data.sum(1), data[1], data[:, 2]]
     for g, w in zip(run(b.module(), data), want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+def test_free_functions_refuse_malformed_windows_and_indices() -> None:
+    from hal_core.ir import ops
+
+    f = ir.FunctionBuilder("main", [("x", (1, 2, 4, 4), "f32"), ("v", (5,), "f32")])
+    x, v = f.args
+    with pytest.raises(UsageError, match="kernel must be an int or a pair"):
+        ops.max_pool2d(x, None)
+    with pytest.raises(UsageError, match="padding must be an int, a pair"):
+        ops.avg_pool2d(x, 2, padding=None)
+    with pytest.raises(VerificationError, match="cannot make a constant of element type i64"):
+        ops.gather(v, [0, [1]])
+    assert ops.gather(v, np.array([1, 2], np.int32)).dtype == "f32"
