@@ -13,15 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 from hal_core.errors import HalError, IncompatibleModuleError
-from hal_core.hal.allocator import BUFFER_ALIGNMENT, aligned_host_array
+from hal_core.hal.allocator import aligned_host_array
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
 from hal_core.runtime.loaded import HostFunction, LoadedFunction, wrap_execution_error
-from hal_core.runtime.memory import allocation_failed, binding_alignment, wrappable
+from hal_core.runtime.memory import allocation_failed, binding_alignment, is_aligned, wrappable
 
 
 def build_inline_functions(module: Module, variants: list[Any], registry: Any
                            ) -> dict[str, LoadedFunction]:
     import numpy as np
+
+    from hal_core.hal.executable_cache import as_entry_point
 
     loadable = {r.info.format for r in registry.loaders() if getattr(r, "error", None) is None}
     executables = []
@@ -36,14 +38,12 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
                 f"--execution-model=inline")
         if v.format not in loaders:
             loaders[v.format] = registry.create_loader(v.format)
-        from hal_core.hal.executable_cache import as_entry_point
-
         executables.append(loaders[v.format].load(
             v.payload, tuple(as_entry_point(ep) for ep in v.entry_points)))
     constants = []
     for c in module.constants:
         data = np.frombuffer(c.data, dtype=np.uint8)
-        if data.size and data.__array_interface__["data"][0] % BUFFER_ALIGNMENT:
+        if data.size and not is_aligned(data):
             aligned = aligned_host_array(data.size)
             aligned[:] = data
             aligned.flags.writeable = False
