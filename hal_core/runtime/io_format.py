@@ -31,8 +31,8 @@ ELEMENT_TYPES: dict[str, str] = {
     "si8": "int8", "si16": "int16", "si32": "int32", "si64": "int64",
     "ui8": "uint8", "u8": "uint8", "ui16": "uint16", "ui32": "uint32", "ui64": "uint64",
 }
+# numpy name -> the first IREE spelling listed for it (reversed: earlier keys win).
 _TYPE_NAMES = {v: k for k, v in reversed(list(ELEMENT_TYPES.items()))}
-_TYPE_NAMES["bool"] = "i1"
 
 _SPEC = re.compile(r"^(?:(?P<dims>(?:\d+x)*)(?P<type>[a-z]+\d+))$")
 
