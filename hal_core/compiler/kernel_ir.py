@@ -194,6 +194,17 @@ class Const:
     value: int | float | bool
     dtype: str
 
+    # 0.0 == -0.0 in Python, yet they are different constants (1/x tells them apart); bodies
+    # are CSE'd and kernels deduplicated by equality, so the sign of zero takes part in it.
+    def _key(self) -> tuple:
+        return (self.dtype, self.value, math.copysign(1.0, self.value))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Const) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
 
 @dataclass(frozen=True)
 class IterIndex:

@@ -110,6 +110,10 @@ CASES += [
                              data((4, 5), seed=30)), np.where, ops=("select",)),
     Case("select-bcast", O.where, (data((3, 1), "bool", 31), data((1, 4), "int32", 32),
                                    data((), "int32", 33)), np.where, ops=("select",)),
+    # 0.0 == -0.0 in Python: neither CSE, kernel deduplication nor the payload may merge them
+    Case("negative-zero-constant", lambda x: (1.0 / (x * 0.0), 1.0 / (x * -0.0)),
+         (data((2, 3), seed=34, lo=0.5, hi=2),),
+         lambda x: (1 / (x * 0.0), 1 / (x * -0.0)), ops=("div", "mul")),
     Case("select-zero-size", O.where, (data((0, 2), "bool"), data((1, 2)), data((2,))),
          np.where, ops=("select",)),
 ]

@@ -97,3 +97,13 @@ def test_executable_needs_kernels_and_binding_count():
     k = K.MatmulKernel("m", operand(0, (4, 5), F), operand(3, (5, 3), F), operand(1, (4, 3), F))
     assert K.binding_count(k) == 4
     assert [w for _, w in K.kernel_operands(k)] == [False, False, True]
+
+
+def test_const_equality_keeps_the_sign_of_zero():
+    # kernels are CSE'd and deduplicated by equality; 1/x tells 0.0 and -0.0 apart
+    assert K.Const(0.0, F) != K.Const(-0.0, F)
+    def plus(c):
+        return add_kernel(body=(K.ScalarOp("add", (K.Input(0), K.Const(c, F)), F),))
+    assert len({plus(0.0), plus(-0.0), plus(0.0)}) == 2
+    assert K.Const(1.0, F) == K.Const(np.float32(1), F)
+    assert hash(K.Const(1.0, F)) == hash(K.Const(np.float32(1), F))

@@ -105,7 +105,10 @@ def encode(kernels: list[KernelCode]) -> bytes:
         FV.ValueAddStrides(b, strides)
         FV.ValueAddTileAxis(b, v.tile_axis)
         FV.ValueAddIntValue(b, v.int_value)
+        # FlatBuffers leaves out a field equal to its default, and -0.0 == 0.0: force it.
+        b.ForceDefaults(math.copysign(1.0, v.float_value) < 0)
         FV.ValueAddFloatValue(b, v.float_value)
+        b.ForceDefaults(False)
         return FV.ValueEnd(b)
 
     def instr(i: Instr) -> int:

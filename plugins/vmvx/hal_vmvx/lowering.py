@@ -45,7 +45,7 @@ class KernelBuilder:
         self.binding_count = binding_count
         self.values: list[Value] = []
         self.instrs: list[Instr] = []
-        self._scalars: dict[tuple[str, object], int] = {}
+        self._scalars: dict[K.Const, int] = {}
         self.quiet = False
 
     def add(self, v: Value) -> int:
@@ -61,7 +61,7 @@ class KernelBuilder:
         return self.add(Value(SCRATCH, dtype, shape=tuple(shape), tile_axis=tile_axis))
 
     def scalar(self, dtype: str, value: float | bool) -> int:
-        key = (dtype, value)
+        key = K.Const(value, dtype)  # its equality keeps 0.0 and -0.0 apart
         if key not in self._scalars:
             if dtype in K.FLOAT_DTYPES:
                 v = Value(SCALAR, dtype, float_value=float(value))
