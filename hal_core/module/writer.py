@@ -50,6 +50,12 @@ _FILE_IDENTIFIER = b"HALF"
 
 def serialize_module(module: Module) -> bytes:
     """The bytes of the ``.halm`` file for ``module`` (validated first)."""
+    return bytes(_file_image(module))
+
+
+def _file_image(module: Module) -> bytearray:
+    """The file's bytes, still mutable: :func:`write_module` writes them without the copy
+    that ``bytes()`` makes (the constants can be most of a large module)."""
     fb, blobs, data_length = _plan(module)
     fb_offset = layout.HEADER_SIZE
     data_offset = layout.align(fb_offset + len(fb))
@@ -64,7 +70,7 @@ def serialize_module(module: Module) -> bytes:
     layout.seal(out)
     log.debug("serialised module %r: %d bytes (FlatBuffer %d, data %d)",
               module.name, total, len(fb), data_length)
-    return bytes(out)
+    return out
 
 
 def serialized_size(module: Module) -> int:
@@ -110,7 +116,7 @@ def write_module(module: Module, path_or_file: str | os.PathLike[str] | BinaryIO
     A path is written through a temporary file and renamed into place, so a process that has
     the old file memory-mapped keeps seeing the old bytes and no reader sees a half-written file.
     """
-    data = serialize_module(module)
+    data = _file_image(module)
     if hasattr(path_or_file, "write"):
         path_or_file.write(data)  # type: ignore[union-attr]
         return
