@@ -17,7 +17,7 @@ from typing import Any
 
 from hal_core.errors import HalError, UsageError
 from hal_core.module.model import ExecutionModel, Function, Module
-from hal_core.runtime.arguments import signature_text
+from hal_core.runtime.arguments import arity_error, convert_argument, signature_text
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class HostFunction(LoadedFunction):
         self._module_name = module_name
         self._n_in = len(function.inputs)
         self._ndarray = np.ndarray
+        self._copyto = np.copyto
         self._specs = tuple((tuple(t.shape), np.dtype(t.dtype)) for t in function.inputs)
         self._out_specs = tuple((t.byte_size, np.dtype(t.dtype), tuple(t.shape))
                                 for t in function.outputs)
@@ -79,8 +80,6 @@ class HostFunction(LoadedFunction):
 
     def _checked_arguments(self, args: tuple[Any, ...]) -> list[Any]:
         """The arguments as arrays of exactly the declared shapes and dtypes (call under lock)."""
-        from hal_core.runtime.arguments import arity_error, convert_argument
-
         if len(args) != self._n_in:
             raise arity_error(self.function, len(args))
         if self._closed:
@@ -96,12 +95,10 @@ class HostFunction(LoadedFunction):
 
     def _staged(self, i: int, array: Any) -> Any:
         """Copy argument ``i`` into its staging area (made once, reused); returns the binding."""
-        import numpy as np
-
-        from hal_core.runtime.memory import allocation_failed
-
         entry = self._staging[i]
         if entry is None:
+            from hal_core.runtime.memory import allocation_failed
+
             shape, dtype = self._specs[i]
             size = self.inputs[i].byte_size
             try:
@@ -109,7 +106,7 @@ class HostFunction(LoadedFunction):
             except (MemoryError, ValueError) as e:
                 raise allocation_failed(f"{self.name} argument {i} staging", size, e) from e
             entry = self._staging[i] = (binding, raw.view(dtype).reshape(shape))
-        np.copyto(entry[1], array, casting="no")
+        self._copyto(entry[1], array, casting="no")
         return entry[0]
 
     def _results(self, raws: list[Any]) -> Any:
