@@ -6,6 +6,10 @@ reached returns without taking the lock, and ``signal`` notifies only when someo
 
 Drivers schedule work without blocking a thread through :meth:`Semaphore.on_reached`: the
 callback runs (on the signalling thread) once the value is reached or the semaphore fails.
+
+A driver that queues work for worker threads may :meth:`Semaphore.offer` it: a host ``wait``
+without a timeout then runs that work itself instead of sleeping until a worker has woken,
+run it and woken the host again (IREE's local-task donates the waiting thread the same way).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def _check_value(value: int, what: str) -> int:
 class Semaphore:
     """A timeline semaphore (uint64 value). Thread safe."""
 
-    __slots__ = ("_cond", "_failure", "_timepoints", "_value", "_waiters", "label")
+    __slots__ = ("_cond", "_failure", "_runner", "_timepoints", "_value", "_waiters", "label")
 
     def __init__(self, initial: int = 0, label: str = "") -> None:
         self._value = _check_value(initial, "initial value")
@@ -43,6 +47,7 @@ class Semaphore:
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
         self._timepoints: list[tuple[int, TimepointCallback]] = []
+        self._runner: tuple[int, Callable[[], None]] | None = None
         self.label = label
 
     def __repr__(self) -> str:
@@ -110,6 +115,13 @@ class Semaphore:
         if self._value >= value and self._failure is None:
             return
         _check_value(value, "wait value")
+        runner = self._runner
+        # Only an unbounded wait runs queued work: a bounded one must not block in a kernel.
+        if runner is not None and timeout is None and runner[0] >= value:
+            self._runner = None
+            runner[1]()
+            if self._value >= value and self._failure is None:
+                return
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._waiters += 1
@@ -130,6 +142,21 @@ class Semaphore:
                 self._waiters -= 1
         if self._failure is not None:
             raise self._failure
+
+    def offer(self, value: int, run: Callable[[], None]) -> None:
+        """Let a host wait for ``value`` or less call ``run`` instead of sleeping.
+
+        ``run`` is queued work that signals ``value``; it must be safe to call from any thread,
+        more than once (only the first call may do the work) and must never raise. The latest
+        offer replaces an earlier one: an offer is only a shortcut, the work runs either way.
+        """
+        self._runner = (value, run)
+
+    def withdraw(self, run: Callable[[], None]) -> None:
+        """Drop the offer of ``run`` (finished work), so the semaphore stops referencing it."""
+        runner = self._runner
+        if runner is not None and runner[1] is run:
+            self._runner = None
 
     def on_reached(self, value: int, callback: TimepointCallback) -> None:
         """Call ``callback(None)`` once the value is >= ``value``, or ``callback(error)``.

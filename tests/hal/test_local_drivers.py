@@ -191,6 +191,35 @@ def test_task_launch_after_close_fails_instead_of_queueing_behind_shutdown():
         done.query()
 
 
+def test_task_host_wait_runs_queued_work_once_on_the_waiting_thread():
+    dev = TaskDriver(FakeRegistry()).create_device("local-task://?workers=1")
+    release = threading.Event()
+    safety = threading.Timer(TIMEOUT, release.set)  # never leave the worker blocked
+    safety.start()
+    try:
+        exe = dev.executable_cache.prepare("test-python", b"ids,py_fail", IDS * 2)
+        out = dev.allocator.allocate_buffer(4)
+        busy = dev.create_semaphore()
+        dev.submit((), ((busy, 1),), release.wait, "blocker")  # occupies the only worker
+        with dev.create_command_buffer() as cb:
+            cb.dispatch(exe, 0, (1, 1, 1), [out], [7])
+        done = submit(dev, [cb])
+        done.wait(1)  # no timeout: the host runs the queued submission itself
+        assert exe.calls == [(threading.current_thread().name, 0, 0, 1)]
+        assert out.map().view(np.uint32)[0] == 7
+        with dev.create_command_buffer() as cb:
+            cb.dispatch(exe, 1, (1, 1, 1), [out], [0])
+        with pytest.raises(HalRuntimeError, match="ZeroDivisionError"):
+            submit(dev, [cb]).wait(1)
+        release.set()
+        dev.wait_idle(TIMEOUT)  # the worker found both claimed and skipped them
+        assert [c[1] for c in exe.calls] == [0, 1]
+    finally:
+        release.set()
+        safety.cancel()
+        dev.close()
+
+
 def test_many_concurrent_submissions_with_dispatches_do_not_deadlock():
     dev = TaskDriver(FakeRegistry()).create_device("local-task://?workers=2")
     try:

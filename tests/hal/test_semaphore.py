@@ -86,3 +86,15 @@ def test_a_raising_callback_does_not_starve_the_others():
     sem.on_reached(1, seen.append)
     sem.signal(1)
     assert seen == [None]
+
+
+def test_unbounded_wait_runs_offered_work_that_reaches_the_value():
+    sem = Semaphore()
+    ran = []
+    sem.offer(1, lambda: ran.append("low"))  # replaced by the next offer
+    sem.offer(2, lambda: (ran.append("work"), sem.signal(2)))
+    with pytest.raises(TimeoutExpiredError):
+        sem.wait(2, timeout=0)  # a bounded wait never runs work
+    assert ran == []
+    sem.wait(2)
+    assert ran == ["work"] and sem.query() == 2

@@ -95,10 +95,18 @@ class TaskDevice(LocalDevice):
         self._stopped = False  # set (under _idle) once close() stops taking submissions
 
     def launch(self, sub: Submission) -> None:
+        # A worker runs the task, unless a host thread waiting on one of its signals claims
+        # it first (Semaphore.offer); whoever loses the claim does nothing.
+        claim = threading.Lock().acquire
+
         def task() -> None:
+            if not claim(False):
+                return
             try:
                 sub.run()
             finally:
+                for sem, _ in sub.signals:
+                    sem.withdraw(task)
                 with self._idle:
                     self._in_flight -= 1
                     if not self._in_flight:
@@ -110,6 +118,8 @@ class TaskDevice(LocalDevice):
             stopped = self._stopped
             if not stopped:
                 self._in_flight += 1
+                for sem, value in sub.signals:  # before a worker can finish and withdraw it
+                    sem.offer(value, task)
                 self.pool.put(task)
         if stopped:
             sub.fail(self._never_started(sub, "it was being submitted"))
