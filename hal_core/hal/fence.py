@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from hal_core.errors import UsageError
-from hal_core.hal.semaphore import Semaphore
+from hal_core.hal.semaphore import Semaphore, _check_value
 
 
 class Fence:
@@ -17,13 +17,7 @@ class Fence:
     def __init__(self, timepoints: Iterable[tuple[Semaphore, int]] = ()) -> None:
         tps = tuple(timepoints)
         for tp in tps:
-            if (
-                not isinstance(tp, tuple)
-                or len(tp) != 2
-                or not isinstance(tp[0], Semaphore)
-                or not isinstance(tp[1], int)
-            ):
-                raise UsageError(f"a fence timepoint is a (Semaphore, int) pair, got {tp!r}")
+            _check_timepoint(tp)
         self.timepoints = tps
 
     @classmethod
@@ -41,6 +35,7 @@ class Fence:
 
     def insert(self, semaphore: Semaphore, value: int) -> None:
         """Add a timepoint (keeping the larger value when the semaphore is already present)."""
+        _check_timepoint((semaphore, value))
         tps = list(self.timepoints)
         for i, (sem, v) in enumerate(tps):
             if sem is semaphore:
@@ -72,6 +67,19 @@ class Fence:
     def fail(self, error: BaseException) -> None:
         for sem, _ in self.timepoints:
             sem.fail(error)
+
+
+def _check_timepoint(tp: object) -> None:
+    if (
+        not isinstance(tp, tuple)
+        or len(tp) != 2
+        or not isinstance(tp[0], Semaphore)
+        or not isinstance(tp[1], int)
+    ):
+        raise UsageError(f"a fence timepoint is a (Semaphore, int) pair, got {tp!r}")
+    # Checked here, not when a queue reaches it: a value no signal can reach would park the
+    # work forever, and one no signal may set would fail only at execution.
+    _check_value(tp[1], "fence timepoint value")
 
 
 FenceLike = Fence | Iterable[tuple[Semaphore, int]] | None

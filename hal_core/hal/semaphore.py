@@ -112,8 +112,11 @@ class Semaphore:
         ``timeout`` in seconds (None waits forever, 0 only polls). Raises
         TimeoutExpiredError when it runs out, and the semaphore's failure if it fails.
         """
-        if self._value >= value and self._failure is None:
-            return
+        try:
+            if self._value >= value and self._failure is None:
+                return
+        except TypeError:  # not a number: _check_value says what was expected
+            pass
         _check_value(value, "wait value")
         runner = self._runner
         # Only an unbounded wait runs queued work: a bounded one must not block in a kernel.

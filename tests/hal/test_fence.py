@@ -38,3 +38,14 @@ def test_malformed_timepoints(bad):
 def test_a_single_pair_asks_to_be_wrapped():
     with pytest.raises(UsageError, match="wrap it in a list"):
         as_timepoints((Semaphore(), 1), "signal")
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 64, True])
+def test_timepoint_values_outside_the_semaphore_range_are_refused(value):
+    sem = Semaphore()
+    with pytest.raises(UsageError, match=r"fence timepoint value must be an int in \[0, 2\*\*64\)"):
+        Fence([(sem, value)])
+    with pytest.raises(UsageError, match="fence timepoint value"):
+        Fence().insert(sem, value)
+    with pytest.raises(UsageError, match="fence timepoint value"):
+        as_timepoints([(sem, value)], "wait")

@@ -98,3 +98,9 @@ def test_unbounded_wait_runs_offered_work_that_reaches_the_value():
     assert ran == []
     sem.wait(2)
     assert ran == ["work"] and sem.query() == 2
+
+
+@pytest.mark.parametrize("value", ["one", None])
+def test_wait_on_a_non_number_is_a_usage_error(value):
+    with pytest.raises(UsageError, match="wait value must be an int"):
+        Semaphore().wait(value, timeout=0)
