@@ -142,3 +142,35 @@ def test_chain_submitted_in_reverse_order(hal_device):
     sem.signal(1)
     sem.wait(4, TIMEOUT)
     assert buf.read() == b"\x01\x02\x03"
+
+
+def test_unbounded_wait_sees_results_and_failures(hal_device):
+    # The runtime waits without a timeout, and a driver may serve such a wait differently
+    # (local-task runs the queued work on the waiting thread). A daemon thread keeps a driver
+    # that never signals from hanging the suite.
+    buf = hal_device.allocator.allocate_buffer(4)
+    with hal_device.create_command_buffer() as good:
+        good.fill(buf, 7)
+    bad = hal_device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=1)
+    with bad:
+        bad.fill(0, b"\x01\x02")
+    odd = hal_device.allocator.allocate_buffer(3)
+    outcome = {}
+
+    def host():
+        ok, failed = hal_device.create_semaphore(), hal_device.create_semaphore()
+        hal_device.queue_execute([], [(ok, 1)], [good])
+        ok.wait(1)
+        outcome["data"] = buf.read()
+        hal_device.queue_execute([], [(failed, 1)], [bad], [[odd]])
+        try:
+            failed.wait(1)
+        except HalRuntimeError as e:
+            outcome["error"] = str(e)
+
+    t = threading.Thread(target=host, daemon=True)
+    t.start()
+    t.join(TIMEOUT)
+    assert not t.is_alive(), "a wait without a timeout did not return"
+    assert outcome["data"] == b"\x07" * 4
+    assert "multiples of 2" in outcome["error"]
