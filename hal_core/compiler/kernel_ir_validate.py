@@ -202,7 +202,13 @@ def _check_named(k: K.Kernel) -> None:
         k2 = k.rhs.shape[-1] if k.transpose_b else k.rhs.shape[-2]
         if k2 != kk:
             raise _fail(k, f"contraction sizes differ: lhs has K={kk}, rhs has {k2}")
-        batch = _broadcast(k, k.lhs.shape[:-2], k.rhs.shape[:-2])
+        from hal_core.ir.opdefs import OpError, broadcast_shapes  # hal_core's import stays light
+
+        try:
+            batch = broadcast_shapes(k.lhs.shape[:-2], k.rhs.shape[:-2])
+        except OpError as exc:
+            raise _fail(k, f"batch dims {k.lhs.shape[:-2]} and {k.rhs.shape[:-2]} do not "
+                           f"broadcast: {exc.message}") from None
         if tuple(out.shape) != batch + (m, n):
             raise _fail(k, f"out shape {out.shape}, expected {batch + (m, n)}")
         if not (k.lhs.dtype == k.rhs.dtype == out.dtype):
@@ -253,21 +259,8 @@ def _check_named(k: K.Kernel) -> None:
         raise CompileError(f"expected a kernel IR kernel, found {type(k).__name__}")
     if acc not in K.DTYPES:
         raise _fail(k, f"unknown acc_dtype {acc!r}")
-    if k.epilogue is not None:
+    if k.epilogue is not None:  # without one, an acc_dtype result is cast to out's dtype
         _check_epilogue(k, k.epilogue, tuple(out.shape), [acc], [out.dtype])
-    elif acc != out.dtype:
-        pass  # the result is cast to out's dtype
-
-
-def _broadcast(k: object, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    n = max(len(a), len(b))
-    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
-    out = []
-    for x, y in zip(a, b):
-        if x != y and 1 not in (x, y):
-            raise _fail(k, f"batch dims {a} and {b} do not broadcast")
-        out.append(y if x == 1 else x)
-    return tuple(out)
 
 
 def _window_out(size: int, k: int, s: int, d: int, p0: int, p1: int) -> tuple[int, int]:
