@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from hal_core.errors import ModuleFormatError
-from hal_vmvx.bytecode import DTYPES, Instr, Value
+from hal_vmvx.bytecode import Instr, Value
 
 Handler = Callable[[list, int, int], None]
 
@@ -174,10 +174,4 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
     raise _bad(ins, "unknown operation")
 
 
-def dtype_of(code: int) -> np.dtype:
-    if not 0 <= code < len(DTYPES):
-        raise ModuleFormatError(f"malformed vmvx-bytecode payload: dtype code {code}")
-    return np.dtype(DTYPES[code])
-
-
-__all__ = ["Handler", "bind", "dtype_of"]
+__all__ = ["Handler", "bind"]

@@ -11,11 +11,16 @@ import math
 
 from hal_core.compiler import kernel_ir as K
 from hal_vmvx.bytecode import DTYPE_CODE, KernelCode
-from hal_vmvx.lowering import KernelBuilder, dense_strides, lower_body, map_strides
+from hal_vmvx.lowering import (
+    MAX_WORKGROUPS,
+    KernelBuilder,
+    dense_strides,
+    lower_body,
+    map_strides,
+)
 
 #: Rows (of the tile axis) per workgroup are chosen so that a workgroup has about this much work.
 _WORK_PER_WORKGROUP = 1 << 20
-_MAX_WORKGROUPS = 64
 _BLAS_DTYPES = ("float32", "float64")
 
 
@@ -27,7 +32,7 @@ def _operand(kb: KernelBuilder, op: K.KernelOperand, tile_axis: int = -1) -> int
 def _workgroups(rows: int, work: int) -> int:
     if rows == 0:
         return 1
-    return max(1, min(rows, work // _WORK_PER_WORKGROUP, _MAX_WORKGROUPS))
+    return max(1, min(rows, work // _WORK_PER_WORKGROUP, MAX_WORKGROUPS))
 
 
 def _result_and_epilogue(kb: KernelBuilder, out: K.KernelOperand, acc_dtype: str,
