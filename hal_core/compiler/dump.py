@@ -151,7 +151,7 @@ def format_fusion(functions: Sequence[tuple[Any, Any]]) -> str:
                 how = f"kernel root; epilogue of %{plan.epilogue_of[name].result.name}"
             elif plan.inlined(op.result):
                 how = "inlined into its consumers"
-            elif op.name == "reshape" and not plan.inlinable(op):
+            elif op.name == "reshape":
                 how = "alias of its operand"
             elif op.name == "constant":
                 how = "module constant"
