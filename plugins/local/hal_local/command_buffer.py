@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hal_core.errors import HalRuntimeError, UsageError
-from hal_core.hal.buffer import Buffer, check_fill_alignment, fill_array
+from hal_core.hal.buffer import Buffer, check_fill_alignment
 from hal_core.hal.command_buffer import (
     BarrierCmd,
     CommandBuffer,
@@ -44,11 +44,15 @@ def _fill_step(cmd: FillCmd) -> Step:
         byte = pattern[0]
         return lambda slots: get(slots).fill(byte)
 
+    import numpy as np
+
+    row = np.frombuffer(pattern, dtype=np.uint8)  # built once at record time, not per run
+
     def fill(slots: list) -> None:
         region = get(slots)
         if region.shape[0] % size:
             check_fill_alignment(cmd.target.offset, region.shape[0], size, "fill")
-        fill_array(region, pattern)
+        region.reshape(-1, size)[:] = row
 
     return fill
 
