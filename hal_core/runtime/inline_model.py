@@ -23,7 +23,8 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
                            ) -> dict[str, LoadedFunction]:
     import numpy as np
 
-    from hal_core.hal.executable_cache import as_entry_point, loader_formats
+    from hal_core.hal.executable_cache import as_entry_point
+    from hal_core.hal.local.executable_cache import loader_formats
 
     loadable = set(loader_formats(registry)[0])
     executables = []

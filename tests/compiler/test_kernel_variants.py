@@ -112,7 +112,7 @@ def test_the_first_variant_a_device_can_run_wins(picky):
     (exe,) = m.executables
     assert [v.features for v in exe.variants] == [("cpu:sse2",), ()]
     with hal_core.load_module(m, device="local-sync") as loaded:
-        from hal_local import cpu
+        from hal_core.hal.local import cpu
 
         want = ("cpu:sse2",) if "sse2" in cpu.cpu_features() else ()
         assert loaded.variants[0].features == want

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hal_local import cpu
+from hal_core.hal.local import cpu
 
 from hal_core.errors import UsageError
 from hal_core.hal.requirements import Requirement, normalize_cpu_flags, parse_requirement

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hal_local.device import LocalDevice, LocalDriver, Submission, run_flat
+from hal_core.hal.local.device import LocalDevice, LocalDriver, Submission, run_flat
 
 
 class SyncDevice(LocalDevice):

@@ -1,4 +1,5 @@
-"""The device and driver machinery shared by local-sync and local-task.
+"""The device and driver machinery of local (host CPU) devices: local-sync, local-task, and
+any driver whose "device" is host memory plus executable loaders.
 
 A queue operation becomes a :class:`Submission`: a function plus the timepoints to signal.
 When its waits are already reached it is launched at once (local-sync runs it inline,
@@ -20,11 +21,11 @@ from hal_core.hal.allocator import Allocator, BufferUsage, MemoryType
 from hal_core.hal.buffer import Buffer
 from hal_core.hal.device import Device
 from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
-from hal_core.hal.executable_cache import LoaderExecutableCache
+from hal_core.hal.local.executable_cache import LoaderExecutableCache
 from hal_core.hal.fence import FenceLike, as_timepoints
 from hal_core.hal.semaphore import Semaphore, wrap_failure
-from hal_local import cpu
-from hal_local.command_buffer import LocalCommandBuffer
+from hal_core.hal.local import cpu
+from hal_core.hal.local.command_buffer import LocalCommandBuffer
 
 log = logging.getLogger(__name__)
 
