@@ -105,8 +105,8 @@ class Device:
         wait: FenceLike,
         signal: FenceLike,
         size: int,
-        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-        usage: BufferUsage = BufferUsage.DEFAULT,
+        memory_type: MemoryType | None = None,
+        usage: BufferUsage | None = None,
     ) -> Buffer:
         """Return a buffer that may be used once ``signal`` is reached."""
         raise NotImplementedError

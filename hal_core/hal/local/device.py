@@ -104,10 +104,13 @@ class LocalDevice(Device):
     """A host CPU device; subclasses decide where submissions run and how tiles are spread."""
 
     command_buffer_class = LocalCommandBuffer
+    #: The allocator of the device's memory (host memory; a test driver may model memory the
+    #: host cannot map with another).
+    allocator_class: type[Allocator] = Allocator
 
     def __init__(self, driver: LocalDriver, device_id: str, workers: int) -> None:
         cache = LoaderExecutableCache(driver.registry, device_id)
-        super().__init__(driver, device_id, Allocator(device_id), cache)
+        super().__init__(driver, device_id, self.allocator_class(device_id), cache)
         self.workers = workers
         self._parked: set[Submission] = set()
         self._park_lock = threading.Lock()
@@ -215,8 +218,8 @@ class LocalDevice(Device):
         wait: FenceLike,
         signal: FenceLike,
         size: int,
-        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-        usage: BufferUsage = BufferUsage.DEFAULT,
+        memory_type: MemoryType | None = None,
+        usage: BufferUsage | None = None,
     ) -> Buffer:
         self._check_open("queue_alloca")
         waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")

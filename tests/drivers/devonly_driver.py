@@ -1,0 +1,76 @@
+"""A test driver whose memory the host cannot map: ``devonly``.
+
+It executes like local-sync (loaders, inline on the submitting thread), but its allocator hands
+out only ``DEVICE_LOCAL`` memory without ``HOST_VISIBLE`` or ``MAPPING``: ``Buffer.map`` is
+refused, the allocator cannot wrap host memory, and data reaches the device only through
+``Device.queue_write`` / ``queue_read`` (and ``Allocator.import_host``, an upload at allocation).
+It is what the runtime and the CTS must handle for a GPU or accelerator driver.
+
+Registered through ``HAL_EXTERNAL_DRIVERS=<this file>`` (see tests/drivers/test_devonly.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from hal_core.descriptors import DriverInfo
+from hal_core.hal.allocator import Allocator, BufferUsage, MemoryHeap, MemoryType
+from hal_core.hal.local.device import LocalDevice, LocalDriver, Submission, run_flat
+from hal_core.hookspecs import hookimpl
+
+HAL_PLUGIN_API_VERSION = "1.0"
+
+DEVICE_USAGE = BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE
+
+
+class DeviceOnlyAllocator(Allocator):
+    default_memory_type = MemoryType.DEVICE_LOCAL
+    default_usage = DEVICE_USAGE
+    can_wrap_host = False
+
+    def __init__(self, device_id: str = "", max_allocation_size: int = 1 << 40) -> None:
+        super().__init__(device_id, max_allocation_size)
+        self._heaps = (MemoryHeap(MemoryType.DEVICE_LOCAL, DEVICE_USAGE, max_allocation_size),)
+
+    def wrap_host(self, array: Any, usage: BufferUsage = DEVICE_USAGE) -> Any:
+        from hal_core.errors import UsageError
+
+        raise UsageError(f"device {self.device_id}: device-only memory cannot alias host "
+                         f"memory; allocate a buffer and queue_write into it")
+
+
+class DeviceOnlyDevice(LocalDevice):
+    allocator_class = DeviceOnlyAllocator
+
+    def launch(self, sub: Submission) -> None:
+        run_flat(sub.run)
+
+    def dispatch_tiles(self, executable: Any, entry: int, workgroup_count: tuple[int, int, int],
+                       total: int, bindings: list, constants: Any) -> None:
+        executable.run(entry, workgroup_count, 0, total, bindings, constants)
+
+
+class DeviceOnlyDriver(LocalDriver):
+    name = "devonly"
+    device_class = DeviceOnlyDevice
+    params: ClassVar[dict[str, str]] = {}
+    cts_unsupported: ClassVar[dict[str, str]] = {
+        "mapping": "device-only memory: the host cannot map it (queue_read/queue_write only)",
+    }
+
+    def default_workers(self) -> int:
+        return 1
+
+    def create_device(self, uri: str | None = None) -> DeviceOnlyDevice:
+        self._parse(uri)
+        return DeviceOnlyDevice(self, f"{self.name}://", 1)
+
+
+def create_driver(registry: Any) -> DeviceOnlyDriver:
+    return DeviceOnlyDriver(registry)
+
+
+@hookimpl
+def hal_register_drivers() -> list[DriverInfo]:
+    return [DriverInfo(name="devonly", description="test driver: device-only memory",
+                       factory=f"{__name__}:create_driver")]
