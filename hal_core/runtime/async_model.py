@@ -127,12 +127,12 @@ class AsyncFunction(HostFunction):
                     table.append(wrap(a.reshape(-1).view("u1"), _READ_ONLY))
                 else:
                     table.append(self._staged(i, a))
-            results = []
+            results: list[Any] = []
             take = self._memory.take
             for size, _, _ in self._out_specs:
                 try:
                     if wrap is not None:
-                        raw = take(size)
+                        raw = take(size, results)
                         table.append(wrap(raw))
                         results.append(raw)
                     else:
