@@ -57,8 +57,27 @@ def _erf(x: np.ndarray) -> np.ndarray:
         from scipy.special import erf
     except ImportError:  # exact but slow; scipy is optional
         import math as _m
-        return np.frompyfunc(_m.erf, 1, 1)(np.asarray(x, np.float64)).astype(np.float64)
+        # asarray, not .astype: frompyfunc returns a bare float for a 0-d input.
+        return np.asarray(np.frompyfunc(_m.erf, 1, 1)(np.asarray(x, np.float64)), np.float64)
     return erf(np.asarray(x, np.float64 if x.dtype == np.float64 else np.float32))
+
+
+def _sum_chunks_wide(a: int, d: int, axes: tuple[int, ...], dt: np.dtype) -> Callable:
+    """A chunked f16/f32 sum whose chunk sums add up in f64, rounded once per chunk.
+
+    numpy sums each chunk pairwise; adding hundreds of chunk sums one after another in f32
+    lost ~1e-4 relative at 1e9 elements. The f64 running total lives in thread-local state:
+    a serial kernel runs all its chunks, in order, on one thread.
+    """
+    import threading
+
+    state = threading.local()
+
+    def sum_into(env, c0, c1):
+        part = np.add.reduce(env[a], axis=axes, dtype=dt).astype(np.float64)
+        total = state.total = part if c0 == 0 else state.total + part
+        np.copyto(env[d], total, casting="same_kind")
+    return sum_into
 
 
 def _int_div(a, b, out) -> None:
@@ -105,6 +124,16 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         if dt.kind == "f":
             return lambda env, c0, c1: np.power(env[a], env[b], out=env[d])
         return lambda env, c0, c1: _int_pow(env[a], env[b], env[d])
+    if op in ("rsqrt", "sigmoid") and dt == np.float16:
+        # In f32, rounded to f16 once: step by step in f16, exp(-x) overflows below x = -11.09
+        # (sigmoid 0 instead of ~1e-5) and each step rounds again.
+        (a,) = s
+        f32 = np.float32
+        if op == "rsqrt":
+            return lambda env, c0, c1: np.divide(f32(1), np.sqrt(env[a], dtype=f32),
+                                                 out=env[d], casting="same_kind")
+        return lambda env, c0, c1: np.divide(f32(1), np.exp(np.negative(env[a], dtype=f32))
+                                             + f32(1), out=env[d], casting="same_kind")
     if op == "rsqrt":
         (a,) = s
         one = dt.type(1)
@@ -151,6 +180,9 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         init = _identity(op, dt)
         if not accumulate:
             return lambda env, c0, c1: uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+
+        if uf is np.add and dt.kind == "f" and dt.itemsize < 8:
+            return _sum_chunks_wide(a, d, axes, dt)
 
         def reduce_into(env, c0, c1):  # chunks of a serial kernel: combine with the result
             if c0 == 0:
