@@ -148,15 +148,24 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         accumulate, axes = bool(p[:1] and p[0]), tuple(p[1:])
         if len(set(axes)) != len(axes) or any(not 0 <= x < len(values[a].shape) for x in axes):
             raise _bad(ins, f"reduction axes {axes} for rank {len(values[a].shape)}")
-        init = _identity(op, dt)
-        if not accumulate:
+        src_dt = np.dtype(values[a].dtype)
+        init, src_init = _identity(op, dt), _identity(op, src_dt)
+        if dt == src_dt and not accumulate:
             return lambda env, c0, c1: uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+        if dt != src_dt and (op != "reduce_sum" or dt != np.float64 or src_dt.kind != "f"):
+            raise _bad(ins, f"a {src_dt.name} reduction into {dt.name}")
 
-        def reduce_into(env, c0, c1):  # chunks of a serial kernel: combine with the result
-            if c0 == 0:
+        def reduce_into(env, c0, c1):
+            # A chunk is reduced in its own type (numpy sums contiguous runs pairwise), then
+            # combined with what the earlier chunks left in the (maybe wider) destination.
+            if c0 == 0 and dt == src_dt:
                 uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+                return
+            part = uf.reduce(env[a], axis=axes, initial=src_init)
+            if c0 == 0:
+                np.copyto(env[d], part)
             else:
-                uf(env[d], uf.reduce(env[a], axis=axes, dtype=dt, initial=init), out=env[d])
+                uf(env[d], part, out=env[d])
         return reduce_into
     from hal_vmvx import named_microkernels as nm
     if op == "matmul":
