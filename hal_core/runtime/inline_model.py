@@ -140,9 +140,8 @@ class InlineFunction(HostFunction):
             slots = [a.reshape(-1).view("u1") if wrappable(a, self._alignment)
                      else self._staged(i, a)
                      for i, a in enumerate(self._checked_arguments(args))]
-            take = self._memory.take
             try:
-                outs = [take(size) for size, _, _ in self._out_specs]
+                outs = self._memory.take_all([size for size, _, _ in self._out_specs])
             except (MemoryError, ValueError) as e:
                 raise allocation_failed(f"{self.name} results", sum(
                     size for size, _, _ in self._out_specs), e) from e

@@ -84,11 +84,11 @@ def test_runs_compiled_vmvx_modules(devonly, model):
 
 def test_runs_by_name_and_keeps_results_apart(devonly):
     b = Builder()
-    with b.function("main", [("x", (256, 256), "float32")]) as f:
+    with b.function("main", [("x", (512, 512), "float32")]) as f:
         (x,) = f.args
         f.ret(x + x, x * x)
     module = hal_core.compile(b.module(), target_backends=["vmvx"])
-    x = np.full((256, 256), 3.0, np.float32)
+    x = np.full((512, 512), 3.0, np.float32)  # 1 MiB results: recycled memory
     with hal_core.load_module(module, device="devonly") as m:
         first = m.main(x)
         second = m.main(x)
