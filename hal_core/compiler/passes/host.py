@@ -20,6 +20,23 @@ def _overlap(a: BufferRef, b: BufferRef) -> bool:
             and a.offset < b.offset + b.length and b.offset < a.offset + a.length)
 
 
+def _check_no_aliasing(step: object, refs: Sequence[BufferRef]) -> None:
+    """The dispatch ABI promises that the bindings of one dispatch never overlap (native code
+    marks binding pointers noalias): a written binding must share no byte with another."""
+    writes = getattr(step, "writes", ())
+    for i, a in enumerate(refs):
+        for j in range(i + 1, len(refs)):
+            if (i in writes or j in writes) and _overlap(a, refs[j]):
+                from hal_core.errors import CompileError
+
+                kernel = getattr(getattr(step, "kernel", None), "name", "?")
+                raise CompileError(
+                    f"internal compiler error: bindings {i} and {j} of the dispatch of kernel "
+                    f"{kernel!r} overlap ({a} and {refs[j]}) and one of them is written; the "
+                    f"dispatch ABI promises non-overlapping bindings; please report it with "
+                    f"the input program")
+
+
 class _Hazards:
     def __init__(self) -> None:
         self.reads: list[BufferRef] = []
@@ -65,6 +82,7 @@ def emit_program(fd: FunctionDispatches, plan: BufferPlan,
         refs = [plan.refs[v.name] for v in step.buffers]
         reads = [r for b, r in enumerate(refs) if b not in step.writes]
         writes = [r for b, r in enumerate(refs) if b in step.writes]
+        _check_no_aliasing(step, refs)
         exe, ep = entry if isinstance(entry, tuple) else (executable, entry)
         command(Dispatch(exe, ep, tuple(refs)), reads, writes, step.window)
     for source, target in plan.copies:

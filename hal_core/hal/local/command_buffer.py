@@ -27,20 +27,23 @@ from hal_core.hal.command_buffer import (
 Step = Callable[[list], None]
 
 
-def _accessor(ref: Ref) -> Callable[[list], Any]:
-    """A function slots -> the uint8 array the reference names."""
+def _accessor(ref: Ref, sizes: Sequence[int] | None = None) -> Callable[[list], Any]:
+    """A function slots -> the uint8 array the reference names (``sizes``: the slots' sizes
+    when they are known when recording, so that a whole-slot reference needs no slice)."""
     if ref.buffer is not None:
         view = ref.buffer._storage[ref.offset : ref.offset + ref.length]
         return lambda slots: view
     slot, start = ref.slot, ref.offset
+    if sizes is not None and start == 0 and ref.length in (None, sizes[slot]):
+        return lambda slots: slots[slot]
     if ref.length is None:
         return lambda slots: slots[slot][start:]
     stop = start + ref.length
     return lambda slots: slots[slot][start:stop]
 
 
-def _fill_step(cmd: FillCmd) -> Step:
-    get, pattern = _accessor(cmd.target), cmd.pattern
+def _fill_step(cmd: FillCmd, sizes: Sequence[int] | None = None) -> Step:
+    get, pattern = _accessor(cmd.target, sizes), cmd.pattern
     size = len(pattern)
     if size == 1:
         byte = pattern[0]
@@ -59,10 +62,10 @@ def _fill_step(cmd: FillCmd) -> Step:
     return fill
 
 
-def _update_step(cmd: UpdateCmd) -> Step:
+def _update_step(cmd: UpdateCmd, sizes: Sequence[int] | None = None) -> Step:
     import numpy as np
 
-    get, data = _accessor(cmd.target), np.frombuffer(cmd.data, dtype=np.uint8)
+    get, data = _accessor(cmd.target, sizes), np.frombuffer(cmd.data, dtype=np.uint8)
 
     def update(slots: list) -> None:
         get(slots)[:] = data
@@ -70,8 +73,8 @@ def _update_step(cmd: UpdateCmd) -> Step:
     return update
 
 
-def _copy_step(cmd: CopyCmd) -> Step:
-    src, dst = _accessor(cmd.source), _accessor(cmd.target)
+def _copy_step(cmd: CopyCmd, sizes: Sequence[int] | None = None) -> Step:
+    src, dst = _accessor(cmd.source, sizes), _accessor(cmd.target, sizes)
 
     def copy(slots: list) -> None:
         dst(slots)[:] = src(slots)
@@ -127,12 +130,12 @@ class BoundSlots(list):
     __slots__ = ("addresses",)
 
 
-def _dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
+def _dispatch_step(cmd: DispatchCmd, device: Any, sizes: Sequence[int] | None = None) -> Step:
     if getattr(cmd.executable, "binding_kind", "array") == "address":
         return _address_dispatch_step(cmd, device)
     x, y, z = cmd.workgroup_count
     total = x * y * z
-    getters = tuple(_accessor(r) for r in cmd.bindings)
+    getters = tuple(_accessor(r, sizes) for r in cmd.bindings)
     run_tiles = device.dispatch_tiles
     executable, entry, wg, consts = cmd.executable, cmd.entry, cmd.workgroup_count, cmd.constants
     if total == 0:
@@ -142,6 +145,38 @@ def _dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
         run_tiles(executable, entry, wg, total, [g(slots) for g in getters], consts)
 
     return dispatch
+
+
+def build_step(cmd: Any, device: Any, sizes: Sequence[int] | None = None) -> Step | None:
+    """The closure ``step(slots)`` that performs recorded command ``cmd``, or None when it
+    does nothing (a barrier: steps run in order, and each dispatch joins its tiles).
+
+    ``device.dispatch_tiles(executable, entry, workgroup_count, total, bindings, constants)``
+    runs a dispatch's workgroups; ``sizes`` are the slots' byte sizes when fixed in advance
+    (the inline execution model), letting whole-slot references skip slicing. Shared by
+    :class:`LocalCommandBuffer` and :mod:`hal_core.runtime.inline_model`.
+    """
+    if isinstance(cmd, BarrierCmd):
+        return None
+    if isinstance(cmd, FillCmd):
+        return _fill_step(cmd, sizes)
+    if isinstance(cmd, UpdateCmd):
+        return _update_step(cmd, sizes)
+    if isinstance(cmd, CopyCmd):
+        return _copy_step(cmd, sizes)
+    return _dispatch_step(cmd, device, sizes)
+
+
+def needs_addresses(cmd: Any) -> bool:
+    """Whether ``cmd`` is a dispatch of an address-mode executable (slots need addresses)."""
+    return isinstance(cmd, DispatchCmd) and getattr(cmd.executable, "binding_kind",
+                                                    "array") == "address"
+
+
+def slot_addresses(slots: BoundSlots) -> BoundSlots:
+    """Record the base address of every slot array on ``slots`` (once per execution)."""
+    slots.addresses = [_address(a) for a in slots]
+    return slots
 
 
 def _describe(cmd: Any) -> str:
@@ -171,16 +206,8 @@ class LocalCommandBuffer(CommandBuffer):
                     extents[ref.slot] = max(extents[ref.slot], end)
                 else:
                     roots[id(ref.buffer.root)] = ref.buffer.root
-            if isinstance(cmd, FillCmd):
-                steps.append(_fill_step(cmd))
-            elif isinstance(cmd, UpdateCmd):
-                steps.append(_update_step(cmd))
-            elif isinstance(cmd, CopyCmd):
-                steps.append(_copy_step(cmd))
-            else:
-                steps.append(_dispatch_step(cmd, self.device))
-                if getattr(cmd.executable, "binding_kind", "array") == "address":
-                    self.needs_addresses = True
+            steps.append(build_step(cmd, self.device))
+            self.needs_addresses |= needs_addresses(cmd)
             names.append(f"command {index} ({_describe(cmd)})")
         self.steps: tuple[Step, ...] = tuple(steps)
         self.step_names = tuple(names)
@@ -220,7 +247,7 @@ class LocalCommandBuffer(CommandBuffer):
                 )
             slots.append(array)
         if self.needs_addresses:
-            slots.addresses = [_address(a) for a in slots]
+            slot_addresses(slots)
         return slots
 
     def execute(self, slots: list) -> None:
