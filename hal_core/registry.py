@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from hal_core.descriptors import DriverInfo, ImporterInfo, LoaderInfo, TargetInfo, resolve
-from hal_core.errors import DeviceUnavailableError, HalError, PluginError, UsageError
+from hal_core.errors import (
+    CompileError,
+    DeviceUnavailableError,
+    HalError,
+    PluginError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from hal_core._probe import ProbeResult
@@ -373,18 +379,27 @@ class Registry:
             raise PluginError(f"{where}: factory '{entry.info.factory}' raised "
                               f"{describe_exception(exc)}") from exc
 
+    def unavailable(self, entry: Registered, word: str) -> str | None:
+        """Run ``entry``'s in-process probe: None when it can be used here, else the reason.
+
+        A probe that raises is a PluginError naming the plugin.
+        """
+        if not entry.info.probe:
+            return None
+        try:
+            reason = resolve(entry.info.probe)()
+        except Exception as exc:
+            raise PluginError(f"{word} '{entry.name}' from {entry.plugin.describe()}: probe "
+                              f"'{entry.info.probe}' raised {describe_exception(exc)}") from exc
+        return str(reason) if reason else None
+
     def create_driver(self, name: str) -> Any:
         """Create a driver by name, after its in-process probe says it can be used here."""
         entry = self.driver(name)
-        if entry.info.probe:
-            where = f"driver '{name}' from {entry.plugin.describe()}"
-            try:
-                reason = resolve(entry.info.probe)()
-            except Exception as exc:
-                raise PluginError(f"{where}: probe '{entry.info.probe}' raised "
-                                  f"{describe_exception(exc)}") from exc
-            if reason:
-                raise DeviceUnavailableError(f"{where} is unavailable: {reason}")
+        reason = self.unavailable(entry, "driver")
+        if reason:
+            raise DeviceUnavailableError(f"driver '{name}' from {entry.plugin.describe()} is "
+                                         f"unavailable: {reason}")
         return self._call_factory(entry, "driver", self)
 
     def create_device(self, spec: str | None = None) -> Any:
@@ -424,7 +439,13 @@ class Registry:
                               f"create device {spec!r}: {describe_exception(exc)}") from exc
 
     def create_target(self, name: str) -> Any:
-        return self._call_factory(self.target(name), "target backend")
+        """Create a target backend by name, after its probe says it can be used here."""
+        entry = self.target(name)
+        reason = self.unavailable(entry, "target backend")
+        if reason:
+            raise CompileError(f"target backend '{name}' from {entry.plugin.describe()} is "
+                               f"unavailable here: {reason}")
+        return self._call_factory(entry, "target backend")
 
     def create_loader(self, format: str) -> Any:
         return self._call_factory(self.loader(format), "executable loader")

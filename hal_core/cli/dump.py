@@ -59,9 +59,9 @@ def text_lines(info: dict[str, Any]) -> list[str]:
     for i, exe in enumerate(info["executables"]):
         lines.append(f"  [{i}] {exe['name']}")
         for v, var in enumerate(exe["variants"]):
-            features = ", ".join(var["features"]) or "none"
+            requires = ", ".join(var["features"]) or "none"
             lines.append(f"    variant {v}: format {var['format']} (target "
-                         f"{var['target_backend']}), features: {features}, payload "
+                         f"{var['target_backend']}), requires: {requires}, payload "
                          f"{_size(var['payload_bytes'])}")
             for e, ep in enumerate(var["entry_points"]):
                 count = "x".join(map(str, ep["workgroup_count"]))

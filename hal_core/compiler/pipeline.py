@@ -312,6 +312,9 @@ def _import(name: str, source: Any) -> Any:
 
     entry = get_registry().importer(name)
     where = f"importer '{name}' from {entry.plugin.describe()}"
+    reason = get_registry().unavailable(entry, "importer")
+    if reason:
+        raise CompileError(f"{where} is unavailable here: {reason}")
     try:
         factory = resolve(entry.info.factory)
         module = factory(source)

@@ -18,7 +18,7 @@ from hal_core.ir import ops as O
 PICKY = '''
 HAL_PLUGIN_API_VERSION = "1.0"
 import dataclasses, os
-from hal_core.descriptors import LoaderInfo, TargetInfo
+from hal_core.descriptors import ImporterInfo, LoaderInfo, TargetInfo
 from hal_core.hookspecs import hookimpl
 from hal_core.compiler.target import TargetBackend
 from hal_core.errors import UnsupportedKernelError
@@ -57,10 +57,26 @@ def create_loader():
 def probe():
     return os.environ.get("PICKY_LOADER_UNAVAILABLE") or None
 
+def target_probe():
+    return os.environ.get("PICKY_TARGET_UNAVAILABLE") or None
+
+def importer_probe():
+    return "the picky importer needs a library this machine lacks"
+
+def never_called(*args, **kwargs):
+    raise AssertionError("an unavailable importer must not be used")
+
 @hookimpl
 def hal_register_targets():
     return [TargetInfo(name="picky", description="declines reductions",
-                       factory=__name__ + ":create_target", formats=("picky-bytecode",))]
+                       factory=__name__ + ":create_target", formats=("picky-bytecode",),
+                       probe=__name__ + ":target_probe")]
+
+@hookimpl
+def hal_register_importers():
+    return [ImporterInfo(name="picky-text", description="never available",
+                         factory=__name__ + ":never_called", extensions=(".picky",),
+                         probe=__name__ + ":importer_probe")]
 
 @hookimpl
 def hal_register_executable_loaders():
@@ -169,3 +185,18 @@ def test_malformed_requirement_from_a_target_is_a_compile_error(picky):
             compile(build(lambda a: O.exp(a), ((4,), "float32")), target_backends="picky")
     finally:
         picky.Picky.TUNED_NEEDS = "cpu:no-such-feature"
+
+
+def test_an_unavailable_target_is_a_clear_compile_error(picky, monkeypatch):
+    monkeypatch.setenv("PICKY_TARGET_UNAVAILABLE", "picky needs its SDK")
+    with pytest.raises(CompileError, match="target backend 'picky' from .* is unavailable "
+                                           "here: picky needs its SDK"):
+        compile(_program(), target_backends="picky,vmvx")
+
+
+def test_an_unavailable_importer_is_a_clear_compile_error(picky, tmp_path):
+    path = tmp_path / "model.picky"
+    path.write_text("anything")
+    with pytest.raises(CompileError, match="importer 'picky-text' .* is unavailable here: "
+                                           "the picky importer needs a library"):
+        hal_core.compile(str(path))
