@@ -110,7 +110,10 @@ def test_incompatible_api_version_is_refused_naming_both_versions(
     assert record.status == "incompatible"
     assert record.api_version == api
     message = registry.problems()[0]
-    for part in ("plugin 'future'", "hal-future==9.0", f"API {api}", "API 1.0"):
+    from hal_core.hookspecs import HAL_PLUGIN_API_VERSION
+
+    for part in ("plugin 'future'", "hal-future==9.0", f"API {api}",
+                 f"API {HAL_PLUGIN_API_VERSION}"):
         assert part in message
     assert "fake" not in [e.name for e in registry.drivers()]
 
