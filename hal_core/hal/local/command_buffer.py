@@ -206,8 +206,10 @@ class LocalCommandBuffer(CommandBuffer):
                     extents[ref.slot] = max(extents[ref.slot], end)
                 else:
                     roots[id(ref.buffer.root)] = ref.buffer.root
+            if needs_addresses(cmd):
+                _check_disjoint(cmd, index)
+                self.needs_addresses = True
             steps.append(build_step(cmd, self.device))
-            self.needs_addresses |= needs_addresses(cmd)
             names.append(f"command {index} ({_describe(cmd)})")
         self.steps: tuple[Step, ...] = tuple(steps)
         self.step_names = tuple(names)
@@ -262,6 +264,34 @@ class LocalCommandBuffer(CommandBuffer):
         except Exception as e:
             err = HalRuntimeError(f"{self.step_names[i]} failed: {type(e).__name__}: {e}")
             raise err from e
+
+
+def _check_disjoint(cmd: DispatchCmd, index: int) -> None:
+    """Address-mode executables (native code) may treat bindings as noalias: refuse, when
+    recording, two bindings of one dispatch that overlap in one buffer or one slot. (Distinct
+    slots bound to one buffer at submission are the binder's promise: the runtime binds
+    distinct memory to every slot it writes.)"""
+    spans = []
+    for i, ref in enumerate(cmd.bindings):
+        if ref.buffer is not None:
+            key, start = id(ref.buffer.root), ref.buffer.byte_offset + ref.offset
+        else:
+            key, start = ("slot", ref.slot), ref.offset
+        end = None if ref.length is None else start + ref.length
+        spans.append((key, start, end, i))
+    for a in range(len(spans)):
+        ka, sa, ea, ia = spans[a]
+        for b in range(a + 1, len(spans)):
+            kb, sb, eb, ib = spans[b]
+            if ka != kb or ea == sa or eb == sb:
+                continue
+            if (eb is None or sa < eb) and (ea is None or sb < ea):
+                name = cmd.executable.entry_points[cmd.entry].name
+                raise UsageError(
+                    f"command {index} (dispatch of {name!r}): bindings {ia} and {ib} overlap "
+                    f"in one {'slot' if isinstance(ka, tuple) else 'buffer'}; the local "
+                    f"dispatch ABI promises address-mode executables non-overlapping bindings; "
+                    f"bind disjoint ranges or separate buffers")
 
 
 def _refs(cmd: Any) -> tuple[Ref, ...]:
