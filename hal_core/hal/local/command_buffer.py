@@ -140,6 +140,12 @@ def _dispatch_step(cmd: DispatchCmd, device: Any, sizes: Sequence[int] | None = 
     executable, entry, wg, consts = cmd.executable, cmd.entry, cmd.workgroup_count, cmd.constants
     if total == 0:
         return lambda slots: None
+    if sizes is not None and all(
+            r.buffer is None and r.offset == 0 and r.length in (None, sizes[r.slot])
+            for r in cmd.bindings):
+        index = tuple(r.slot for r in cmd.bindings)  # whole slots: no slicing, no getters
+        return lambda slots: run_tiles(executable, entry, wg, total,
+                                       [slots[i] for i in index], consts)
 
     def dispatch(slots: list) -> None:
         run_tiles(executable, entry, wg, total, [g(slots) for g in getters], consts)

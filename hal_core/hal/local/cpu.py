@@ -24,8 +24,8 @@ def architecture() -> str:
 
 @functools.cache
 def cpu_features() -> frozenset[str]:
-    """Feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``), in LLVM's spelling
-    beside the kernel's (``sse4_1`` and ``sse4.1``); empty elsewhere."""
+    """Feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``) in LLVM's spelling
+    (``sse4_1`` -> ``sse4.1``, ``pni`` -> ``sse3``, ``asimd`` -> ``neon``); empty elsewhere."""
     from hal_core.hal.requirements import normalize_cpu_flags
 
     try:
