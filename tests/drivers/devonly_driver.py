@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from hal_core.descriptors import DriverInfo
 from hal_core.hal.allocator import Allocator, BufferUsage, MemoryHeap, MemoryType
-from hal_core.hal.local.device import LocalDevice, LocalDriver, Submission, run_flat
+from hal_core.hal.local.device import InlineLocalDevice, LocalDriver
 from hal_core.hookspecs import hookimpl
 
 HAL_PLUGIN_API_VERSION = "1.0"
@@ -39,15 +39,8 @@ class DeviceOnlyAllocator(Allocator):
                          f"memory; allocate a buffer and queue_write into it")
 
 
-class DeviceOnlyDevice(LocalDevice):
+class DeviceOnlyDevice(InlineLocalDevice):
     allocator_class = DeviceOnlyAllocator
-
-    def launch(self, sub: Submission) -> None:
-        run_flat(sub.run)
-
-    def dispatch_tiles(self, executable: Any, entry: int, workgroup_count: tuple[int, int, int],
-                       total: int, bindings: list, constants: Any) -> None:
-        executable.run(entry, workgroup_count, 0, total, bindings, constants)
 
 
 class DeviceOnlyDriver(LocalDriver):

@@ -8,6 +8,9 @@
   inline execution model);
 * :mod:`.device` - :class:`LocalDevice` / :class:`LocalDriver`: queue operations as
   submissions released by semaphores, host memory, queue_read/queue_write;
+  :class:`InlineLocalDevice` runs them inline (local-sync);
+* :mod:`.pooled_device` - :class:`PooledLocalDevice`: submissions on a worker pool, dispatches
+  split into one tile per worker (local-task);
 * :mod:`.worker_pool` - :class:`WorkerPool`: threads and a dispatch's tiles spread over them;
 * :mod:`.cpu` - what the host CPU is (architecture, features in LLVM's spelling, cores).
 

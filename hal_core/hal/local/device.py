@@ -331,6 +331,26 @@ class LocalDevice(Device):
         self._fail_parked()
 
 
+class InlineLocalDevice(LocalDevice):
+    """A local device that runs every submission inline on the thread that makes it possible
+    (the submitter when its waits are reached, else whoever signals the last one) and each
+    dispatch as one tile (what local-sync is)."""
+
+    def launch(self, sub: Submission) -> None:
+        run_flat(sub.run)
+
+    def dispatch_tiles(
+        self,
+        executable: Any,
+        entry: int,
+        workgroup_count: tuple[int, int, int],
+        total: int,
+        bindings: Any,
+        constants: Any,
+    ) -> None:
+        executable.run(entry, workgroup_count, 0, total, bindings, constants)
+
+
 class LocalDriver(Driver):
     """A driver with exactly one device, the host CPU; URI parameters per subclass."""
 
