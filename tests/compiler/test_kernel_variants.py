@@ -200,3 +200,24 @@ def test_an_unavailable_importer_is_a_clear_compile_error(picky, tmp_path):
     with pytest.raises(CompileError, match="importer 'picky-text' .* is unavailable here: "
                                            "the picky importer needs a library"):
         hal_core.compile(str(path))
+
+
+def test_a_conflicting_loader_format_is_not_advertised(picky, tmp_path, monkeypatch):
+    (tmp_path / "picky_clash.py").write_text(
+        'HAL_PLUGIN_API_VERSION = "1.0"\n'
+        "from hal_core.descriptors import LoaderInfo\n"
+        "from hal_core.hookspecs import hookimpl\n"
+        "@hookimpl\n"
+        "def hal_register_executable_loaders():\n"
+        '    return [LoaderInfo(format="picky-bytecode", description="a second claim",\n'
+        '                       factory="picky_target:create_loader")]\n')
+    monkeypatch.setenv("HAL_EXTERNAL_DRIVERS", "picky_target,picky_clash")
+    from hal_core.registry import reset_registry
+
+    reset_registry()
+    m = compile(_program(), target_backends="picky,vmvx")
+    with hal_core.load_module(m, device="local-sync") as loaded:
+        assert "picky-bytecode" not in loaded.device.query_formats()
+        unavailable = loaded.device.executable_cache.unavailable["picky-bytecode"]
+        assert "registered by" in unavailable
+    assert _run(m, "local-sync") == [("vmvx", ()), ("vmvx", ())]
