@@ -38,6 +38,14 @@ def host_visible(allocator: Any) -> bool:
                                          BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING)
 
 
+def mapped_type(allocator: Any) -> MemoryType:
+    """The memory type for buffers the host maps: the device's default, made host visible
+    (DEVICE_LOCAL | HOST_VISIBLE unless the allocator says otherwise)."""
+    default = getattr(allocator, "default_memory_type",
+                      MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE)
+    return default | MemoryType.HOST_VISIBLE
+
+
 def device_buffer(allocator: Any, size: int) -> Any:
     """Device memory for kernels that queue transfers can fill and read back."""
     return allocator.allocate_buffer(size, MemoryType.DEVICE_LOCAL,
@@ -62,7 +70,7 @@ def constant_buffers(module: Module, device: Any) -> list[Any]:
         if wrap is not None and (data.size == 0 or is_aligned(data)):
             buffers.append(wrap(data, _READ_ONLY))
         elif mappable:
-            buf = allocator.allocate_buffer(data.size, MemoryType.HOST_VISIBLE)
+            buf = allocator.allocate_buffer(data.size, mapped_type(allocator))
             buf.write(data)
             buffers.append(buf)
         else:
@@ -159,7 +167,7 @@ class AsyncFunction(HostFunction):
         self._value = 0
 
     def _new_staging(self, size: int) -> tuple[Any, Any]:
-        buf = self._allocator.allocate_buffer(size, MemoryType.HOST_VISIBLE)
+        buf = self._allocator.allocate_buffer(size, mapped_type(self._allocator))
         return buf, buf.map()
 
     def _call_transfer(self, args: tuple[Any, ...]) -> Any:
@@ -228,8 +236,8 @@ class AsyncFunction(HostFunction):
                         table.append(wrap(raw))
                         results.append(raw)
                     else:
-                        table.append(self._allocator.allocate_buffer(size,
-                                                                     MemoryType.HOST_VISIBLE))
+                        table.append(self._allocator.allocate_buffer(
+                            size, mapped_type(self._allocator)))
                 except (MemoryError, ValueError) as e:
                     raise allocation_failed(f"{self.name} result", size, e) from e
             if self._arena is not None:

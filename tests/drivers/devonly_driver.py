@@ -6,7 +6,9 @@ refused, the allocator cannot wrap host memory, and data reaches the device only
 ``Device.queue_write`` / ``queue_read`` (and ``Allocator.import_host``, an upload at allocation).
 It is what the runtime and the CTS must handle for a GPU or accelerator driver.
 
-Registered through ``HAL_EXTERNAL_DRIVERS=<this file>`` (see tests/drivers/test_devonly.py).
+``nowrap`` is its sibling with host-visible memory that cannot alias the caller's arrays (the
+runtime's mapped staging path). Registered through ``HAL_EXTERNAL_DRIVERS=<this file>`` (see
+tests/drivers/test_devonly.py).
 """
 
 from __future__ import annotations
@@ -63,7 +65,34 @@ def create_driver(registry: Any) -> DeviceOnlyDriver:
     return DeviceOnlyDriver(registry)
 
 
+class NoWrapAllocator(Allocator):
+    """Host-visible memory that cannot alias the caller's arrays (as a GPU's mappable memory):
+    the runtime stages arguments into mapped buffers instead of binding them in place."""
+
+    can_wrap_host = False
+
+
+class NoWrapDevice(InlineLocalDevice):
+    allocator_class = NoWrapAllocator
+
+
+class NoWrapDriver(DeviceOnlyDriver):
+    name = "nowrap"
+    device_class = NoWrapDevice
+    cts_unsupported: ClassVar[dict[str, str]] = {}
+
+    def create_device(self, uri: str | None = None) -> NoWrapDevice:
+        self._parse(uri)
+        return NoWrapDevice(self, f"{self.name}://", 1)
+
+
+def create_nowrap_driver(registry: Any) -> NoWrapDriver:
+    return NoWrapDriver(registry)
+
+
 @hookimpl
 def hal_register_drivers() -> list[DriverInfo]:
     return [DriverInfo(name="devonly", description="test driver: device-only memory",
-                       factory=f"{__name__}:create_driver")]
+                       factory=f"{__name__}:create_driver"),
+            DriverInfo(name="nowrap", description="test driver: mappable, not wrappable",
+                       factory=f"{__name__}:create_nowrap_driver")]

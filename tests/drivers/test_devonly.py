@@ -31,16 +31,27 @@ def devonly(monkeypatch, clean_hal_env):
 
 
 def test_cts_passes_on_device_only_memory(tmp_path):
+    _cts("devonly", tmp_path, skipped_feature="mapping")
+
+
+def test_cts_passes_on_memory_that_cannot_wrap_host_arrays(tmp_path):
+    _cts("nowrap", tmp_path, skipped_feature=None)
+
+
+def _cts(driver, tmp_path, skipped_feature):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAL_")}
     env["HAL_EXTERNAL_DRIVERS"] = DRIVER
     env.pop("PYTEST_ADDOPTS", None)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "--hal-driver=devonly", "-rs"], cwd=tmp_path, env=env,
+                           f"--hal-driver={driver}", "-rs"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     skipped = [line for line in proc.stdout.splitlines() if line.startswith("SKIPPED")]
+    if skipped_feature is None:
+        assert not skipped and " passed" in proc.stdout, proc.stdout[-2000:]
+        return
     # Only the mapping tests are skipped, for the driver's stated reason.
-    assert skipped and all("does not support 'mapping'" in line for line in skipped)
+    assert skipped and all(f"does not support '{skipped_feature}'" in line for line in skipped)
     assert "test_transfer" not in "\n".join(skipped)
 
 
@@ -69,11 +80,12 @@ def _reference(x, w):
 
 
 @pytest.mark.parametrize("model", ["async", "inline"])
-def test_runs_compiled_vmvx_modules(devonly, model):
+@pytest.mark.parametrize("driver", ["devonly", "nowrap"])
+def test_runs_compiled_vmvx_modules(devonly, model, driver):
     module = hal_core.compile(_program(), target_backends=["vmvx"], execution_model=model)
     assert module.constants  # the constant reaches device memory through queue_write
     rng = np.random.default_rng(0)
-    with hal_core.load_module(module, device=devonly) as m:
+    with hal_core.load_module(module, device=driver) as m:
         for _ in range(3):  # device buffers are reused across calls
             x = rng.standard_normal((8, 16), dtype=np.float32)
             w = rng.standard_normal((16, 4), dtype=np.float32)
@@ -82,14 +94,15 @@ def test_runs_compiled_vmvx_modules(devonly, model):
                 np.testing.assert_allclose(g, want, rtol=1e-5, atol=1e-5)
 
 
-def test_runs_by_name_and_keeps_results_apart(devonly):
+@pytest.mark.parametrize("driver", ["devonly", "nowrap"])
+def test_runs_by_name_and_keeps_results_apart(devonly, driver):
     b = Builder()
     with b.function("main", [("x", (512, 512), "float32")]) as f:
         (x,) = f.args
         f.ret(x + x, x * x)
     module = hal_core.compile(b.module(), target_backends=["vmvx"])
     x = np.full((512, 512), 3.0, np.float32)  # 1 MiB results: recycled memory
-    with hal_core.load_module(module, device="devonly") as m:
+    with hal_core.load_module(module, device=driver) as m:
         first = m.main(x)
         second = m.main(x)
     np.testing.assert_array_equal(first[0], 6.0)
