@@ -55,3 +55,11 @@ def test_compiled_programs_keep_bindings_apart():
                     same = (x.slot, x.index) == (y.slot, y.index)
                     assert not (same and x.offset < y.offset + y.length
                                 and y.offset < x.offset + x.length) or x == y
+
+
+def test_a_binding_offset_off_the_abi_alignment_is_refused():
+    a = BufferRef(Slot.TRANSIENT, 0, 32, 64)
+    b = BufferRef(Slot.OUTPUT, 0, 0, 64)
+    with pytest.raises(CompileError, match="binding 0 of the dispatch of kernel 'k' starts at "
+                                           "offset 32"):
+        _emit([a, b], writes={1})

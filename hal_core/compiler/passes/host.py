@@ -20,10 +20,24 @@ def _overlap(a: BufferRef, b: BufferRef) -> bool:
             and a.offset < b.offset + b.length and b.offset < a.offset + a.length)
 
 
+#: The dispatch ABI's alignment of binding offsets (buffers themselves are 64-byte aligned).
+BINDING_ALIGNMENT = 64
+
+
 def _check_no_aliasing(step: object, refs: Sequence[BufferRef]) -> None:
-    """The dispatch ABI promises that the bindings of one dispatch never overlap (native code
-    marks binding pointers noalias): a written binding must share no byte with another."""
+    """The dispatch ABI promises that binding offsets are 64-byte aligned and that the
+    bindings of one dispatch never overlap (native code marks binding pointers noalias): a
+    written binding must share no byte with another."""
     writes = getattr(step, "writes", ())
+    for i, r in enumerate(refs):
+        if r.offset % BINDING_ALIGNMENT:
+            from hal_core.errors import CompileError
+
+            raise CompileError(
+                f"internal compiler error: binding {i} of the dispatch of kernel "
+                f"{getattr(getattr(step, 'kernel', None), 'name', '?')!r} starts at offset "
+                f"{r.offset} of its buffer; the dispatch ABI promises {BINDING_ALIGNMENT}-byte "
+                f"aligned binding offsets; please report it with the input program")
     for i, a in enumerate(refs):
         for j in range(i + 1, len(refs)):
             if (i in writes or j in writes) and _overlap(a, refs[j]):
