@@ -319,5 +319,31 @@ class AbiLoader(ExecutableLoader):
         return AbiExecutable(names, tuple(entry_points))
 
 
+class AddressAxpb(LocalExecutable):
+    """``axpb`` through the address mode of the local dispatch ABI: ``bindings`` is a ctypes
+    array of base addresses and ``constants`` a ctypes uint32 array (records their types)."""
+
+    format = ABI_FORMAT
+    binding_kind = "address"
+    entry_points = (EntryPoint("axpb", binding_count=2, constant_count=2),)
+
+    def __init__(self) -> None:
+        self.kinds: set[tuple[type, int, type]] = set()
+        self._lock = threading.Lock()
+
+    def run(self, entry: int, workgroup_count: tuple[int, int, int], first: int, last: int,
+            bindings: Any, constants: Any) -> None:
+        import ctypes
+
+        with self._lock:
+            self.kinds.add((type(bindings), len(bindings), type(constants)))
+        n = last - first
+        x = np.ctypeslib.as_array((ctypes.c_int32 * n).from_address(bindings[0] + 4 * first))
+        out = np.ctypeslib.as_array((ctypes.c_int32 * n).from_address(bindings[1] + 4 * first))
+        a, b = (np.array([c], np.uint32).view(np.int32)[0] for c in constants[:2])
+        with np.errstate(over="ignore"):
+            out[:] = a * x + b
+
+
 def abi_executable(*names: str) -> AbiExecutable:
     return AbiLoader().load(",".join(names).encode())

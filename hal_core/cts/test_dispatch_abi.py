@@ -3,7 +3,8 @@
 Kernel IR cannot read push constants or workgroup ids, so these suites dispatch the CTS's own
 Python executable format (:class:`hal_core.cts.executables.AbiLoader`) and check that the
 driver passes each workgroup exactly once, with the recorded constants (as 32-bit words) and
-its bindings, as :mod:`hal_core.hal.executable` specifies. Drivers that do not dispatch
+its bindings, as :mod:`hal_core.hal.local.executable` specifies, in both binding kinds
+(numpy arrays, and base addresses for ``binding_kind = "address"``). Drivers that do not dispatch
 ``LocalExecutable`` objects list ``local_dispatch_abi`` in ``cts_unsupported``.
 """
 
@@ -130,3 +131,26 @@ def test_constant_count_and_range_are_checked_at_record_time(hal_device):
             cb.dispatch(exe, 0, (4, 1, 1), [a, a], [0, bad])
     cb.dispatch(exe, 0, (4, 1, 1), [a, a], [(1 << 32) - 1, -(1 << 31)])
     cb.end()
+
+
+def test_address_mode_gets_base_addresses_and_uint32_constants(hal_device):
+    import ctypes
+
+    from hal_core.cts.executables import AddressAxpb
+
+    n = 777
+    exe = AddressAxpb()
+    x = np.arange(n, dtype=np.int32) - 100
+    src = hal_device.allocator.allocate_buffer(64 + 4 * n)
+    write_bytes(hal_device, src, x, 64)
+    cb = hal_device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=1)
+    cb.begin()
+    cb.dispatch(exe, 0, (n, 1, 1), [(src, 64, 4 * n), (0, 64, 4 * n)], [3, -5])
+    cb.end()
+    for _ in range(2):  # a reusable buffer: addresses resolved per submission
+        out = hal_device.allocator.allocate_buffer(128 + 4 * n)
+        submit(hal_device, [cb], [[out]])
+        got = np.frombuffer(read_bytes(hal_device, out, 64, 4 * n), np.int32)
+        np.testing.assert_array_equal(got, 3 * x - 5)
+        assert read_bytes(hal_device, out, 0, 64) == bytes(64)
+    assert exe.kinds == {(ctypes.c_void_p * 2, 2, ctypes.c_uint32 * 2)}
