@@ -39,7 +39,9 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "compile", help="compile a model to a .halm module for one or more target backends",
         description="Compile a model (text IR, or any format an importer plugin reads) into a"
-        " .halm module with one executable variant per target backend.",
+        " .halm module: one executable per kernel, with the variants each target backend"
+        " makes of it (in --target-backends order; a target may decline a kernel another"
+        " handles).",
         epilog="Target-specific options: --<target>-<option>=VALUE (e.g. --llvm-cpu-cpu=znver3)"
         " for a target named in --target-backends.")
     parser.__class__ = _CompileParser
