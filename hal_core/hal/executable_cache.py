@@ -51,3 +51,12 @@ class ExecutableCache:
         IncompatibleModuleError for a format it cannot prepare, ModuleFormatError for a
         malformed payload."""
         raise NotImplementedError
+
+
+def __getattr__(name: str) -> Any:
+    # The loader-backed cache lived here before the local package: keep old imports working.
+    if name in ("LoaderExecutableCache", "loader_formats"):
+        from hal_core.hal.local import executable_cache
+
+        return getattr(executable_cache, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
