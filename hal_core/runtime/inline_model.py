@@ -23,9 +23,9 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
                            ) -> dict[str, LoadedFunction]:
     import numpy as np
 
-    from hal_core.hal.executable_cache import as_entry_point
+    from hal_core.hal.executable_cache import as_entry_point, loader_formats
 
-    loadable = {r.info.format for r in registry.loaders() if getattr(r, "error", None) is None}
+    loadable = set(loader_formats(registry)[0])
     executables = []
     loaders: dict[str, Any] = {}
     for exe, v in zip(module.executables, variants):

@@ -62,24 +62,6 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return erf(np.asarray(x, np.float64 if x.dtype == np.float64 else np.float32))
 
 
-def _sum_chunks_wide(a: int, d: int, axes: tuple[int, ...], dt: np.dtype) -> Callable:
-    """A chunked f16/f32 sum whose chunk sums add up in f64, rounded once per chunk.
-
-    numpy sums each chunk pairwise; adding hundreds of chunk sums one after another in f32
-    lost ~1e-4 relative at 1e9 elements. The f64 running total lives in thread-local state:
-    a serial kernel runs all its chunks, in order, on one thread.
-    """
-    import threading
-
-    state = threading.local()
-
-    def sum_into(env, c0, c1):
-        part = np.add.reduce(env[a], axis=axes, dtype=dt).astype(np.float64)
-        total = state.total = part if c0 == 0 else state.total + part
-        np.copyto(env[d], total, casting="same_kind")
-    return sum_into
-
-
 def _int_div(a, b, out) -> None:
     # Truncating division (C semantics); numpy's floor_divide already yields 0 for b == 0.
     rem = np.fmod(a, b)
@@ -177,18 +159,24 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         accumulate, axes = bool(p[:1] and p[0]), tuple(p[1:])
         if len(set(axes)) != len(axes) or any(not 0 <= x < len(values[a].shape) for x in axes):
             raise _bad(ins, f"reduction axes {axes} for rank {len(values[a].shape)}")
-        init = _identity(op, dt)
-        if not accumulate:
+        src_dt = np.dtype(values[a].dtype)
+        init, src_init = _identity(op, dt), _identity(op, src_dt)
+        if dt == src_dt and not accumulate:
             return lambda env, c0, c1: uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+        if dt != src_dt and (op != "reduce_sum" or dt != np.float64 or src_dt.kind != "f"):
+            raise _bad(ins, f"a {src_dt.name} reduction into {dt.name}")
 
-        if uf is np.add and dt.kind == "f" and dt.itemsize < 8:
-            return _sum_chunks_wide(a, d, axes, dt)
-
-        def reduce_into(env, c0, c1):  # chunks of a serial kernel: combine with the result
-            if c0 == 0:
+        def reduce_into(env, c0, c1):
+            # A chunk is reduced in its own type (numpy sums contiguous runs pairwise), then
+            # combined with what the earlier chunks left in the (maybe wider) destination.
+            if c0 == 0 and dt == src_dt:
                 uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+                return
+            part = uf.reduce(env[a], axis=axes, initial=src_init)
+            if c0 == 0:
+                np.copyto(env[d], part)
             else:
-                uf(env[d], uf.reduce(env[a], axis=axes, dtype=dt, initial=init), out=env[d])
+                uf(env[d], part, out=env[d])
         return reduce_into
     from hal_vmvx import named_microkernels as nm
     if op == "matmul":
