@@ -48,11 +48,19 @@ def _selected_command(argv: list[str]) -> str | None:
     return None
 
 
+def _version_text() -> str:
+    from hal_core import __version__
+    from hal_core.hookspecs import HAL_PLUGIN_API_VERSION
+
+    return f"hal {__version__} (hal-core, plugin API {HAL_PLUGIN_API_VERSION})"
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     import importlib
 
     parser = _Parser(prog="hal", description="hal: a Python hardware abstraction layer, "
                      "after IREE's HAL.")
+    parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and debug logging (also HAL_DEBUG=1)")
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
@@ -63,6 +71,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         if name == selected:
             importlib.import_module(module).add_parser(subparsers)
+            # `hal run ... --debug` as well as `hal --debug run ...`; SUPPRESS keeps the
+            # subcommand from resetting a --debug given before it.
+            subparsers.choices[name].add_argument(
+                "--debug", action="store_true", default=argparse.SUPPRESS,
+                help="show tracebacks and debug logging (also HAL_DEBUG=1)")
         else:
             subparsers.add_parser(name, help=help_text)
     return parser
