@@ -150,6 +150,7 @@ class Registry:
         self.builtins = BUILTIN_PLUGINS if builtins is None else builtins
         self._records: list[PluginRecord] | None = None
         self._entries: dict[str, list[Registered]] = {}
+        self._default_checked: dict[str, ProbeResult] = {}  # HAL_DEFAULT_DEVICE entry -> child
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -391,7 +392,9 @@ class Registry:
         """Create a device from a driver name or URI (``local-task://?workers=4``).
 
         With no spec, ``HAL_DEFAULT_DEVICE`` (an ordered comma list; the first that works wins)
-        or ``local-task``. A named device is never replaced by another.
+        or ``local-task``. A named device is never replaced by another. When the list has
+        several entries, each is first created in a child process (as listing probes drivers),
+        so one that crashes natively (SIGSEGV, SIGILL) or hangs is skipped, not fatal.
         """
         if spec is not None:
             return self._create_named_device(spec)
@@ -401,6 +404,12 @@ class Registry:
         reasons = []
         for candidate in candidates:
             try:
+                checked = self._default_checked.get(candidate)
+                if checked is None:
+                    checked = self.probe_many([candidate], what="create")[candidate]
+                    self._default_checked[candidate] = checked
+                if checked.status != "available":
+                    raise DeviceUnavailableError(checked.describe())
                 return self._create_named_device(candidate)
             except HalError as exc:
                 log.info("HAL_DEFAULT_DEVICE: skipping %s: %s", candidate, exc)
@@ -450,7 +459,8 @@ class Registry:
         from hal_core import _probe
 
         for name in names:
-            self.driver(name)  # unknown or conflicting names fail here, in the parent
+            # Unknown or conflicting names fail here, in the parent ("create" takes URIs).
+            self.driver(name.partition("://")[0] if what == "create" else name)
         return _probe.run_children(names, what, timeout, self.child_env())
 
 
