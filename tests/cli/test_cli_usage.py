@@ -93,6 +93,15 @@ def test_debug_after_the_subcommand_is_accepted(hal, modules):
     assert out.strip() == "result[0]: 4xf32=[3 3 3 3]"
     status, _, err = hal("run", f"--module={modules['add']}", "--input=4xf32=1", "--debug")
     assert status == 2 and "Traceback" in err  # --debug asks for it on a real error
+    for args in (("drivers", "list"), ("plugins", "list"), ("devices", "list", "local-sync")):
+        status, _, err = hal(*args, "--debug")
+        assert status == 0 and "Traceback" not in err, (args, err)
+
+
+def test_a_refused_command_line_gets_no_traceback_even_with_debug(hal):
+    status, out, err = hal("run", "--no-such-flag", "--debug")
+    assert status == 2
+    assert "Traceback" not in err and err.count("\n") == 1
 
 
 def test_version(hal):
