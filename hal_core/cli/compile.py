@@ -14,14 +14,16 @@ import argparse
 import sys
 from typing import Any
 
+from hal_core.cli import _Parser
 from hal_core.errors import UsageError
 
 _IREE_MODELS = {"inline-static": "inline", "inline-dynamic": "inline",
                 "async-internal": "async", "async-external": "async"}
 
 
-class _CompileParser(argparse.ArgumentParser):
-    """Keeps ``--<target>-<key>=<value>`` flags aside instead of rejecting them."""
+class _CompileParser(_Parser):
+    """Keeps ``--<target>-<key>=<value>`` flags aside instead of rejecting them (and, as every
+    hal parser, reports other errors as one line, not a usage block)."""
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         ns, extra = super().parse_known_args(args, namespace)

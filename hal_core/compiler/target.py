@@ -56,7 +56,8 @@ class TargetBackend(ABC):
         of ``executable``, in order.
 
         Raise :class:`~hal_core.errors.UnsupportedKernelError` for a kernel this target does
-        not lower (other targets may), and :class:`~hal_core.errors.CompileError` for options
-        it rejects or a kernel it should have lowered but could not, naming the kernel and
-        what is unsupported.
+        not lower (other targets may), :class:`~hal_core.errors.OptionError` for options it
+        does not know or values it cannot take (a usage error), and
+        :class:`~hal_core.errors.CompileError` for a kernel it should have lowered but could
+        not, naming the kernel and what is unsupported.
         """

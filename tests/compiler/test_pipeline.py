@@ -9,7 +9,7 @@ from compiler_support import build, kinds
 import hal_core
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.pipeline import compile, compile_ir
-from hal_core.errors import CompileError, UsageError
+from hal_core.errors import CompileError, OptionError, UsageError
 from hal_core.ir import ops as O
 from hal_core.module.model import BufferRef, Copy, Dispatch, ExecutionModel, Slot
 
@@ -70,7 +70,7 @@ def test_unknown_target_and_execution_model_are_usage_errors() -> None:
         compile(ir, target_backends=())
     with pytest.raises(UsageError, match="not among the requested"):
         compile(ir, target_options={"llvm-cpu": {"cpu": "x"}})
-    with pytest.raises(CompileError, match="vmvx has no options"):
+    with pytest.raises(OptionError, match="vmvx has no options"):
         compile(ir, target_options={"vmvx": {"bogus": "1"}})
 
 

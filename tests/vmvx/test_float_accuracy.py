@@ -47,17 +47,20 @@ def test_f16_sigmoid_and_rsqrt_are_computed_in_f32_and_rounded_once(opcode):
         assert got[x == np.float16(-12)].min() > 0  # was 0: exp(12) overflows f16
 
 
+@pytest.mark.parametrize("shape, axes", [((4_000_000,), "0"), ((4000, 1000), "0, 1"),
+                                         ((100_000, 40), "0, 1")])
 @pytest.mark.parametrize("model", ["async", "inline"])
-def test_chunked_f32_sum_adds_chunks_in_wide_precision(model):
-    n = 4_000_000  # many chunks; each adds ~6 to 2**24, which f32 rounds each time
-    t = f"tensor<{n}xf32>"
+def test_chunked_f32_sum_adds_chunks_in_wide_precision(model, shape, axes):
+    # Many chunks, each adding ~6 to 2**24, which f32 rounds every time (was 5e-6 off).
+    t = f"tensor<{'x'.join(map(str, shape))}xf32>"
     module = hal_core.compile(f"""func.func @main(%x: {t}) -> tensor<f32> {{
-  %0 = reduce_sum %x {{axes = [0]}} : ({t}) -> tensor<f32>
+  %0 = reduce_sum %x {{axes = [{axes}]}} : ({t}) -> tensor<f32>
   return %0 : tensor<f32>
 }}""", target_backends=["vmvx"], execution_model=model)
-    x = np.full(n, 1e-4, np.float32)
-    x[0] = 2**24
+    x = np.full(shape, 1e-4, np.float32)
+    x.reshape(-1)[0] = 2**24
     want = x.astype(np.float64).sum()
-    with hal_core.load_module(module, "local-sync") as m:
-        got = float(m.main(x))
-    assert abs(got - want) / want <= 2 * np.finfo(np.float32).eps  # was 5e-6
+    for device in ("local-sync", "local-task"):
+        with hal_core.load_module(module, device) as m:
+            got = float(m.main(x))
+        assert abs(got - want) / want <= 2 * np.finfo(np.float32).eps, device

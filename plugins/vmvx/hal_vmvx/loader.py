@@ -2,8 +2,8 @@
 
 ``load`` decodes and checks the payload once and binds each instruction to a numpy microkernel
 closure. ``run`` then only (1) finds the rows of the tile, (2) builds the kernel's views of the
-bindings (cached per set of binding arrays, so a re-dispatch with the same buffers costs nothing
-here), (3) slices them per chunk and (4) calls the closures.
+bindings (afresh each run: a cache would keep the caller's arrays alive), (3) slices them per
+chunk and (4) calls the closures.
 """
 
 from __future__ import annotations
