@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from hal_core.compiler import kernel_ir as K
+from hal_core.compiler.kernel_analysis import collapse, dense_strides, map_strides
 from hal_vmvx.bytecode import IOTA, SCALAR, SCRATCH, VIEW, Instr, KernelCode, Value
 
 CHUNK_ELEMENTS = 1 << 15        # elements per streamed chunk (scratch stays in L2)
@@ -87,25 +88,6 @@ class KernelBuilder:
         return KernelCode(self.name, self.binding_count, rows, chunk_rows, workgroup_count,
                           tuple(self.values), tuple(self.instrs), self.quiet, serial,
                           tail_instrs)
-
-
-def dense_strides(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-    out, acc = [], itemsize
-    for n in reversed(shape):
-        out.append(acc)
-        acc *= max(n, 1)
-    return tuple(reversed(out))
-
-
-def map_strides(m: K.MappedOperand) -> tuple[int, list[int]]:
-    """Byte offset of point 0 and byte stride per iteration dim of an operand's map."""
-    op = m.operand
-    isz = K.DTYPES[op.dtype]
-    st = dense_strides(op.shape, isz)
-    offset = op.byte_offset + sum(s * e.constant for s, e in zip(st, m.map.exprs))
-    strides = [sum(s * e.coeffs[i] for s, e in zip(st, m.map.exprs))
-               for i in range(m.map.num_dims)]
-    return offset, strides
 
 
 def workgroups_for(rows: int, elements: int) -> int:
@@ -197,35 +179,21 @@ def lower_body(kb: KernelBuilder, body: Sequence[K.ScalarOp], yields: Sequence[K
 def lower_generic(k: K.GenericKernel) -> KernelCode:
     kb = KernelBuilder(k.name, K.binding_count(k))
     nd = len(k.iteration_space)
-    par = [d for d in range(nd) if k.iterator_types[d] == "parallel"]
     red = [d for d in range(nd) if k.iterator_types[d] == "reduction"]
     fin_inputs = k.finalize.inputs if k.finalize else ()
-    mapped = list(k.inputs) + list(k.outputs) + list(fin_inputs)
-    geo = [map_strides(m) for m in mapped]
-    if any(k.iteration_space[d] == 0 for d in par):
+    nest = collapse(k)  # loops: parallel then reduction, size-1 dims dropped, dense runs merged
+    if nest.empty:
         return kb.finish(0, 0, 1)  # nothing to compute
-    pinned = _iter_dims_used(k)
-    # Dims in execution order: parallel then reduction; size-1 dims vanish unless pinned.
-    groups: list[list[int]] = []
-    for d in par + red:
-        n = k.iteration_space[d]
-        if n == 1 and d not in pinned:
-            continue
-        if groups and d not in pinned and groups[-1][-1] not in pinned:
-            prev = groups[-1][-1]
-            same_kind = k.iterator_types[prev] == k.iterator_types[d]
-            if same_kind and all(s[prev] == s[d] * n for _, s in geo):
-                groups[-1].append(d)
-                continue
-        groups.append([d])
-    space = [math.prod(k.iteration_space[d] for d in g) for g in groups]
-    gstr = [[s[g[-1]] for g in groups] for _, s in geo]
-    npar = sum(1 for g in groups if k.iterator_types[g[0]] == "parallel")
+    groups = nest.dims
+    space = list(nest.sizes)
+    geo = [(acc.offset, None) for acc in nest.operands]  # (offset, _): indexed like before
+    gstr = [list(acc.strides) for acc in nest.operands]
+    npar = nest.num_parallel
     # A full reduction over many elements streams chunks of its first dim serially,
     # accumulating, instead of computing its whole body at once.
     serial = not npar and len(space) > 0 and space[0] > 1 and \
         math.prod(space) > CHUNK_ELEMENTS
-    tile = 0 if npar or serial else -1
+    tile = nest.tile_axis if npar else (0 if serial else -1)
     rows = space[0] if npar or serial else 1
     ptile = tile if npar else -1  # the tile axis of values over the parallel dims only
     red_axes = list(range(npar, len(groups)))
@@ -276,9 +244,3 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
     return kb.finish(rows, chunk_rows_for(rows, inner) if npar else 0,
                      workgroups_for(rows, math.prod(space)) if npar else 1)
 
-
-def _iter_dims_used(k: K.GenericKernel) -> set[int]:
-    bodies = list(k.body) + (list(k.finalize.body) if k.finalize else [])
-    refs = [a for op in bodies for a in op.args] + list(k.yields)
-    refs += list(k.finalize.yields) if k.finalize else []
-    return {a.dim for a in refs if isinstance(a, K.IterIndex)}
