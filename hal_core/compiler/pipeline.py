@@ -140,11 +140,20 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     for k in kernels:
         K.validate(k)
 
+    # Targets compile before buffer planning: an entry point may ask for scratch memory.
+    variants = []
+    for tname, backend in backends if kernels else ():
+        topts = TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
+        variant = _compile_variant(tname, backend, executable, topts, origins)
+        dump(f"variant-{tname}.txt", lambda v=variant: _format_variant(v))
+        variants.append(variant)
+    scratch, variants = _unify_scratch(len(kernels), variants)
+
     pool = ConstantPool()
     functions = []
     bplans = []
     for fn, _, fd, entries in formed:
-        bplan = _run("buffer planning", plan_buffers, fd, pool)
+        bplan = _run("buffer planning", plan_buffers, fd, pool, [scratch[e] for e in entries])
         bplans.append((fd, bplan))
         program = _run("host program emission", emit_program, fd, bplan, entries)
         functions.append(M.Function(
@@ -153,15 +162,7 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
             program, bplan.transient_size))
     dump("host.txt", lambda: format_host(functions, bplans))
 
-    executables: tuple[M.Executable, ...] = ()
-    if kernels:
-        variants = []
-        for tname, backend in backends:
-            topts = TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
-            variant = _compile_variant(tname, backend, executable, topts, origins)
-            dump(f"variant-{tname}.txt", lambda v=variant: _format_variant(v))
-            variants.append(variant)
-        executables = (M.Executable(name, tuple(variants)),)
+    executables = (M.Executable(name, tuple(variants)),) if kernels else ()
     constants = tuple(M.Constant(n, d) for n, d in zip(pool.names, pool.data))
     return M.Module(name, tuple(functions), executables, constants, execution_model=model)
 
@@ -192,20 +193,45 @@ def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
     except Exception as exc:
         raise CompileError(f"target backend {tname!r} failed: {type(exc).__name__}: {exc}"
                            ) from exc
-    if not isinstance(variant, M.Variant) or len(variant.entry_points) != len(
+    if not isinstance(variant, M.Variant) or len(M.dispatchable_entry_points(variant)) != len(
             executable.kernels):
-        got = len(variant.entry_points) if isinstance(variant, M.Variant) else variant
+        got = len(M.dispatchable_entry_points(variant)) if isinstance(variant, M.Variant) \
+            else variant
         raise CompileError(f"target backend {tname!r} returned {got!r} entry points for "
                            f"{len(executable.kernels)} kernels; it must return one Variant "
-                           "with one entry point per kernel, in order")
+                           "with one entry point per kernel, in order (then any load-time "
+                           "packing entry points)")
     for i, (kernel, ep) in enumerate(zip(executable.kernels, variant.entry_points)):
-        want = K.binding_count(kernel)
+        want = K.binding_count(kernel) + (1 if ep.scratch_size else 0)
         if ep.binding_count != want or ep.constant_count != 0:
             raise CompileError(f"target backend {tname!r}: entry point {i} ({ep.name!r}) "
                                f"declares {ep.binding_count} bindings and {ep.constant_count}"
                                f" push constants; kernel {kernel.name!r} has {want} bindings "
-                               "and no push constants")
+                               "(its own, plus one for scratch if it asks for scratch) and no "
+                               "push constants")
+        consts = K.constant_bindings(kernel)
+        for p in ep.constant_packs:
+            if p.binding not in consts:
+                raise CompileError(f"target backend {tname!r}: entry point {i} ({ep.name!r}) "
+                                   f"packs binding {p.binding}, which is not a module constant "
+                                   f"of kernel {kernel.name!r} (constant bindings: "
+                                   f"{sorted(consts) or 'none'})")
     return variant
+
+
+def _unify_scratch(n: int, variants: list[M.Variant]) -> tuple[list[int], list[M.Variant]]:
+    """Scratch bytes per entry point (the most any variant asks) and the variants with the
+    scratch binding counted in every one of them, so their entry points keep one layout."""
+    scratch = [max((v.entry_points[e].scratch_size for v in variants), default=0)
+               for e in range(n)]
+    out = []
+    for v in variants:
+        eps = list(v.entry_points)
+        for e in range(n):
+            if scratch[e] and not eps[e].scratch_size:
+                eps[e] = dataclasses.replace(eps[e], binding_count=eps[e].binding_count + 1)
+        out.append(dataclasses.replace(v, entry_points=tuple(eps)))
+    return scratch, out
 
 
 def _format_variant(v: M.Variant) -> str:
@@ -214,7 +240,10 @@ def _format_variant(v: M.Variant) -> str:
     for i, ep in enumerate(v.entry_points):
         lines.append(f"  [{i}] {ep.name} workgroups={ep.workgroup_count} "
                      f"size={ep.workgroup_size} bindings={ep.binding_count} "
-                     f"constants={ep.constant_count}")
+                     f"constants={ep.constant_count}"
+                     + (f" scratch={ep.scratch_size}" if ep.scratch_size else "")
+                     + "".join(f" pack(binding {p.binding} by [{p.entry_point}], "
+                               f"{p.packed_size} bytes)" for p in ep.constant_packs))
     return "\n".join(lines)
 
 

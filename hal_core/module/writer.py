@@ -23,6 +23,7 @@ from hal_core.module.model import (
     Module,
 )
 from hal_core.module.schema.generated import (
+    ConstantPack,
     BarrierOp,
     Constant,
     CopyOp,
@@ -213,14 +214,26 @@ def _build_flatbuffer(module: Module, const_refs: list[tuple[int, int]],
         Function.AddTransientSize(b, f.transient_size)
         return Function.End(b)
 
+    def constant_pack(p) -> int:
+        ConstantPack.Start(b)
+        ConstantPack.AddBinding(b, p.binding)
+        ConstantPack.AddEntryPoint(b, p.entry_point)
+        ConstantPack.AddPackedSize(b, p.packed_size)
+        return ConstantPack.End(b)
+
     def entry_point(ep) -> int:
         name = b.CreateString(ep.name)
+        packs = tables([constant_pack(p) for p in ep.constant_packs]) \
+            if ep.constant_packs else None
         EntryPoint.Start(b)
         EntryPoint.AddName(b, name)
         EntryPoint.AddWorkgroupCount(b, CreateDim3(b, *ep.workgroup_count))
         EntryPoint.AddWorkgroupSize(b, CreateDim3(b, *ep.workgroup_size))
         EntryPoint.AddBindingCount(b, ep.binding_count)
         EntryPoint.AddConstantCount(b, ep.constant_count)
+        EntryPoint.AddScratchSize(b, ep.scratch_size)
+        if packs is not None:
+            EntryPoint.AddConstantPacks(b, packs)
         return EntryPoint.End(b)
 
     def variant(v, ref: tuple[int, int]) -> int:

@@ -7,10 +7,14 @@
 * every other buffer lives in the ``TRANSIENT`` arena at a 64-byte aligned offset. Lifetimes
   run from the first dispatch that touches a buffer to the last; buffers whose lifetimes do not
   overlap share space (first fit, in order of definition). The arena's size is the peak.
+* a dispatch whose entry point asks for scratch (``VariantEntryPoint.scratch_size``) gets a
+  transient region of that size living for that dispatch only, bound after the kernel's own
+  bindings (``BufferPlan.scratch``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hal_core.compiler.passes.dispatch import FunctionDispatches
@@ -46,9 +50,12 @@ class BufferPlan:
     copies: list[tuple[BufferRef, BufferRef]] = field(default_factory=list)  # (source, target)
     transient_size: int = 0
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)  # transients only
+    scratch: dict[int, BufferRef] = field(default_factory=dict)  # step -> its scratch region
 
 
-def plan_buffers(fd: FunctionDispatches, pool: ConstantPool) -> BufferPlan:
+def plan_buffers(fd: FunctionDispatches, pool: ConstantPool,
+                 scratch: Sequence[int] = ()) -> BufferPlan:
+    """``scratch[s]``: bytes of scratch dispatch ``fd.steps[s]`` needs (none if absent)."""
     import numpy as np
 
     fn = fd.function
@@ -84,7 +91,14 @@ def plan_buffers(fd: FunctionDispatches, pool: ConstantPool) -> BufferPlan:
             raise CompileError(f"in @{fn.name}: buffer %{name} is read but nothing computes"
                                " it; this is a compiler bug, please report it")
         plan.lifetimes[name] = (start, last[name])
+    scratch_names = {}
+    for s, size in enumerate(scratch):
+        if size:
+            name = scratch_names[s] = f" scratch of dispatch {s}"  # no IR value has a space
+            plan.lifetimes[name] = (s, s)
+            sizes[name] = size
     _place_transients(plan, sizes)
+    plan.scratch = {s: plan.refs.pop(name) for s, name in scratch_names.items()}
     return plan
 
 

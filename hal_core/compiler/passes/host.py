@@ -59,10 +59,13 @@ def emit_program(fd: FunctionDispatches, plan: BufferPlan,
         program.append(op)
         hazards.add(reads, writes, window)
 
-    for step, entry in zip(fd.steps, entry_points):
+    for s, (step, entry) in enumerate(zip(fd.steps, entry_points)):
         refs = [plan.refs[v.name] for v in step.buffers]
         reads = [r for b, r in enumerate(refs) if b not in step.writes]
         writes = [r for b, r in enumerate(refs) if b in step.writes]
+        if s in plan.scratch:  # the entry point's scratch: one more binding, written
+            refs.append(plan.scratch[s])
+            writes.append(plan.scratch[s])
         command(Dispatch(executable, entry, tuple(refs)), reads, writes, step.window)
     for source, target in plan.copies:
         command(Copy(source, target), [source], [target])
