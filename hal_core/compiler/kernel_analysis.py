@@ -110,7 +110,8 @@ class LoopNest:
 
     ``dims[l]`` are the kernel's iteration dims merged into loop ``l`` (outermost first; within
     a loop, the first dim is the slowest), ``sizes[l]`` its trip count and ``kinds[l]``
-    ``"parallel"`` or ``"reduction"``; the first ``num_parallel`` loops are the parallel ones.
+    ``"parallel"`` or ``"reduction"``; parallel loops come first unless :func:`collapse` was
+    asked for ``reduction_first`` (``num_parallel`` counts them either way).
     ``operands`` follows :func:`generic_operands`. ``empty`` is True when a parallel dim has
     size 0 (the kernel writes nothing; a reduction over zero elements still writes the
     identity). Size-1 dims not read by ``IterIndex`` appear in no loop.
@@ -124,13 +125,18 @@ class LoopNest:
     empty: bool = False
 
     @property
+    def parallel_loops(self) -> tuple[int, ...]:
+        return tuple(i for i, t in enumerate(self.kinds) if t == "parallel")
+
+    @property
     def reduction_loops(self) -> tuple[int, ...]:
-        return tuple(range(self.num_parallel, len(self.sizes)))
+        return tuple(i for i, t in enumerate(self.kinds) if t == "reduction")
 
     @property
     def tile_axis(self) -> int:
-        """The loop workgroups split: the outermost parallel loop, or -1 if there is none."""
-        return 0 if self.num_parallel else -1
+        """The loop workgroups split: loop 0 when it is parallel, else -1 (no parallel loop, or
+        reduction-first order: workgroups would share outputs)."""
+        return 0 if self.kinds and self.kinds[0] == "parallel" else -1
 
     def loop_of(self, dim: int) -> int | None:
         """The loop holding iteration dim ``dim`` (None for a dropped size-1 dim)."""
@@ -140,12 +146,15 @@ class LoopNest:
         return None
 
 
-def collapse(k: K.GenericKernel, unit: str = "bytes", keep: Iterable[int] = ()) -> LoopNest:
+def collapse(k: K.GenericKernel, unit: str = "bytes", keep: Iterable[int] = (),
+             reduction_first: bool = False) -> LoopNest:
     """The loops a generic kernel needs (see the module docstring and :class:`LoopNest`).
 
     Iteration dims in ``keep`` (and those the body reads with ``IterIndex``) are never merged
     or dropped. Dims are merged when every operand's stride on the outer dim equals its stride
-    on the inner dim times the inner dim's size, so one running index walks both.
+    on the inner dim times the inner dim's size, so one running index walks both. Loops are
+    parallel then reduction, or with ``reduction_first`` reduction then parallel (a target's
+    choice: e.g. a sum over axis 0 of a row-major matrix reads whole rows that way).
     """
     nd = len(k.iteration_space)
     par = [d for d in range(nd) if k.iterator_types[d] == "parallel"]
@@ -154,7 +163,7 @@ def collapse(k: K.GenericKernel, unit: str = "bytes", keep: Iterable[int] = ()) 
     geo = [map_strides(m, unit) for m in mapped]
     pinned = iter_dims_used(k) | set(keep)
     groups: list[list[int]] = []
-    for d in par + red:
+    for d in (red + par if reduction_first else par + red):
         n = k.iteration_space[d]
         if n == 1 and d not in pinned:
             continue

@@ -49,7 +49,10 @@ def weights_program() -> ir.Module:
     with b.function("main", [("x", (2, 4), "f32")]) as f:
         (x,) = f.args
         f.ret(x @ f.constant(W) + 1.0)
-    with b.function("twice", [("x", (2, 4), "f32")]) as f:
+    with b.function("again", [("x", (2, 4), "f32")]) as f:  # main's kernel: shares its pack
+        (x,) = f.args
+        f.ret(x @ f.constant(W) + 1.0)
+    with b.function("twice", [("x", (2, 4), "f32")]) as f:  # another kernel: its own pack
         (x,) = f.args
         w = f.constant(W)
         f.ret((x @ w) * 2.0)
@@ -72,6 +75,7 @@ def test_dispatch_formation_marks_constant_operands():
                          ids=["async", "inline"])
 def test_a_constant_weight_is_packed_once_per_load(packer, pack_runs, tmp_path, model):
     m = hal_core.compile(weights_program(), ["packer"], execution_model=model.name.lower())
+    assert len(m.executables) == 2  # main and again share one kernel
     (variant,) = m.executables[0].variants
     (pack,) = variant.entry_points[0].constant_packs
     assert variant.entry_points[pack.entry_point].name.startswith("pack_")
@@ -83,14 +87,15 @@ def test_a_constant_weight_is_packed_once_per_load(packer, pack_runs, tmp_path, 
     for load in range(2):
         with hal_core.load_module(again, device="local-sync") as loaded:
             packs = [n for n in pack_runs if n.startswith("pack_")]
-            assert len(packs) == load + 1  # packed at load, before any call
+            assert len(packs) == 2 * (load + 1)  # packed at load (one per kernel), no call yet
             for _ in range(3):
                 np.testing.assert_allclose(loaded.main(x), x @ W + 1.0, rtol=1e-6)
+                np.testing.assert_allclose(loaded.again(x), x @ W + 1.0, rtol=1e-6)
                 np.testing.assert_allclose(loaded.twice(x), (x @ W) * 2.0, rtol=1e-6)
         packs = [n for n in pack_runs if n.startswith("pack_")]
-        assert len(packs) == load + 1  # both functions share the one packed weight
+        assert len(packs) == 2 * (load + 1)  # calls never pack
     matmuls = [n for n in pack_runs if not n.startswith("pack_")]
-    assert len(matmuls) == 2 * 2 * 3
+    assert len(matmuls) == 2 * 3 * 3
 
 
 def test_weights_passed_as_arguments_are_not_packed(packer, pack_runs):
