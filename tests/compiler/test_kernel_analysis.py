@@ -142,3 +142,15 @@ def test_named_tiling():
     with pytest.raises(TypeError):
         named_tiling(copy_kernel((1,), ["parallel"], [], [mapped(op(0, (1,)),
                                                                  [K.AffineExpr((1,))], 1)]))
+
+
+def test_collapse_reduction_first_puts_reduction_loops_outside():
+    x, y = op(0, (5, 6)), op(1, (6,))
+    k = copy_kernel((5, 6), ["reduction", "parallel"],
+                    [K.MappedOperand(x, K.IndexingMap.identity(2))],
+                    [mapped(y, [K.AffineExpr((0, 1))], 2)], combiners=("sum",))
+    nest = collapse(k, reduction_first=True)
+    assert nest.kinds == ("reduction", "parallel") and nest.sizes == (5, 6)
+    assert nest.parallel_loops == (1,) and nest.reduction_loops == (0,)
+    assert nest.tile_axis == -1 and nest.operands[0].strides == (24, 4)
+    assert collapse(k).tile_axis == 0
