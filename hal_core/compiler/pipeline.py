@@ -300,26 +300,46 @@ def _format_variant(v: M.Variant) -> str:
 
 # -- sources --------------------------------------------------------------------------------------
 
-def load_source(source: Any, importer: str | None = None) -> tuple[Any, str]:
-    """(tensor IR module, module name) from a Module, Function, Builder, path, text or bytes."""
+def importer_name(source: Any, importer: str | None = None) -> str | None:
+    """The importer that :func:`load_source` runs for ``source`` (None: no importer runs,
+    ``source`` already is tensor IR)."""
     from hal_core.ir import Builder, Function, Module
 
+    if isinstance(source, (Module, Function, Builder)):
+        return None
+    if isinstance(source, (bytes, bytearray, memoryview)) or (
+            isinstance(source, str) and ("\n" in source or "func.func" in source)):
+        return importer or "text"
+    if isinstance(source, (str, os.PathLike)):
+        return _importer_for(Path(source)) if importer is None else importer
+    raise UsageError(f"cannot compile a {type(source).__name__}; give a hal_core.ir Module, "
+                     "Function or Builder, a file path, or IR text")
+
+
+def load_source(source: Any, importer: str | None = None,
+                importer_options: Mapping[str, str] | None = None) -> tuple[Any, str]:
+    """(tensor IR module, module name) from a Module, Function, Builder, path, text or bytes;
+    ``importer_options`` go to the importer (see :class:`~hal_core.descriptors.ImporterInfo`)."""
+    from hal_core.ir import Builder, Function, Module
+
+    name = importer_name(source, importer)
+    if name is None and importer_options:
+        raise UsageError(f"importer options ({', '.join(sorted(importer_options))}) were given, "
+                         f"but a {type(source).__name__} is tensor IR already: no importer "
+                         "runs; drop them or pass a model file")
     if isinstance(source, Module):
         return source, "module"
     if isinstance(source, Function):
         return Module((source,)), source.name
     if isinstance(source, Builder):
         return source.module(), "module"
+    options = dict(importer_options or {})
     if isinstance(source, (bytes, bytearray, memoryview)) or (
             isinstance(source, str) and ("\n" in source or "func.func" in source)):
         data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
-        return _import(importer or "text", data), "module"
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        name = _importer_for(path) if importer is None else importer
-        return _import(name, os.fspath(path)), _module_name(path.stem)
-    raise UsageError(f"cannot compile a {type(source).__name__}; give a hal_core.ir Module, "
-                     "Function or Builder, a file path, or IR text")
+        return _import(name, data, options), "module"
+    path = Path(source)
+    return _import(name, os.fspath(path), options), _module_name(path.stem)
 
 
 def _module_name(stem: str) -> str:
@@ -341,7 +361,7 @@ def _importer_for(path: Path) -> str:
                      "pass an importer by name (hal compile --importer=NAME)")
 
 
-def _import(name: str, source: Any) -> Any:
+def _import(name: str, source: Any, options: dict[str, str]) -> Any:
     from hal_core.descriptors import resolve
     from hal_core.ir import Module
     from hal_core.registry import get_registry
@@ -350,7 +370,13 @@ def _import(name: str, source: Any) -> Any:
     where = f"importer '{name}' from {entry.plugin.describe()}"
     try:
         factory = resolve(entry.info.factory)
-        module = factory(source)
+        if _takes_options(factory):
+            module = factory(source, options)
+        elif options:
+            raise UsageError(f"{where} takes no options, got "
+                             f"{', '.join(f'--{name}-{k}' for k in sorted(options))}")
+        else:
+            module = factory(source)
     except HalError:
         raise
     except Exception as exc:
@@ -361,20 +387,36 @@ def _import(name: str, source: Any) -> Any:
     return module
 
 
+def _takes_options(factory: Any) -> bool:
+    """Whether an importer factory accepts ``(source, options)``."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
+
+
 def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
             execution_model: str | M.ExecutionModel = "async",
             dump_ir: str | os.PathLike[str] | None = None,
             target_options: Mapping[str, Mapping[str, str]] | None = None,
             output: str | os.PathLike[str] | None = None, *,
-            importer: str | None = None, name: str | None = None) -> M.Module:
+            importer: str | None = None, name: str | None = None,
+            importer_options: Mapping[str, str] | None = None) -> M.Module:
     """Compile ``source`` for ``target_backends``; write it to ``output`` when given.
 
     ``source``: a :class:`hal_core.ir.Module` / ``Function`` / ``Builder``, a file path (the
     importer is picked by extension unless ``importer`` names one), IR text or bytes.
     ``target_options`` maps a target name to its options (see
-    :class:`~hal_core.compiler.target.TargetOptions`).
+    :class:`~hal_core.compiler.target.TargetOptions`); ``importer_options`` are the importer's
+    (see :class:`~hal_core.descriptors.ImporterInfo`).
     """
-    ir_module, default_name = load_source(source, importer)
+    ir_module, default_name = load_source(source, importer, importer_options)
     if name is None:
         name = _module_name(Path(output).stem) if output is not None and \
             default_name == "module" else default_name
