@@ -112,6 +112,8 @@ class _Runner:
         return memoryview(out)
 
     def _on_device(self, exe: Any, entry: int, wg: tuple, src: memoryview, size: int) -> Any:
+        """One dispatch on the device: upload, pack, read back (queue_write / queue_read, so
+        memory the host cannot map works too)."""
         import numpy as np
 
         from hal_core.hal.allocator import aligned_host_array
@@ -121,18 +123,18 @@ class _Runner:
         source = dev.allocator.allocate_buffer(max(src.nbytes, 1))
         target = dev.allocator.allocate_buffer(max(size, 1))
         try:
+            sem = dev.create_semaphore(0 if src.nbytes else 1)  # nothing to upload: done
             if src.nbytes:
-                source.write(np.frombuffer(src, np.uint8))
+                dev.queue_write((), ((sem, 1),), np.frombuffer(src, np.uint8), source)
             cb = dev.create_command_buffer(CommandBufferMode.ONE_SHOT)
             cb.begin()
             cb.dispatch(exe, entry, wg, [(source, 0, src.nbytes), (target, 0, size)], ())
             cb.end()
-            sem = dev.create_semaphore(0)
-            dev.queue_execute((), ((sem, 1),), (cb,))
-            sem.wait(1)
+            dev.queue_execute(((sem, 1),), ((sem, 2),), (cb,))
             out = aligned_host_array(size)
             if size:
-                out[:] = target.map()[:size]
+                dev.queue_read(((sem, 2),), ((sem, 3),), target, 0, out)
+            sem.wait(3 if size else 2)
             return out
         finally:
             source.release()
