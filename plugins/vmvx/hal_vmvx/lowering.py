@@ -1,6 +1,7 @@
 """Kernel IR -> vmvx bytecode: the generic kernels and the shared elementwise machinery.
 
-Every analysis happens here so that ``run`` only slices views and calls numpy:
+Every analysis happens at compile time so that ``run`` only slices views and calls numpy
+(strides, dim collapsing and the tile axis come from :mod:`hal_core.compiler.kernel_analysis`):
 
 * each operand becomes a strided *view* over the kernel's iteration space (an affine map is a
   byte offset plus one byte stride per iteration dim, zero for broadcast, negative for
@@ -21,7 +22,6 @@ from collections.abc import Callable, Sequence
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.kernel_analysis import (
     collapse,
-    dense_strides,
     generic_operands,
     map_strides,
 )

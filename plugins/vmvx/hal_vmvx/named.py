@@ -9,12 +9,11 @@ from __future__ import annotations
 
 
 from hal_core.compiler import kernel_ir as K
-from hal_core.compiler.kernel_analysis import named_tiling
+from hal_core.compiler.kernel_analysis import dense_strides, named_tiling
 from hal_vmvx.bytecode import DTYPE_CODE, KernelCode
 from hal_vmvx.lowering import (
     MAX_WORKGROUPS,
     KernelBuilder,
-    dense_strides,
     lower_body,
     map_strides,
 )
