@@ -138,3 +138,13 @@ def test_a_pack_of_a_non_constant_binding_is_refused(packer, monkeypatch):
             ep, *v.entry_points[1:])),)),))
     with pytest.raises(ModuleFormatError, match="must be a CONSTANT region"):
         hal_core.load_module(broken, device="local-sync")
+
+
+def test_hal_dump_shows_packs(packer, tmp_path, capsys):
+    from hal_core.cli import main
+
+    path = tmp_path / "m.halm"
+    write_module(hal_core.compile(weights_program(), ["packer"]), path)
+    assert main(["dump", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "packs binding 1 at load with entry 1 (" in out
