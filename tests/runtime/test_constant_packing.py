@@ -148,3 +148,27 @@ def test_hal_dump_shows_packs(packer, tmp_path, capsys):
     assert main(["dump", str(path)]) == 0
     out = capsys.readouterr().out
     assert "packs binding 1 at load with entry 1 (" in out
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"entry_point": 0}, "load-time entry points must follow"),
+    ({"entry_point": 9}, "load-time entry points must follow"),
+    ({"binding": 7}, "must name a binding"),
+    ({"packed_size": -1}, "packed size must be an integer"),
+])
+def test_malformed_packs_fail_the_module_checks(packer, change, message):
+    import dataclasses
+
+    from hal_core.errors import ModuleFormatError
+    from hal_core.module.validate import check_module
+
+    m = hal_core.compile(weights_program(), ["packer"])
+    v = m.executables[0].variants[0]
+    (p,) = v.entry_points[0].constant_packs
+    ep = dataclasses.replace(v.entry_points[0],
+                             constant_packs=(dataclasses.replace(p, **change),))
+    broken = dataclasses.replace(m, executables=(dataclasses.replace(
+        m.executables[0], variants=(dataclasses.replace(v, entry_points=(
+            ep, *v.entry_points[1:])),)), *m.executables[1:]))
+    with pytest.raises(ModuleFormatError, match=message):
+        check_module(broken, "m", "recompile")
