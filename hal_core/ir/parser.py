@@ -390,6 +390,11 @@ class _Parser:
         value: Any = _hex_bytes(tok)
         if value is not None:
             self.lex.next()
+        elif tok.kind == "string" and tok.text.startswith('"0x'):
+            short = Token(tok.kind, tok.text[:24] + ("..." if len(tok.text) > 24 else ""),
+                          tok.line, tok.column)
+            raise self.error("the hex constant must be pairs of hex digits (0-9, a-f), with no"
+                             f" spaces, found {short.text}", short)
         else:
             value = self.nested()
         self.expect(">", " to close dense<...>")
