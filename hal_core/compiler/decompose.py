@@ -17,6 +17,10 @@ Contract of a :class:`Decomposition`:
   buffer planning as that extra binding (see :mod:`hal_core.module.model`).
 * Results equal the named kernel's (kernel_ir semantics), up to float rounding order.
 
+A target may compile the steps into one entry point that runs them in order (simplest: one
+workgroup running each step over its whole space, as ``tests/compiler/decomposing_target.py``
+does), declaring ``scratch_size`` on that entry point.
+
 How each kernel is expressed (all with epilogues folded in):
 
 * matmul: one reduction over ``(*batch, M, N, K)`` (broadcast batch dims read index 0).
@@ -60,8 +64,7 @@ def decompose(kernel: K.Kernel) -> Decomposition | None:
     fn = _DECOMPOSERS.get(type(kernel))
     if fn is None:
         return None
-    d = fn(kernel, _Scratch(K.binding_count(kernel)))
-    return d
+    return fn(kernel, _Scratch(K.binding_count(kernel)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +222,7 @@ def _matmul(k: K.MatmulKernel, scratch: _Scratch) -> Decomposition:
     out = k.out
     rank = len(out.shape)
     nb = rank - 2
-    m, n, kk = k.mnk
+    kk = k.mnk[2]
     nd = rank + 1
     bd, dm, dn, dk = list(range(nb)), nb, nb + 1, nb + 2
     acc = k.acc_dtype or out.dtype
@@ -245,12 +248,11 @@ def _matmul(k: K.MatmulKernel, scratch: _Scratch) -> Decomposition:
         f"{k.name}_generic", (*out.shape, kk), ("parallel",) * rank + ("reduction",),
         (lhs, rhs), (K.MappedOperand(out, K.IndexingMap(nd, out_exprs)),), tuple(b.ops),
         (prod,), ("sum",), _finalize(k.epilogue, acc, out.dtype, out_exprs, nd))
-    del m, n, bd
     return scratch.done([kern])
 
 
 def _conv2d(k: K.Conv2dKernel, scratch: _Scratch) -> Decomposition:
-    nb, c, h, w = k.input.shape
+    nb, _, h, w = k.input.shape
     o, cg, kh, kw = k.filter.shape
     _, _, oh, ow = k.out.shape
     g = k.groups
@@ -288,7 +290,6 @@ def _conv2d(k: K.Conv2dKernel, scratch: _Scratch) -> Decomposition:
         (K.MappedOperand(k.out, K.IndexingMap(nd, out_exprs)),), tuple(b.ops), (prod,),
         ("sum",), _finalize(k.epilogue, acc, k.out.dtype, out_exprs, nd, pre,
                             pre_inputs or ())))
-    del c
     return scratch.done(steps)
 
 
