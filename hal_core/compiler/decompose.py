@@ -28,7 +28,8 @@ How each kernel is expressed (all with epilogues folded in):
   interior), then one reduction over ``(N, G, O/G, OH, OW, C/G, KH, KW)``; groups are a dim.
 * pool2d: the same padding (max: the lowest value; avg: 0, with the extent a ceil-mode window
   may reach), then a max or sum reduction over the window; average divides by a count
-  computed from the window position (``IterIndex``), so padding never counts unless asked.
+  computed from the window position (``IterIndex``), so padding never counts unless asked; a
+  ceil-mode window that counts no position gives NaN (0/0), as the reference does.
 * softmax: max over the axis into scratch, sum of ``exp(x - max)`` into scratch, then a
   parallel kernel ``exp(x - max) / sum`` (log: ``x - max - log(sum)``); float16 in float32.
 * argmax/argmin: the max (min) into scratch, then the smallest index holding it (a NaN

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from harness import operand, run
 from hal_vmvx.loader import VmvxLoader
 from hal_vmvx.target import VmvxTarget
@@ -14,6 +16,7 @@ from test_named import CONVS, POOLS
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.decompose import decompose
 from hal_core.compiler.target import TargetOptions
+from hal_core.errors import CompileError
 
 
 RNG = np.random.default_rng(11)  # its own: drawing from the shared one reorders other tests
@@ -199,3 +202,79 @@ def test_a_generic_kernel_has_no_decomposition():
                                          K.IndexingMap.identity(1)),),
                         (K.ScalarOp("neg", (K.Input(0),), "float32"),), (K.Result(0),))
     assert decompose(k) is None
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.sampled_from([1, 2]))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - pads[0] - pads[2]), 7))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - pads[1] - pads[3]), 7))
+    return (draw(st.integers(1, 2)), groups, cg, og, kh, kw, (sh, sw), pads, (dh, dw), h, w,
+            draw(st.booleans()))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_cases())
+def test_random_convolutions_match_the_named_kernel(case):
+    n, g, cg, og, kh, kw, strides, pads, dil, h, w, bias = case
+    xs, ws = (n, g * cg, h, w), (g * og, cg, kh, kw)
+    oh = (h + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (w + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    kern = K.Conv2dKernel("conv", operand(0, xs, "float64"), operand(1, ws, "float64"),
+                          operand(2, (n, g * og, oh, ow), "float64"),
+                          operand(3, (g * og,), "float64") if bias else None,
+                          strides, pads, dil, g)
+    K.validate(kern)
+    ins = {0: sample(xs, "float64"), 1: sample(ws, "float64"),
+           **({3: sample((g * og,), "float64")} if bias else {})}
+    same(kern, ins, {2: ((n, g * og, oh, ow), "float64")}, rtol=1e-9, atol=1e-9)
+
+
+@st.composite
+def pool_cases(draw):
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pads = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)),
+            draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
+    h = draw(st.integers(max(1, kh - pads[0] - pads[2]), 7))
+    w = draw(st.integers(max(1, kw - pads[1] - pads[3]), 7))
+    return (draw(st.sampled_from(["max", "avg"])), (kh, kw), (sh, sw), pads, h, w,
+            draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from(["float64",
+                                                                             "int16"])))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_cases())
+def test_random_pools_match_the_named_kernel(case):
+    kind, ks, st_, pads, h, w, ceil, incl, dtype = case
+    out_hw = []
+    for i, size in enumerate((h, w)):
+        room = size + pads[i] + pads[i + 2] - ks[i]
+        out_hw.append((-(-room // st_[i]) if ceil else room // st_[i]) + 1)
+    kern = K.Pool2dKernel("pool", operand(0, (1, 2, h, w), dtype),
+                          operand(1, (1, 2, *out_hw), dtype), kind, ks, st_, pads, incl)
+    try:
+        K.validate(kern)
+    except CompileError:  # a window that ceil mode pushes past the padding: not a kernel
+        event("invalid kernel")
+        return
+    event(f"{kind}{' ceil' if ceil else ''}")
+    x = sample((1, 2, h, w), dtype, -50, 50)
+    outs = {1: ((1, 2, *out_hw), dtype)}
+    want = run(kern, {0: x}, outs)[1]
+    got = run_decomposed(kern, {0: x}, outs)[1][1]
+    # a ceil-mode window past the input (and its padding) counts no position: average 0/0
+    live = np.ones(out_hw, bool)
+    for i, size in enumerate((h, w)):
+        lo, hi = (-pads[i], size + pads[i + 2]) if incl else (0, size)
+        starts = np.arange(out_hw[i]) * st_[i] - pads[i]
+        empty = np.minimum(starts + ks[i], hi) <= np.maximum(starts, lo)
+        live &= ~(empty[:, None] if i == 0 else empty[None, :])
+    if kind == "avg" and dtype == "float64":
+        assert np.isnan(got[..., ~live]).all()  # NaN, as the reference (0/0)
+    np.testing.assert_allclose(got[..., live], want[..., live], rtol=1e-9, atol=1e-9)
