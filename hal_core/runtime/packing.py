@@ -23,7 +23,16 @@ import logging
 from typing import Any
 
 from hal_core.errors import HalError, HalRuntimeError
-from hal_core.module.model import BufferRef, Constant, Dispatch, ExecutionModel, Module, Slot
+from hal_core.module.model import (
+    BufferRef,
+    Constant,
+    Copy,
+    Dispatch,
+    ExecutionModel,
+    Fill,
+    Module,
+    Slot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,7 @@ def pack_constants(module: Module, variants: list[Any], device: Any, registry: A
                     ref = bindings[p.binding]  # a CONSTANT region (the module checks say so)
                     key = (op.executable, p.entry_point, ref.index, ref.offset, ref.length)
                     if key not in made:
-                        src = memoryview(module.constants[ref.index].data)[
+                        src = memoryview(module.constants[ref.index].data).cast("B")[
                             ref.offset:ref.offset + ref.length]
                         data = runner.run(op.executable, p.entry_point, src, p.packed_size)
                         made[key] = len(constants)
@@ -57,8 +66,22 @@ def pack_constants(module: Module, variants: list[Any], device: Any, registry: A
                 op = dataclasses.replace(op, bindings=tuple(bindings))
             program.append(op)
         functions.append(dataclasses.replace(fn, program=tuple(program)))
+    # An original that every dispatch now reads packed need not become a device buffer.
+    used = {r.index for fn in functions for op in fn.program for r in _refs(op)
+            if r.slot is Slot.CONSTANT}
+    for _, _, index, _, _ in made:
+        if index not in used:
+            constants[index] = Constant(constants[index].name, b"")
     log.debug("module %r: packed %d constant(s) at load", module.name, len(made))
     return dataclasses.replace(module, functions=tuple(functions), constants=tuple(constants))
+
+
+def _refs(op: Any) -> tuple[BufferRef, ...]:
+    if isinstance(op, Dispatch):
+        return op.bindings
+    if isinstance(op, Copy):
+        return (op.source, op.target)
+    return (op.target,) if isinstance(op, Fill) else ()
 
 
 class _Runner:

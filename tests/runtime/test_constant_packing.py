@@ -172,3 +172,22 @@ def test_malformed_packs_fail_the_module_checks(packer, change, message):
             ep, *v.entry_points[1:])),)), *m.executables[1:]))
     with pytest.raises(ModuleFormatError, match=message):
         check_module(broken, "m", "recompile")
+
+
+def test_an_original_read_only_packed_is_not_kept_on_the_device(packer):
+    m = hal_core.compile(weights_program(), ["packer"])
+    with hal_core.load_module(m, device="local-sync") as loaded:
+        sizes = [memoryview(c.data).nbytes for c in loaded.module.constants]
+    assert sizes[:len(m.constants)] == [0] * len(m.constants)  # W: every reader packs it
+    assert sizes[len(m.constants):] == [W.nbytes] * 2  # one packed copy per kernel
+    b = ir.Builder()
+    with b.function("main", [("x", (2, 4), "f32")]) as f:
+        w = f.constant(W)
+        f.ret(f.args[0] @ w, w)  # W is also returned: a copy reads the original
+    m = hal_core.compile(b.module(), ["packer"])
+    x = np.ones((2, 4), np.float32)
+    with hal_core.load_module(m, device="local-task") as loaded:
+        assert memoryview(loaded.module.constants[0].data).nbytes == W.nbytes
+        y, w_out = loaded.main(x)
+    np.testing.assert_allclose(y, x @ W, rtol=1e-6)
+    np.testing.assert_array_equal(w_out, W)
