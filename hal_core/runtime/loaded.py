@@ -264,6 +264,9 @@ def load_module(module_or_path: Module | str | os.PathLike[str],
     dev, owns = _device(device, registry)
     try:
         variants = select_variants(module, dev, registry)
+        from hal_core.runtime.packing import pack_constants  # once per load (GEMM weights)
+
+        module = pack_constants(module, variants, dev, registry)
         if module.execution_model is ExecutionModel.INLINE:
             from hal_core.runtime.inline_model import build_inline_functions
 

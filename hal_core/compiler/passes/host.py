@@ -92,11 +92,14 @@ def emit_program(fd: FunctionDispatches, plan: BufferPlan,
         program.append(op)
         hazards.add(reads, writes, window)
 
-    for step, entry in zip(fd.steps, entry_points):
+    for s, (step, entry) in enumerate(zip(fd.steps, entry_points)):
         refs = [plan.refs[v.name] for v in step.buffers]
         reads = [r for b, r in enumerate(refs) if b not in step.writes]
         writes = [r for b, r in enumerate(refs) if b in step.writes]
         _check_no_aliasing(step, refs)
+        if s in plan.scratch:  # the entry point's scratch: one more binding, written
+            refs.append(plan.scratch[s])
+            writes.append(plan.scratch[s])
         exe, ep = entry if isinstance(entry, tuple) else (executable, entry)
         command(Dispatch(exe, ep, tuple(refs)), reads, writes, step.window)
     for source, target in plan.copies:
