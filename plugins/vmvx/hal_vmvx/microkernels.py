@@ -97,6 +97,16 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         if dt.kind == "f":
             return lambda env, c0, c1: np.power(env[a], env[b], out=env[d])
         return lambda env, c0, c1: _int_pow(env[a], env[b], env[d])
+    if op in ("rsqrt", "sigmoid") and dt == np.float16:
+        # In f32, rounded to f16 once: step by step in f16, exp(-x) overflows below x = -11.09
+        # (sigmoid 0 instead of ~1e-5) and each step rounds again.
+        (a,) = s
+        f32 = np.float32
+        if op == "rsqrt":
+            return lambda env, c0, c1: np.divide(f32(1), np.sqrt(env[a], dtype=f32),
+                                                 out=env[d], casting="same_kind")
+        return lambda env, c0, c1: np.divide(f32(1), np.exp(np.negative(env[a], dtype=f32))
+                                             + f32(1), out=env[d], casting="same_kind")
     if op == "rsqrt":
         (a,) = s
         one = dt.type(1)
