@@ -83,6 +83,10 @@ def lower_named(k: K.Kernel) -> KernelCode:
         finish()
         rows = k.out.shape[2]
         work = math.prod(k.out.shape) * math.prod(k.filter.shape[1:])
+        pointwise = tuple(k.filter.shape[2:]) == (1, 1) and tuple(k.strides) == (1, 1) and \
+            not any(k.padding)
+        if pointwise and acc in _BLAS_DTYPES and k.input.dtype == acc:
+            work = 0  # one BLAS call on the input itself, as a matmul: BLAS threads itself
     elif isinstance(k, K.Pool2dKernel):
         x = _operand(kb, k.input)
         dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, 2)
