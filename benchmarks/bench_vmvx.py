@@ -311,6 +311,7 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES),
                         help="comma-separated subset of: " + ", ".join(CASES))
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="recorded in the results (e.g. what tree)")
     parser.add_argument("--iree", action="store_true", help="also time IREE's vmvx matmul")
     parser.add_argument("--iree-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -331,6 +332,7 @@ def main() -> None:
         "benchmark": "vmvx through load_module vs numpy (median ms per call)",
         "rounds": args.rounds,
         "target_ratio": TARGET_RATIO,
+        **({"note": args.note} if args.note else {}),
         "results": results,
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "cpus": os.cpu_count(), "load_average": list(os.getloadavg())},
