@@ -57,6 +57,13 @@ def _result_and_epilogue(kb: KernelBuilder, out: K.KernelOperand, acc_dtype: str
     return acc_v, finish
 
 
+def _pointwise_blas(k: K.Conv2dKernel) -> bool:
+    """A 1x1, stride-1, unpadded float conv: its microkernel is one matmul on the input."""
+    acc = k.acc_dtype or k.out.dtype
+    return tuple(k.filter.shape[2:]) == (1, 1) and tuple(k.strides) == (1, 1) and \
+        not any(k.padding) and acc in _BLAS_DTYPES and k.input.dtype == acc
+
+
 def lower_named(k: K.Kernel) -> KernelCode:
     kb = KernelBuilder(k.name, K.binding_count(k))
     if isinstance(k, K.MatmulKernel):
@@ -83,10 +90,6 @@ def lower_named(k: K.Kernel) -> KernelCode:
         finish()
         rows = k.out.shape[2]
         work = math.prod(k.out.shape) * math.prod(k.filter.shape[1:])
-        pointwise = tuple(k.filter.shape[2:]) == (1, 1) and tuple(k.strides) == (1, 1) and \
-            not any(k.padding)
-        if pointwise and acc in _BLAS_DTYPES and k.input.dtype == acc:
-            work = 0  # one BLAS call on the input itself, as a matmul: BLAS threads itself
     elif isinstance(k, K.Pool2dKernel):
         x = _operand(kb, k.input)
         dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, 2)
@@ -129,6 +132,8 @@ def lower_named(k: K.Kernel) -> KernelCode:
         work = k.input.num_elements * 8
     else:  # validate() has rejected anything else already
         raise TypeError(type(k).__name__)
+    if isinstance(k, K.Conv2dKernel) and _pointwise_blas(k):
+        work = 0  # one BLAS call on the input itself, as a matmul: BLAS threads itself
     if rows == 0 or k.out.num_elements == 0:
         return KernelCode(k.name, kb.binding_count, 0, 0, 1, tuple(kb.values), (), False)
     return kb.finish(rows, 0, _workgroups(rows, work))
