@@ -56,6 +56,13 @@ def _result_and_epilogue(kb: KernelBuilder, out: K.KernelOperand, acc_dtype: str
     return acc_v, finish
 
 
+def _pointwise_blas(k: K.Conv2dKernel) -> bool:
+    """A 1x1, stride-1, unpadded float conv: its microkernel is one matmul on the input."""
+    acc = k.acc_dtype or k.out.dtype
+    return tuple(k.filter.shape[2:]) == (1, 1) and tuple(k.strides) == (1, 1) and \
+        not any(k.padding) and acc in _BLAS_DTYPES and k.input.dtype == acc
+
+
 def lower_named(k: K.Kernel) -> KernelCode:
     kb = KernelBuilder(k.name, K.binding_count(k))
     tiling = named_tiling(k)  # the tile axis: which dim of each operand workgroups split
@@ -106,6 +113,8 @@ def lower_named(k: K.Kernel) -> KernelCode:
         work *= 8
     else:  # validate() has rejected anything else already
         raise TypeError(type(k).__name__)
+    if isinstance(k, K.Conv2dKernel) and _pointwise_blas(k):
+        work = 0  # one BLAS call on the input itself, as a matmul: BLAS threads itself
     if rows == 0 or k.out.num_elements == 0:
         return KernelCode(k.name, kb.binding_count, 0, 0, 1, tuple(kb.values), (), False)
     return kb.finish(rows, 0, _workgroups(rows, work))
