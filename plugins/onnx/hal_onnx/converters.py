@@ -1,0 +1,787 @@
+"""ONNX op -> tensor IR converters, one function per op type (``CONVERTERS``).
+
+A converter gets the import context, the node's inputs (a builder ``Tensor``, a numpy array
+known at import time, or None for an omitted optional input) and its attributes, and returns
+its outputs. Attributes that became inputs in later opsets (Reshape's shape, Slice's starts,
+ReduceSum's axes, Clip's bounds, ...) are read from either place. Values that decide shapes
+must be known at import time (``ctx.const``), since the IR's shapes are static.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hal_core.ir.builder import Tensor
+
+CONVERTERS: dict[str, Callable[..., Any]] = {}
+
+
+def conv(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for n in names:
+            CONVERTERS[n] = fn
+        return fn
+    return deco
+
+
+def _op(ctx: Any, name: str, *xs: Any, **attrs: Any) -> Tensor:
+    return ctx.fb.op(name, *(ctx.tensor(x) for x in xs), **attrs)
+
+
+def _scalar(ctx: Any, value: float, like: Tensor) -> Tensor:
+    return ctx.fb.constant(np.asarray(value, dtype=like.type.numpy_dtype))
+
+
+def _axis(axis: int, rank: int, ctx: Any) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise ctx.error(f"axis {axis} is out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+def _ints(v: Any) -> list[int]:
+    return [int(x) for x in np.asarray(v).reshape(-1)]
+
+
+# -- elementwise -------------------------------------------------------------------------------
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow",
+           "Equal": "eq", "Less": "lt", "LessOrEqual": "le", "Greater": "gt",
+           "GreaterOrEqual": "ge", "And": "logical_and", "Or": "logical_or",
+           "Xor": "logical_xor"}
+_UNARY = {"Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Tanh": "tanh", "Sigmoid": "sigmoid",
+          "Erf": "erf", "Relu": "relu", "Floor": "floor", "Ceil": "ceil", "Round": "round",
+          "Neg": "neg", "Abs": "abs", "Not": "logical_not"}
+
+
+@conv(*_BINARY)
+def _binary(ctx: Any, ins: list[Any], attrs: dict[str, Any]) -> Any:
+    if "broadcast" in attrs or "axis" in attrs:
+        raise ctx.error("the legacy 'broadcast'/'axis' attributes (opset < 7) are not"
+                        " supported")
+    a, b = ctx.tensor(ins[0]), ctx.tensor(ins[1])
+    name = _BINARY[ctx.op_type]
+    if name == "pow" and a.dtype != b.dtype:
+        b = b.astype(a.dtype)
+    if name == "div" and a.dtype in ("i8", "i16", "i32", "i64"):
+        # ONNX integer Div truncates (as C), which is also the IR's rule
+        pass
+    return ctx.fb.op(name, a, b)
+
+
+@conv(*_UNARY)
+def _unary(ctx: Any, ins: list[Any], attrs: dict[str, Any]) -> Any:
+    return _op(ctx, _UNARY[ctx.op_type], ins[0])
+
+
+@conv("Identity", "Dropout")
+def _identity(ctx: Any, ins: list[Any], attrs: dict[str, Any]) -> Any:
+    if ctx.op_type == "Dropout":
+        training = ins[2] if len(ins) > 2 else None
+        if training is not None and bool(ctx.const(training, "training_mode").reshape(-1)[0]):
+            raise ctx.error("Dropout in training mode (random) is not supported")
+        if attrs.get("is_test", 1) == 0 and ctx.opset < 7:
+            raise ctx.error("Dropout with is_test=0 is not supported")
+        x = ctx.tensor(ins[0])
+        mask = ctx.fb.constant(np.ones(x.shape, dtype=bool))
+        return [x, mask]
+    return ins[0]
+
+
+@conv("Reciprocal")
+def _reciprocal(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    return _scalar(ctx, 1.0, x) / x
+
+
+@conv("LeakyRelu")
+def _leaky(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    a = attrs.get("alpha", 0.01)
+    return ctx.fb.op("select", x < _scalar(ctx, 0, x), x * _scalar(ctx, a, x), x)
+
+
+@conv("PRelu")
+def _prelu(ctx, ins, attrs):
+    x, slope = ctx.tensor(ins[0]), ctx.tensor(ins[1])
+    return ctx.fb.op("select", x < _scalar(ctx, 0, x), x * slope, x)
+
+
+@conv("Elu", "Selu", "Celu")
+def _elu(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    zero = _scalar(ctx, 0, x)
+    if ctx.op_type == "Celu":
+        a = attrs.get("alpha", 1.0)
+        neg = (x / _scalar(ctx, a, x)).exp() - _scalar(ctx, 1, x)
+        return ctx.fb.op("maximum", x, zero) + ctx.fb.op("minimum", zero, neg * _scalar(ctx, a, x))
+    if ctx.op_type == "Elu":
+        a, g = attrs.get("alpha", 1.0), 1.0
+    else:
+        a, g = attrs.get("alpha", 1.67326319217681884765625), attrs.get("gamma", 1.05070102214813232421875)
+    neg = (x.exp() - _scalar(ctx, 1, x)) * _scalar(ctx, a, x)
+    out = ctx.fb.op("select", x > zero, x, neg)
+    return out * _scalar(ctx, g, x) if g != 1.0 else out
+
+
+@conv("HardSigmoid", "HardSwish")
+def _hardsigmoid(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    a, b = (attrs.get("alpha", 0.2), attrs.get("beta", 0.5)) if ctx.op_type == "HardSigmoid" \
+        else (1 / 6, 0.5)
+    y = (x * _scalar(ctx, a, x) + _scalar(ctx, b, x)).clip(0.0, 1.0)
+    return y if ctx.op_type == "HardSigmoid" else x * y
+
+
+@conv("Softplus")
+def _softplus(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    # log(1 + exp(x)) without overflow: max(x, 0) + log(1 + exp(-|x|))
+    return ctx.fb.op("maximum", x, _scalar(ctx, 0, x)) + \
+        ((-x.abs()).exp() + _scalar(ctx, 1, x)).log()
+
+
+@conv("Softsign")
+def _softsign(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    return x / (x.abs() + _scalar(ctx, 1, x))
+
+
+@conv("Mish")
+def _mish(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    sp = ctx.fb.op("maximum", x, _scalar(ctx, 0, x)) + \
+        ((-x.abs()).exp() + _scalar(ctx, 1, x)).log()
+    return x * sp.tanh()
+
+
+@conv("Gelu")
+def _gelu(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if attrs.get("approximate", "none") == "tanh":
+        inner = (x + x * x * x * _scalar(ctx, 0.044715, x)) * _scalar(ctx, math.sqrt(2 / math.pi), x)
+        return x * _scalar(ctx, 0.5, x) * (inner.tanh() + _scalar(ctx, 1, x))
+    return x * _scalar(ctx, 0.5, x) * ((x * _scalar(ctx, 1 / math.sqrt(2), x)).erf()
+                                       + _scalar(ctx, 1, x))
+
+
+@conv("ThresholdedRelu")
+def _thresholded(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    return ctx.fb.op("select", x > _scalar(ctx, attrs.get("alpha", 1.0), x), x,
+                     _scalar(ctx, 0, x))
+
+
+@conv("Sign")
+def _sign(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    z = _scalar(ctx, 0, x)
+    pos = ctx.fb.op("select", x > z, _scalar(ctx, 1, x), z)
+    if x.dtype.startswith("u"):
+        return pos
+    return ctx.fb.op("select", x < z, _scalar(ctx, -1, x), pos)
+
+
+@conv("Clip")
+def _clip(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    lo, hi = attrs.get("min"), attrs.get("max")
+    if len(ins) > 1 and ins[1] is not None:
+        lo = ctx.const(ins[1], "Clip's min").reshape(-1)[0].item()
+    if len(ins) > 2 and ins[2] is not None:
+        hi = ctx.const(ins[2], "Clip's max").reshape(-1)[0].item()
+    if x.dtype in ("i64", "u64") and any(v is not None and abs(v) > 2 ** 53 for v in (lo, hi)):
+        raise ctx.error("Clip of 64-bit integers with a bound beyond 2**53 is not exact")
+    if lo is not None and hi is not None and lo > hi:
+        # ONNX: min > max gives max everywhere
+        return ctx.fb.op("expand", _scalar(ctx, hi, x), shape=x.shape) if x.shape else \
+            _scalar(ctx, hi, x)
+    return x.clip(None if lo is None else float(lo), None if hi is None else float(hi))
+
+
+@conv("Cast")
+def _cast(ctx, ins, attrs):
+    from hal_onnx.importer import ir_dtype
+
+    return ctx.tensor(ins[0]).astype(ir_dtype(attrs["to"], ctx.node_desc))
+
+
+@conv("CastLike")
+def _castlike(ctx, ins, attrs):
+    return ctx.tensor(ins[0]).astype(ctx.tensor(ins[1]).dtype)
+
+
+@conv("Where")
+def _where(ctx, ins, attrs):
+    return _op(ctx, "select", ins[0], ins[1], ins[2])
+
+
+@conv("Sum", "Max", "Min", "Mean")
+def _variadic(ctx, ins, attrs):
+    name = {"Sum": "add", "Max": "maximum", "Min": "minimum", "Mean": "add"}[ctx.op_type]
+    acc = ctx.tensor(ins[0])
+    for x in ins[1:]:
+        acc = ctx.fb.op(name, acc, ctx.tensor(x))
+    if ctx.op_type == "Mean":
+        acc = acc / _scalar(ctx, len(ins), acc)
+    return acc
+
+
+@conv("IsNaN")
+def _isnan(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    return x.ne(x)
+
+
+@conv("IsInf")
+def _isinf(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    inf = _scalar(ctx, np.inf, x)
+    pos = x.eq(inf) if attrs.get("detect_positive", 1) else None
+    neg = x.eq(-inf) if attrs.get("detect_negative", 1) else None
+    if pos is not None and neg is not None:
+        return pos | neg
+    if pos is None and neg is None:
+        return x.ne(x) & x.eq(x)
+    return pos if pos is not None else neg
+
+
+# -- matmul, conv, pooling, normalisation --------------------------------------------------------
+@conv("MatMul")
+def _matmul(ctx, ins, attrs):
+    a, b = ctx.tensor(ins[0]), ctx.tensor(ins[1])
+    squeeze_a = a.ndim == 1
+    squeeze_b = b.ndim == 1
+    if squeeze_a:
+        a = a.reshape(1, a.shape[0])
+    if squeeze_b:
+        b = b.reshape(b.shape[0], 1)
+    y = a @ b
+    if squeeze_a or squeeze_b:
+        shape = y.shape[:-2] + (() if squeeze_a else y.shape[-2:-1]) + \
+            (() if squeeze_b else y.shape[-1:])
+        y = y.reshape(shape)
+    return y
+
+
+@conv("Gemm")
+def _gemm(ctx, ins, attrs):
+    a, b = ctx.tensor(ins[0]), ctx.tensor(ins[1])
+    y = ctx.fb.op("matmul", a, b, transpose_a=bool(attrs.get("transA", 0)),
+                  transpose_b=bool(attrs.get("transB", 0)))
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if alpha != 1.0:
+        y = y * _scalar(ctx, alpha, y)
+    if len(ins) > 2 and ins[2] is not None and beta != 0.0:
+        c = ins[2]
+        if isinstance(c, Tensor):
+            y = y + (c * _scalar(ctx, beta, c) if beta != 1.0 else c)
+        else:
+            y = y + ctx.tensor((np.asarray(c) * beta).astype(c.dtype))
+    return y
+
+
+def _auto_pads(ctx, attrs, spatial, kernel, strides, dilations) -> list[int]:
+    """ONNX pads [x1_begin, x2_begin, x1_end, x2_end] after auto_pad."""
+    mode = attrs.get("auto_pad", "NOTSET")
+    n = len(spatial)
+    if mode in ("NOTSET", ""):
+        return list(attrs.get("pads", [0] * 2 * n))
+    if mode == "VALID":
+        return [0] * 2 * n
+    if mode not in ("SAME_UPPER", "SAME_LOWER"):
+        raise ctx.error(f"auto_pad {mode!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    begin, end = [], []
+    for size, k, s, d in zip(spatial, kernel, strides, dilations):
+        out = -(-size // s)
+        total = max(0, (out - 1) * s + (k - 1) * d + 1 - size)
+        small = total // 2
+        big = total - small
+        begin.append(big if mode == "SAME_LOWER" else small)
+        end.append(small if mode == "SAME_LOWER" else big)
+    return begin + end
+
+
+def _to_2d(ctx, x: Tensor, what: str) -> tuple[Tensor, bool]:
+    """NCW inputs become NCHW with H=1 (1-D convs and pools); other ranks are refused."""
+    if x.ndim == 4:
+        return x, False
+    if x.ndim == 3:
+        return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2]), True
+    raise ctx.error(f"{what} over {x.ndim - 2} spatial dimension(s) is not supported (1-D and"
+                    " 2-D are)")
+
+
+@conv("Conv")
+def _conv(ctx, ins, attrs):
+    x, one_d = _to_2d(ctx, ctx.tensor(ins[0]), "Conv")
+    w = ctx.tensor(ins[1])
+    if one_d:
+        w = w.reshape(w.shape[0], w.shape[1], 1, w.shape[2])
+    kernel = list(attrs.get("kernel_shape", w.shape[2:]))
+    n = 1 if one_d else 2
+    strides = list(attrs.get("strides", [1] * n))
+    dil = list(attrs.get("dilations", [1] * n))
+    pads = _auto_pads(ctx, attrs, x.shape[-n:], kernel[-n:] if one_d else kernel, strides, dil)
+    if one_d:
+        strides, dil, pads = [1] + strides, [1] + dil, [0, pads[0], 0, pads[1]]
+    bias = [ctx.tensor(ins[2])] if len(ins) > 2 and ins[2] is not None else []
+    y = ctx.fb.op("conv2d", x, w, *bias, strides=tuple(strides), padding=tuple(pads),
+                  dilations=tuple(dil), groups=int(attrs.get("group", 1)))
+    return y.reshape(y.shape[0], y.shape[1], y.shape[3]) if one_d else y
+
+
+@conv("MaxPool", "AveragePool")
+def _pool(ctx, ins, attrs):
+    x, one_d = _to_2d(ctx, ctx.tensor(ins[0]), ctx.op_type)
+    n = 1 if one_d else 2
+    kernel = list(attrs["kernel_shape"])
+    strides = list(attrs.get("strides", [1] * n))
+    dil = list(attrs.get("dilations", [1] * n))
+    if any(d != 1 for d in dil):
+        raise ctx.error("pooling with dilations is not supported")
+    if attrs.get("storage_order", 0) != 0:
+        raise ctx.error("MaxPool storage_order=1 is not supported")
+    ceil = bool(attrs.get("ceil_mode", 0))
+    pads = _auto_pads(ctx, attrs, x.shape[-n:], kernel, strides, dil)
+    if one_d:
+        kernel, strides, pads = [1] + kernel, [1] + strides, [0, pads[0], 0, pads[1]]
+    for k, lo, hi in ((kernel[0], pads[0], pads[2]), (kernel[1], pads[1], pads[3])):
+        if lo >= k or hi >= k:
+            raise ctx.error(f"{ctx.op_type} with padding {pads} not smaller than the kernel"
+                            f" {kernel} is not supported")
+    common = dict(kernel=tuple(kernel), strides=tuple(strides), padding=tuple(pads),
+                  ceil_mode=ceil)
+    if ctx.op_type == "MaxPool":
+        y = ctx.fb.op("max_pool2d", x, **common)
+    else:
+        cip = bool(attrs.get("count_include_pad", 0))
+        if cip and ceil:
+            raise ctx.error("AveragePool with count_include_pad=1 and ceil_mode=1 is not"
+                            " supported (the windows past the padding count differently)")
+        y = ctx.fb.op("avg_pool2d", x, count_include_pad=cip, **common)
+    return y.reshape(y.shape[0], y.shape[1], y.shape[3]) if one_d else y
+
+
+@conv("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if x.ndim == 4:
+        return _op(ctx, "global_avg_pool2d" if ctx.op_type == "GlobalAveragePool"
+                   else "global_max_pool2d", x)
+    axes = tuple(range(2, x.ndim))
+    return x.mean(axes, keepdims=True) if ctx.op_type == "GlobalAveragePool" \
+        else x.max(axes, keepdims=True)
+
+
+def _channel_shape(x: Tensor) -> tuple[int, ...]:
+    return (x.shape[1],) + (1,) * (x.ndim - 2)
+
+
+@conv("BatchNormalization")
+def _batchnorm(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if attrs.get("training_mode", 0):
+        raise ctx.error("BatchNormalization in training mode is not supported")
+    eps = attrs.get("epsilon", 1e-5)
+    shape = _channel_shape(x)
+    parts = [ins[i] for i in range(1, 5)]
+    if all(not isinstance(p, Tensor) for p in parts):  # fold into one scale and one shift
+        s, b, m, v = (np.asarray(p, dtype=np.float64) for p in parts)
+        scale = s / np.sqrt(v + eps)
+        shift = b - m * scale
+        dt = x.type.numpy_dtype
+        return x * ctx.tensor(scale.astype(dt).reshape(shape)) + \
+            ctx.tensor(shift.astype(dt).reshape(shape))
+    s, b, m, v = (ctx.tensor(p).reshape(shape) for p in parts)
+    return (x - m) * (v + _scalar(ctx, eps, x)).rsqrt() * s + b
+
+
+@conv("InstanceNormalization")
+def _instancenorm(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    eps = attrs.get("epsilon", 1e-5)
+    shape = _channel_shape(x)
+    axes = tuple(range(2, x.ndim))
+    mean = x.mean(axes, keepdims=True)
+    d = x - mean
+    var = (d * d).mean(axes, keepdims=True)
+    y = d * (var + _scalar(ctx, eps, x)).rsqrt()
+    return y * ctx.tensor(ins[1]).reshape(shape) + ctx.tensor(ins[2]).reshape(shape)
+
+
+@conv("LayerNormalization")
+def _layernorm(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(attrs.get("axis", -1), x.ndim, ctx)
+    eps = attrs.get("epsilon", 1e-5)
+    if attrs.get("stash_type", 1) != 1 or x.dtype != "f32":
+        raise ctx.error("LayerNormalization is supported for f32 with stash_type=1")
+    axes = tuple(range(axis, x.ndim))
+    mean = x.mean(axes, keepdims=True)
+    d = x - mean
+    var = (d * d).mean(axes, keepdims=True)
+    inv = (var + _scalar(ctx, eps, x)).rsqrt()
+    y = d * inv * ctx.tensor(ins[1])
+    if len(ins) > 2 and ins[2] is not None:
+        y = y + ctx.tensor(ins[2])
+    return [y, mean, inv]
+
+
+@conv("LRN")
+def _lrn(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if x.ndim != 4:
+        raise ctx.error("LRN is supported on NCHW (rank-4) inputs")
+    size = int(attrs["size"])
+    alpha, beta, bias = attrs.get("alpha", 1e-4), attrs.get("beta", 0.75), attrs.get("bias", 1.0)
+    n, c, h, w = x.shape
+    # the mean of squares over a window of `size` channels is an average pool over the
+    # channel axis with zero padding counted
+    sq = (x * x).reshape(n, 1, c, h * w)
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    mean = ctx.fb.op("avg_pool2d", sq, kernel=(size, 1), strides=(1, 1),
+                     padding=(lo, 0, hi, 0), count_include_pad=True).reshape(n, c, h, w)
+    base = mean * _scalar(ctx, alpha, x) + _scalar(ctx, bias, x)
+    return x * base.__pow__(_scalar(ctx, -beta, x))
+
+
+@conv("Softmax", "LogSoftmax")
+def _softmax(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    name = "softmax" if ctx.op_type == "Softmax" else "log_softmax"
+    if ctx.opset >= 13:
+        return ctx.fb.op(name, x, axis=_axis(attrs.get("axis", -1), x.ndim, ctx))
+    # before opset 13 the input is coerced to 2-D at `axis` and normalised over the tail
+    axis = _axis(attrs.get("axis", 1), x.ndim, ctx)
+    rows = math.prod(x.shape[:axis])
+    flat = x.reshape(rows, math.prod(x.shape[axis:]))
+    return ctx.fb.op(name, flat, axis=1).reshape(x.shape)
+
+
+@conv("Hardmax")
+def _hardmax(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if ctx.opset < 13:
+        raise ctx.error("Hardmax before opset 13 is not supported")
+    axis = _axis(attrs.get("axis", -1), x.ndim, ctx)
+    idx = x.argmax(axis, keepdims=True)
+    iota = np.arange(x.shape[axis], dtype=np.int64).reshape(
+        [x.shape[axis] if i == axis else 1 for i in range(x.ndim)])
+    return ctx.fb.op("select", ctx.tensor(iota).eq(idx), _scalar(ctx, 1, x), _scalar(ctx, 0, x))
+
+
+# -- reductions ---------------------------------------------------------------------------------
+_REDUCE = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
+           "ReduceProd": "prod", "ReduceL1": "l1", "ReduceL2": "l2", "ReduceSumSquare": "ss",
+           "ReduceLogSum": "logsum", "ReduceLogSumExp": "logsumexp"}
+
+
+@conv(*_REDUCE)
+def _reduce(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    keep = bool(attrs.get("keepdims", 1))
+    if len(ins) > 1 and ins[1] is not None:
+        axes = _ints(ctx.const(ins[1], "the reduction axes"))
+    else:
+        axes = list(attrs["axes"]) if "axes" in attrs else None
+    if not axes:
+        if attrs.get("noop_with_empty_axes", 0):
+            return x
+        axes = list(range(x.ndim))
+    axes = tuple(_axis(a, x.ndim, ctx) for a in axes)
+    kind = _REDUCE[ctx.op_type]
+    if x.dtype == "i1":
+        raise ctx.error("reductions of bool tensors are not supported")
+    if kind in ("max", "min") and 0 in x.shape:
+        raise ctx.error("ReduceMax/ReduceMin over an empty tensor is not supported")
+    if kind == "mean" and x.dtype not in ("f16", "f32", "f64"):
+        s = x.sum(axes, keepdims=keep)
+        return s / _scalar(ctx, math.prod(x.shape[a] for a in axes), s)
+    if kind in ("sum", "mean", "max", "min", "prod"):
+        return getattr(x, kind)(axes, keepdims=keep)
+    if kind == "l1":
+        return x.abs().sum(axes, keepdims=keep)
+    if kind == "ss":
+        return (x * x).sum(axes, keepdims=keep)
+    if kind == "l2":
+        s = (x * x).sum(axes, keepdims=keep)
+        return s.sqrt() if s.dtype.startswith("f") else s.astype("f64").sqrt().astype(s.dtype)
+    if kind == "logsum":
+        return x.sum(axes, keepdims=keep).log()
+    m = x.max(axes, keepdims=True)
+    out = (x - m).exp().sum(axes, keepdims=True).log() + m
+    return out if keep else out.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+@conv("ArgMax", "ArgMin")
+def _argreduce(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if attrs.get("select_last_index", 0):
+        raise ctx.error("select_last_index=1 is not supported")
+    return getattr(x, ctx.op_type.lower())(_axis(attrs.get("axis", 0), x.ndim, ctx),
+                                           keepdims=bool(attrs.get("keepdims", 1)))
+
+
+# -- shapes -------------------------------------------------------------------------------------
+@conv("Shape")
+def _shape(ctx, ins, attrs):
+    shape = np.asarray(_static_shape(ins[0]), dtype=np.int64)
+    start, end = attrs.get("start", 0), attrs.get("end")
+    return shape[start:end]
+
+
+def _static_shape(v: Any) -> tuple[int, ...]:
+    return tuple(v.shape)
+
+
+@conv("Size")
+def _size(ctx, ins, attrs):
+    return np.asarray(math.prod(_static_shape(ins[0])), dtype=np.int64)
+
+
+@conv("Reshape")
+def _reshape(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    shape = list(attrs["shape"]) if "shape" in attrs else _ints(ctx.const(ins[1], "Reshape's shape"))
+    if not attrs.get("allowzero", 0):
+        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return x.reshape(shape)
+
+
+@conv("Flatten")
+def _flatten(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = attrs.get("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
+    return x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
+
+
+@conv("Squeeze")
+def _squeeze(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if len(ins) > 1 and ins[1] is not None:
+        axes = _ints(ctx.const(ins[1], "Squeeze's axes"))
+    else:
+        axes = attrs.get("axes")
+    if axes is None:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    axes = {_axis(a, x.ndim, ctx) for a in axes}
+    if any(x.shape[a] != 1 for a in axes):
+        raise ctx.error(f"Squeeze of axes {sorted(axes)} of shape {x.shape}: they must be 1")
+    return x.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+@conv("Unsqueeze")
+def _unsqueeze(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axes = _ints(ctx.const(ins[1], "Unsqueeze's axes")) if len(ins) > 1 else list(attrs["axes"])
+    rank = x.ndim + len(axes)
+    axes = sorted(_axis(a, rank, ctx) for a in axes)
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return x.reshape(shape)
+
+
+@conv("Transpose")
+def _transpose(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    perm = attrs.get("perm")
+    return x.transpose(tuple(perm) if perm is not None else tuple(reversed(range(x.ndim))))
+
+
+@conv("Concat")
+def _concat(ctx, ins, attrs):
+    xs = [ctx.tensor(v) for v in ins if v is not None]
+    xs = [x for x in xs if x.size or len(xs) == 1] or xs[:1]
+    axis = _axis(attrs["axis"], xs[0].ndim, ctx)
+    if len(xs) == 1:
+        return xs[0]
+    return ctx.fb.op("concat", *xs, axis=axis)
+
+
+@conv("Expand")
+def _expand(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    shape = _ints(ctx.const(ins[1], "Expand's shape"))
+    rank = max(len(shape), x.ndim)
+    s1 = [1] * (rank - len(shape)) + shape
+    s0 = [1] * (rank - x.ndim) + list(x.shape)
+    out = [a if b == 1 else b for a, b in zip(s0, s1)]  # ONNX Expand broadcasts both ways
+    if list(x.shape) == out:
+        return x
+    return x.broadcast_to(out)
+
+
+@conv("Tile")
+def _tile(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    reps = _ints(ctx.const(ins[1], "Tile's repeats"))
+    for axis, r in enumerate(reps):
+        if r != 1:
+            x = ctx.fb.op("concat", *([x] * r), axis=axis) if r > 0 else x[tuple(
+                slice(0, 0) if i == axis else slice(None) for i in range(x.ndim))]
+    return x
+
+
+@conv("Slice")
+def _slice(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if "starts" in attrs:  # opset < 10
+        starts, ends = list(attrs["starts"]), list(attrs["ends"])
+        axes = list(attrs.get("axes", range(len(starts))))
+        steps = [1] * len(starts)
+    else:
+        starts = _ints(ctx.const(ins[1], "Slice's starts"))
+        ends = _ints(ctx.const(ins[2], "Slice's ends"))
+        axes = _ints(ctx.const(ins[3], "Slice's axes")) if len(ins) > 3 and ins[3] is not None \
+            else list(range(len(starts)))
+        steps = _ints(ctx.const(ins[4], "Slice's steps")) if len(ins) > 4 and \
+            ins[4] is not None else [1] * len(starts)
+    b, e, s = [0] * x.ndim, list(x.shape), [1] * x.ndim
+    big = 2 ** 62
+    for st, en, ax, sp in zip(starts, ends, axes, steps):
+        ax = _axis(ax, x.ndim, ctx)
+        d = x.shape[ax]
+        st = max(-big, min(big, st))
+        en = max(-big, min(big, en))
+        # clamp as ONNX does, then express in Python slice terms
+        if sp > 0:
+            st = min(max(st + d if st < 0 else st, 0), d)
+            en = min(max(en + d if en < 0 else en, 0), d)
+        else:
+            st = min(max(st + d if st < 0 else st, -1), d - 1)
+            en = min(max(en + d if en < 0 else en, -1), d - 1)
+            if en < 0:
+                en = -d - 1
+            if st < 0:
+                st, en = 0, 0
+        b[ax], e[ax], s[ax] = st, en, sp
+    return ctx.fb.op("slice", x, starts=tuple(b), ends=tuple(e), steps=tuple(s))
+
+
+@conv("Split")
+def _split(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(attrs.get("axis", 0), x.ndim, ctx)
+    n_out = ctx.n_outputs
+    if len(ins) > 1 and ins[1] is not None:
+        sizes = _ints(ctx.const(ins[1], "Split's sizes"))
+    elif "split" in attrs:
+        sizes = list(attrs["split"])
+    else:
+        d = x.shape[axis]
+        n = attrs.get("num_outputs", n_out)
+        chunk = -(-d // n)
+        sizes = [min(chunk, d - i * chunk) for i in range(n)]
+    outs, start = [], 0
+    for size in sizes:
+        key = tuple(slice(start, start + size) if i == axis else slice(None)
+                    for i in range(x.ndim))
+        outs.append(x[key])
+        start += size
+    return outs
+
+
+@conv("Pad")
+def _pad(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    mode = attrs.get("mode", "constant")
+    if mode != "constant":
+        raise ctx.error(f"Pad mode {mode!r} is not supported (only 'constant')")
+    if "pads" in attrs:
+        pads, value = list(attrs["pads"]), attrs.get("value", 0.0)
+        axes = list(range(x.ndim))
+    else:
+        pads = _ints(ctx.const(ins[1], "Pad's pads"))
+        value = ctx.const(ins[2], "Pad's value").reshape(-1)[0].item() \
+            if len(ins) > 2 and ins[2] is not None else 0
+        axes = _ints(ctx.const(ins[3], "Pad's axes")) if len(ins) > 3 and ins[3] is not None \
+            else list(range(x.ndim))
+    lo, hi = [0] * x.ndim, [0] * x.ndim
+    k = len(axes)
+    for j, ax in enumerate(axes):
+        ax = _axis(ax, x.ndim, ctx)
+        lo[ax], hi[ax] = pads[j], pads[j + k]
+    if any(p < 0 for p in lo + hi):
+        key = tuple(slice(-p if p < 0 else 0, d + q if q < 0 else d)
+                    for p, q, d in zip(lo, hi, x.shape))
+        x = x[key]
+        lo, hi = [max(p, 0) for p in lo], [max(q, 0) for q in hi]
+    return ctx.fb.op("pad", x, low=tuple(lo), high=tuple(hi), value=float(value))
+
+
+@conv("Gather")
+def _gather(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(attrs.get("axis", 0), x.ndim, ctx)
+    idx = ins[1]
+    if isinstance(idx, Tensor):
+        d = _scalar(ctx, x.shape[axis], idx)
+        idx = ctx.fb.op("select", idx < _scalar(ctx, 0, idx), idx + d, idx)
+    else:
+        idx = np.asarray(idx)
+        if np.any((idx < -x.shape[axis]) | (idx >= x.shape[axis])):
+            raise ctx.error(f"Gather indices out of range for axis {axis} of {x.shape}")
+        idx = np.where(idx < 0, idx + x.shape[axis], idx)
+    return ctx.fb.op("gather", x, ctx.tensor(idx), axis=axis)
+
+
+@conv("Upsample", "Resize")
+def _resize(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    mode = attrs.get("mode", "nearest")
+    if mode != "nearest":
+        raise ctx.error(f"{ctx.op_type} mode {mode!r} is not supported (only 'nearest' with"
+                        " integer scale factors)")
+    if ctx.op_type == "Upsample":
+        scales = attrs.get("scales") if "scales" in attrs else \
+            ctx.const(ins[1], "Upsample's scales").tolist()
+    else:
+        if attrs.get("coordinate_transformation_mode", "half_pixel") not in (
+                "asymmetric", "half_pixel") or attrs.get("nearest_mode", "round_prefer_floor") \
+                not in ("floor", "round_prefer_floor"):
+            raise ctx.error("Resize is supported with mode 'nearest', integer scales and the"
+                            " default coordinate transformation")
+        scales = None
+        if len(ins) > 2 and ins[2] is not None and np.asarray(ins[2]).size:
+            scales = ctx.const(ins[2], "Resize's scales").tolist()
+        elif len(ins) > 3 and ins[3] is not None:
+            sizes = _ints(ctx.const(ins[3], "Resize's sizes"))
+            scales = [s / d for s, d in zip(sizes, x.shape)]
+        if scales is None or "axes" in attrs:
+            raise ctx.error("Resize needs scales or sizes over every axis")
+    scales = [float(s) for s in scales]
+    if any(s < 1 or s != int(s) for s in scales):
+        raise ctx.error(f"{ctx.op_type} scales {scales} must be integers >= 1")
+    # repeat every element s times along each axis: insert a unit axis after it, expand, merge
+    for axis, s in enumerate(int(s) for s in scales):
+        if s == 1:
+            continue
+        shp = list(x.shape)
+        y = x.reshape(shp[:axis + 1] + [1] + shp[axis + 1:])
+        y = y.broadcast_to(shp[:axis + 1] + [s] + shp[axis + 1:])
+        x = y.reshape(shp[:axis] + [shp[axis] * s] + shp[axis + 1:])
+    return x
+
+
+@conv("DepthToSpace", "SpaceToDepth")
+def _depth_space(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    b = int(attrs["blocksize"])
+    n, c, h, w = x.shape
+    if ctx.op_type == "SpaceToDepth":
+        y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        return y.reshape(n, c * b * b, h // b, w // b)
+    if attrs.get("mode", "DCR") == "DCR":
+        y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        y = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return y.reshape(n, c // (b * b), h * b, w * b)
+
+
+def supported_ops() -> list[str]:
+    return sorted(CONVERTERS)
