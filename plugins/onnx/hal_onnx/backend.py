@@ -1,0 +1,98 @@
+"""hal as an ``onnx.backend.base.Backend``: ``prepare`` compiles, ``run`` runs.
+
+    from hal_onnx.backend import HalBackend
+    rep = HalBackend.prepare(model, target="vmvx", driver="local-sync")
+    outputs = rep.run([x])
+
+The target and driver default to ``HAL_ONNX_TARGET`` / ``HAL_ONNX_DRIVER`` from the
+environment (``vmvx`` and ``local-sync`` when unset), so ``onnx.backend.test.BackendTest``
+can run the node conformance cases on any target.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep
+
+from hal_core.errors import UsageError
+
+
+class HalBackendRep(BackendRep):
+    """A compiled and loaded model; ``run`` takes inputs in graph order (or a dict by name)."""
+
+    def __init__(self, loaded: Any, input_names: list[str], output_names: list[str]) -> None:
+        self.loaded = loaded
+        self.input_names = input_names
+        self.output_names = output_names
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        if isinstance(inputs, dict):
+            missing = [n for n in self.input_names if n not in inputs]
+            if missing:
+                raise UsageError(f"missing model input(s) {', '.join(missing)}")
+            inputs = [inputs[n] for n in self.input_names]
+        elif isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if len(inputs) != len(self.input_names):
+            raise UsageError(f"the model takes {len(self.input_names)} input(s) "
+                             f"({', '.join(self.input_names)}), got {len(inputs)}")
+        outs = self.loaded.main(*(np.asarray(x) for x in inputs))
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return tuple(np.array(o) for o in outs)  # copies: results are views of reused buffers
+
+    def close(self) -> None:
+        self.loaded.close()
+
+
+class HalBackend(Backend):
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any
+                ) -> HalBackendRep:
+        import hal_core
+        from hal_onnx.importer import import_onnx
+
+        target = kwargs.pop("target", None) or os.environ.get("HAL_ONNX_TARGET", "vmvx")
+        driver = kwargs.pop("driver", None) or os.environ.get("HAL_ONNX_DRIVER", "local-sync")
+        options = kwargs.pop("importer_options", None)
+        ir = import_onnx(model, options)
+        inits = {t.name for t in model.graph.initializer}
+        names = [i.name for i in model.graph.input if i.name not in inits]
+        compiled = hal_core.compile(ir, [target])
+        loaded = hal_core.load_module(compiled, device=driver)
+        return HalBackendRep(loaded, names, [o.name for o in model.graph.output])
+
+    @classmethod
+    def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",
+                  **kwargs: Any) -> tuple[np.ndarray, ...]:
+        rep = cls.prepare(model, device, **kwargs)
+        try:
+            return rep.run(inputs)
+        finally:
+            rep.close()
+
+    @classmethod
+    def run_node(cls, node: onnx.NodeProto, inputs: Sequence[np.ndarray], device: str = "CPU",
+                 outputs_info: Any = None, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        """Run one node: wrapped in a one-node model whose inputs have the given arrays' types."""
+        from onnx import helper
+
+        arrays = [np.asarray(x) for x in inputs]
+        graph_inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype),
+                                                      a.shape)
+                        for n, a in zip(node.input, arrays) if n]
+        graph_outputs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
+        opset = kwargs.pop("opset_version", onnx.defs.onnx_opset_version())
+        model = helper.make_model(
+            helper.make_graph([node], "node", graph_inputs, graph_outputs),
+            opset_imports=[helper.make_opsetid("", opset)])
+        return cls.run_model(model, [a for n, a in zip(node.input, arrays) if n], device,
+                             **kwargs)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return device.upper() == "CPU"
