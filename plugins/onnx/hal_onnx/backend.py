@@ -20,15 +20,51 @@ import onnx
 from onnx.backend.base import Backend, BackendRep
 
 from hal_core.errors import UsageError
+from hal_onnx.importer import NeedsConstantError
 
 
 class HalBackendRep(BackendRep):
-    """A compiled and loaded model; ``run`` takes inputs in graph order (or a dict by name)."""
+    """A compiled model; ``run`` takes inputs in graph order (or a dict by name).
 
-    def __init__(self, loaded: Any, input_names: list[str], output_names: list[str]) -> None:
-        self.loaded = loaded
+    When a shape-deciding value (Reshape's shape, a reduction's axes, Pad's pads...) comes
+    straight from a graph input, hal's static-shape IR cannot take it as an argument: the
+    model is then compiled at ``run`` for the values given to those inputs (and again for
+    other values), with those inputs bound as constants.
+    """
+
+    def __init__(self, model: Any, compile_fn: Any, input_names: list[str],
+                 output_names: list[str]) -> None:
+        self.model = model
+        self.compile_fn = compile_fn
         self.input_names = input_names
         self.output_names = output_names
+        self.bound: tuple[str, ...] = ()   # inputs bound as constants
+        self.cache: dict[Any, Any] = {}    # bound values -> loaded module
+        self.loaded = None
+        try:
+            self.loaded = compile_fn(model, {})
+        except NeedsConstantError as e:
+            if not e.inputs:
+                raise
+            self.bound = e.inputs
+
+    def _loaded_for(self, arrays: list[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
+        if not self.bound:
+            return self.loaded, arrays
+        while True:
+            values = {n: arrays[self.input_names.index(n)] for n in self.bound}
+            key = tuple((n, v.dtype.str, v.shape, v.tobytes()) for n, v in values.items())
+            if key in self.cache:
+                break
+            try:
+                self.cache[key] = self.compile_fn(self.model, values)
+                break
+            except NeedsConstantError as e:
+                if not e.inputs or set(e.inputs) <= set(self.bound):
+                    raise
+                self.bound = tuple(dict.fromkeys(self.bound + e.inputs))
+        rest = [a for n, a in zip(self.input_names, arrays) if n not in self.bound]
+        return self.cache[key], rest
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         if isinstance(inputs, dict):
@@ -41,12 +77,15 @@ class HalBackendRep(BackendRep):
         if len(inputs) != len(self.input_names):
             raise UsageError(f"the model takes {len(self.input_names)} input(s) "
                              f"({', '.join(self.input_names)}), got {len(inputs)}")
-        outs = self.loaded.main(*(np.asarray(x) for x in inputs))
+        loaded, rest = self._loaded_for([np.asarray(x) for x in inputs])
+        outs = loaded.main(*rest)
         outs = outs if isinstance(outs, tuple) else (outs,)
         return tuple(np.array(o) for o in outs)  # copies: results are views of reused buffers
 
     def close(self) -> None:
-        self.loaded.close()
+        for m in [self.loaded, *self.cache.values()]:
+            if m is not None:
+                m.close()
 
 
 class HalBackend(Backend):
@@ -59,12 +98,14 @@ class HalBackend(Backend):
         target = kwargs.pop("target", None) or os.environ.get("HAL_ONNX_TARGET", "vmvx")
         driver = kwargs.pop("driver", None) or os.environ.get("HAL_ONNX_DRIVER", "local-sync")
         options = kwargs.pop("importer_options", None)
-        ir = import_onnx(model, options)
+
+        def compile_fn(m: onnx.ModelProto, constants: dict[str, np.ndarray]) -> Any:
+            ir = import_onnx(m, options, constant_inputs=constants)
+            return hal_core.load_module(hal_core.compile(ir, [target]), device=driver)
+
         inits = {t.name for t in model.graph.initializer}
         names = [i.name for i in model.graph.input if i.name not in inits]
-        compiled = hal_core.compile(ir, [target])
-        loaded = hal_core.load_module(compiled, device=driver)
-        return HalBackendRep(loaded, names, [o.name for o in model.graph.output])
+        return HalBackendRep(model, compile_fn, names, [o.name for o in model.graph.output])
 
     @classmethod
     def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU",

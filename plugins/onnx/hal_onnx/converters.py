@@ -774,7 +774,8 @@ def _depth_space(ctx, ins, attrs):
     b = int(attrs["blocksize"])
     n, c, h, w = x.shape
     if ctx.op_type == "SpaceToDepth":
-        y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        perm = (0, 3, 5, 1, 2, 4) if attrs.get("mode", "DCR") == "DCR" else (0, 1, 3, 5, 2, 4)
+        y = x.reshape(n, c, h // b, b, w // b, b).transpose(perm)
         return y.reshape(n, c * b * b, h // b, w // b)
     if attrs.get("mode", "DCR") == "DCR":
         y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)

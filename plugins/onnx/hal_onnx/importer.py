@@ -42,6 +42,16 @@ class UnsupportedOpError(ONNXImportError):
     """An ONNX op (or an attribute value of it) the importer does not convert."""
 
 
+class NeedsConstantError(UnsupportedOpError):
+    """A value that decides shapes is computed at run time. ``inputs`` names the graph
+    inputs it comes straight from: binding those to values (``import_onnx(...,
+    constant_inputs=...)``, as :class:`hal_onnx.backend.HalBackend` does) makes it known."""
+
+    def __init__(self, message: str, inputs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.inputs = inputs
+
+
 def ir_dtype(onnx_type: int, where: str) -> str:
     if onnx_type not in _ONNX_DTYPES:
         import onnx
@@ -77,20 +87,25 @@ class Context:
         self.node_desc = ""
         self.op_type = ""
         self.n_outputs = 1
+        self.arg_names: dict[int, str] = {}  # id(IR Value) of a graph argument -> ONNX name
 
     def tensor(self, v: Any) -> Tensor:
         """``v`` as a Tensor (a known array becomes an IR constant)."""
         if isinstance(v, Tensor):
             return v
-        return self.fb.constant(np.ascontiguousarray(v))
+        a = np.asarray(v)
+        return self.fb.constant(a if a.flags.c_contiguous else a.copy())
 
     def const(self, v: Any, what: str) -> np.ndarray:
         """``v`` must be known at import time (a shape, axes, pads...)."""
         if isinstance(v, Tensor):
-            raise UnsupportedOpError(f"{self.node_desc}: {what} must be known at import time"
+            name = self.arg_names.get(id(v.value))
+            raise NeedsConstantError(f"{self.node_desc}: {what} must be known at import time"
                                      " (a constant or computed from constants and shapes),"
-                                     " but it is computed at run time; hal's tensor IR has"
-                                     " static shapes")
+                                     " but it is computed at run time"
+                                     f"{' (graph input ' + repr(name) + ')' if name else ''};"
+                                     " hal's tensor IR has static shapes",
+                                     (name,) if name else ())
         return np.asarray(v)
 
     def error(self, msg: str) -> UnsupportedOpError:
@@ -136,8 +151,12 @@ def _load(source: Any) -> Any:
                               "; is it another format?") from None
 
 
-def import_onnx(source: Any, options: Mapping[str, str] | None = None) -> Module:
-    """Import an ONNX model (a path, bytes or ``onnx.ModelProto``) as a Module with @main."""
+def import_onnx(source: Any, options: Mapping[str, str] | None = None, *,
+                constant_inputs: Mapping[str, Any] | None = None) -> Module:
+    """Import an ONNX model (a path, bytes or ``onnx.ModelProto``) as a Module with @main.
+
+    ``constant_inputs`` binds graph inputs to values: they become constants, not arguments
+    (the model is specialised for them)."""
     from hal_core.ir.builder import Builder
 
     options = dict(options or {})
@@ -147,7 +166,7 @@ def import_onnx(source: Any, options: Mapping[str, str] | None = None) -> Module
                          f"{', '.join(KNOWN_OPTIONS)} (--onnx-input-shape=NAME=1x3x224x224)")
     shapes = parse_input_shapes(options.get("input-shape", ""))
     model = _load(source)
-    fn = convert_model(model, shapes)
+    fn = convert_model(model, shapes, constant_inputs or {})
     b = Builder()
     b.add(fn)
     return b.module()
@@ -160,7 +179,8 @@ def model_opset(model: Any) -> int:
     return MIN_OPSET if not model.opset_import else 1
 
 
-def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]]) -> Any:
+def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]],
+                  constant_inputs: Mapping[str, Any] | None = None) -> Any:
     """Convert ``model.graph`` into an IR Function ``@main``."""
     import onnx
 
@@ -183,6 +203,8 @@ def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]]) -> Any:
         onnx.checker.check_model(model) if model.ByteSize() < 2_000_000_000 else None
     except onnx.checker.ValidationError as e:
         raise ONNXImportError(f"the ONNX model is invalid: {str(e).splitlines()[0]}") from None
+    for name, value in (constant_inputs or {}).items():
+        inits[name] = np.asarray(value)
     runtime_inputs = [i for i in graph.input if i.name not in inits]
     stray = sorted(set(shapes) - {i.name for i in runtime_inputs})
     if stray:
@@ -220,6 +242,7 @@ def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]]) -> Any:
                     " hal_core.compile")
             shape = tuple(d.dim_value for d in tt.shape.dim)
         ctx.values[i.name] = fb.arg(_safe_name(i.name, used), shape, dtype)
+        ctx.arg_names[id(ctx.values[i.name].value)] = i.name
     ctx.values.update(inits)
     ctx.values[""] = None
     for idx, node in enumerate(graph.node):
