@@ -53,6 +53,26 @@ def randomized(name: str, seed: int = 0) -> onnx.ModelProto:
     return model
 
 
+def with_logits(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Also output the final Softmax's input: near-uniform probabilities would hide errors."""
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    if not softmax:  # DenseNet-121 ends with its logits
+        return model
+    softmax = softmax[-1]
+    inferred = onnx.shape_inference.infer_shapes(model)
+    info = [v for v in inferred.graph.value_info if v.name == softmax.input[0]][0]
+    model.graph.output.append(info)
+    return model
+
+
+def available_targets() -> list[str]:
+    """The CPU targets to run models on: vmvx, and llvm-cpu where it is installed."""
+    from hal_core.registry import get_registry
+
+    names = {t.info.name for t in get_registry().targets() if t.error is None}
+    return [t for t in ("vmvx", "llvm-cpu") if t in names]
+
+
 def runtime_inputs(model: onnx.ModelProto) -> list:
     inits = {t.name for t in model.graph.initializer}
     return [i for i in model.graph.input if i.name not in inits]
@@ -69,6 +89,7 @@ def onnxruntime_outputs(model: onnx.ModelProto, inputs: list[np.ndarray]) -> lis
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
+    opts.log_severity_level = 3  # not the unused-initializer warnings of the IR-3 models
     sess = ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
     return sess.run(None, {i.name: x for i, x in zip(runtime_inputs(model), inputs)})

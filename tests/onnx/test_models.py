@@ -1,0 +1,62 @@
+"""The onnx package's full-size light models: all nine import and compile as shipped (opset 9,
+no upgrade), and with random weights their outputs (and the logits before the final Softmax)
+match onnxruntime within 1e-4 relative error on local-sync and local-task."""
+
+from __future__ import annotations
+
+import pytest
+
+import hal_core
+from onnx_models import (
+    MODELS,
+    available_targets,
+    onnxruntime_outputs,
+    path,
+    random_inputs,
+    randomized,
+    relative_error,
+    with_logits,
+)
+
+pytest.importorskip("onnxruntime")
+
+TARGETS = available_targets()
+# the three with large fully connected layers (AlexNet, ZFNet: 240 MB of weights, VGG-19:
+# 550 MB) take most of the time (VGG-19 26 s, ZFNet 15 s, AlexNet 7 s on vmvx): they run on
+# local-task with the first target; the others on both drivers with every target
+HEAVY = ("bvlc_alexnet", "zfnet512", "vgg19")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shipped_model_compiles_for_every_cpu_target(name):
+    import onnx
+
+    declared = onnx.load(path(name), load_external_data=False).graph.output
+    m = hal_core.compile(path(name), TARGETS)
+    fn = m.functions[0]
+    assert fn.inputs[0].shape == (1, 3, 224, 224)
+    assert [r.shape for r in fn.outputs] == [
+        tuple(d.dim_value for d in o.type.tensor_type.shape.dim) for o in declared]
+    assert sorted(v.target_backend for e in m.executables for v in e.variants) \
+        == sorted(TARGETS * len(m.executables))
+
+
+CASES = [(n, t, d) for n in MODELS for t in (TARGETS[:1] if n in HEAVY else TARGETS)
+         for d in (("local-task",) if n in HEAVY else ("local-sync", "local-task"))]
+
+
+@pytest.mark.parametrize("name,target,driver", CASES)
+def test_random_weights_match_onnxruntime(name, target, driver):
+    model = with_logits(randomized(name))
+    xs = random_inputs(model)
+    want = onnxruntime_outputs(model, xs)
+    compiled = hal_core.compile(model.SerializeToString(), [target], importer="onnx")
+    with hal_core.load_module(compiled, device=driver) as loaded:
+        got = loaded.main(*xs)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(want) == (1 if name == "densenet121" else 2)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        assert relative_error(g, w) < 1e-4, (name, relative_error(g, w))
+    # the logits are spread out, so a wrong layer cannot hide behind a flat softmax
+    assert want[-1].std() > 1e-3
