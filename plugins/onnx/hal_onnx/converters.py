@@ -519,10 +519,14 @@ def _reduce(ctx, ins, attrs):
 @conv("ArgMax", "ArgMin")
 def _argreduce(ctx, ins, attrs):
     x = ctx.tensor(ins[0])
-    if attrs.get("select_last_index", 0):
-        raise ctx.error("select_last_index=1 is not supported")
-    return getattr(x, ctx.op_type.lower())(_axis(attrs.get("axis", 0), x.ndim, ctx),
-                                           keepdims=bool(attrs.get("keepdims", 1)))
+    axis = _axis(attrs.get("axis", 0), x.ndim, ctx)
+    keep = bool(attrs.get("keepdims", 1))
+    if attrs.get("select_last_index", 0):  # the first index of the reversed axis
+        rev = x[tuple(slice(None, None, -1) if a == axis else slice(None)
+                      for a in range(x.ndim))]
+        i = getattr(rev, ctx.op_type.lower())(axis, keepdims=keep)
+        return _scalar(ctx, x.shape[axis] - 1, i) - i
+    return getattr(x, ctx.op_type.lower())(axis, keepdims=keep)
 
 
 # -- shapes -------------------------------------------------------------------------------------
@@ -786,3 +790,149 @@ def _depth_space(ctx, ins, attrs):
 
 def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
+
+
+# -- more elementwise, index and normalisation ops ----------------------------------------------
+@conv("BitShift")
+def _bitshift(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if not x.dtype.startswith("u"):
+        raise ctx.error("BitShift is defined on unsigned integers")
+    shift = ctx.const(ins[1], "BitShift's shift amounts")
+    bits = np.dtype(x.type.numpy_dtype).itemsize * 8
+    if np.any(shift >= bits):
+        raise ctx.error(f"BitShift by {int(shift.max())} or more bits of a {bits}-bit type")
+    factor = ctx.tensor((np.ones_like(shift, dtype=x.type.numpy_dtype) << shift.astype(
+        x.type.numpy_dtype)).astype(x.type.numpy_dtype))
+    # unsigned: x << s is x * 2**s (wrapping); x >> s is x // 2**s
+    return x * factor if attrs["direction"] == "LEFT" else x / factor
+
+
+@conv("Mod")
+def _mod(ctx, ins, attrs):
+    a, b = ctx.tensor(ins[0]), ctx.tensor(ins[1])
+    if a.dtype.startswith("f"):
+        q = a / b
+        trunc = ctx.fb.op("select", q < _scalar(ctx, 0, q), q.ceil(), q.floor())
+        r = a - trunc * b
+        if attrs.get("fmod", 0):
+            return r
+        raise ctx.error("Mod of floats needs fmod=1 (as ONNX requires)")
+    r = a - (a / b) * b  # integer div truncates, so r has a's sign (C's fmod)
+    if attrs.get("fmod", 0) or a.dtype.startswith("u"):
+        return r
+    zero = _scalar(ctx, 0, r)
+    fix = r.ne(zero) & ((r < zero) ^ (b < zero))  # Python's mod takes the divisor's sign
+    return ctx.fb.op("select", fix, r + b, r)
+
+
+@conv("RMSNormalization")
+def _rmsnorm(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(attrs.get("axis", -1), x.ndim, ctx)
+    eps = attrs.get("epsilon", 1e-5)
+    if attrs.get("stash_type", 1) != 1 or x.dtype != "f32":
+        raise ctx.error("RMSNormalization is supported for f32 with stash_type=1")
+    axes = tuple(range(axis, x.ndim))
+    ms = (x * x).mean(axes, keepdims=True)
+    return x * (ms + _scalar(ctx, eps, x)).rsqrt() * ctx.tensor(ins[1])
+
+
+@conv("Trilu")
+def _trilu(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    k = int(ctx.const(ins[1], "Trilu's k").reshape(-1)[0]) if len(ins) > 1 and \
+        ins[1] is not None else 0
+    n, m = x.shape[-2:]
+    rows, cols = np.arange(n)[:, None], np.arange(m)[None, :]
+    keep = (cols - rows >= k) if attrs.get("upper", 1) else (cols - rows <= k)
+    return ctx.fb.op("select", ctx.tensor(keep), x, _scalar(ctx, 0, x))
+
+
+@conv("Range")
+def _range(ctx, ins, attrs):
+    start, limit, delta = (ctx.const(v, "Range's bounds") for v in ins)
+    return np.arange(start, limit, delta, dtype=np.asarray(start).dtype)
+
+
+@conv("ConstantOfShape")
+def _constant_of_shape(ctx, ins, attrs):
+    shape = _ints(ctx.const(ins[0], "ConstantOfShape's shape"))
+    value = np.asarray(attrs.get("value", np.zeros(1, np.float32)))
+    return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+
+
+@conv("EyeLike")
+def _eyelike(ctx, ins, attrs):
+    from hal_onnx.importer import ir_dtype
+
+    x = ins[0]
+    dt = ir_dtype(attrs["dtype"], ctx.node_desc) if "dtype" in attrs else \
+        (x.dtype if isinstance(x, Tensor) else ctx.tensor(x).dtype)
+    from hal_core.ir.types import numpy_dtype_name
+
+    return np.eye(*_static_shape(x), k=attrs.get("k", 0), dtype=numpy_dtype_name(dt))
+
+
+@conv("Swish")
+def _swish(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    return x * (x * _scalar(ctx, attrs.get("alpha", 1.0), x)).sigmoid()
+
+
+@conv("GatherElements")
+def _gather_elements(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(attrs.get("axis", 0), x.ndim, ctx)
+    idx = ctx.tensor(ins[1]).astype("i64")
+    d = x.shape[axis]
+    idx = ctx.fb.op("select", idx < _scalar(ctx, 0, idx), idx + _scalar(ctx, d, idx), idx)
+    # flat index into x: the index's own position on every axis but `axis`, idx on it
+    strides = np.cumprod((x.shape[1:] + (1,))[::-1])[::-1] if x.ndim else np.ones(0)
+    strides = [int(s) for s in strides]
+    base = np.zeros(idx.shape, dtype=np.int64)
+    for a, n in enumerate(idx.shape):
+        if a != axis:
+            base = base + (np.arange(n).reshape([n if i == a else 1 for i in range(idx.ndim)])
+                           * strides[a])
+    flat = idx * _scalar(ctx, strides[axis], idx) + ctx.tensor(base)
+    return ctx.fb.op("gather", x.reshape(x.size), flat, axis=0)
+
+
+@conv("CumSum")
+def _cumsum(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(int(ctx.const(ins[1], "CumSum's axis").reshape(-1)[0]), x.ndim, ctx)
+    n = x.shape[axis]
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    # out[..., j] = sum_i x[..., i] * tri[i, j]
+    if attrs.get("reverse", 0):
+        tri = (i > j) if attrs.get("exclusive", 0) else (i >= j)
+    else:
+        tri = (i < j) if attrs.get("exclusive", 0) else (i <= j)
+    perm = [a for a in range(x.ndim) if a != axis] + [axis]
+    inv = list(np.argsort(perm))
+    xt = x.transpose(perm) if axis != x.ndim - 1 else x
+    flat = xt.reshape(max(1, math.prod(xt.shape[:-1])), n)
+    y = (flat @ ctx.tensor(tri.astype(x.type.numpy_dtype))).reshape(xt.shape)
+    return y.transpose(inv) if axis != x.ndim - 1 else y
+
+
+@conv("OneHot")
+def _onehot(ctx, ins, attrs):
+    idx = ctx.tensor(ins[0])
+    depth = int(ctx.const(ins[1], "OneHot's depth").reshape(-1)[0])
+    values = ctx.const(ins[2], "OneHot's values")
+    axis = attrs.get("axis", -1)
+    rank = idx.ndim + 1
+    axis = _axis(axis, rank, ctx)
+    idx = idx.astype("i64") if idx.dtype != "i64" else idx
+    if idx.dtype.startswith("f"):
+        idx = idx.astype("i64")
+    idx = ctx.fb.op("select", idx < _scalar(ctx, 0, idx), idx + _scalar(ctx, depth, idx), idx)
+    shape = list(idx.shape)
+    shape.insert(axis, 1)
+    iota = np.arange(depth).reshape([depth if a == axis else 1 for a in range(rank)])
+    hit = idx.reshape(shape).eq(ctx.tensor(iota))
+    return ctx.fb.op("select", hit, ctx.tensor(values[1:2].reshape(())),
+                     ctx.tensor(values[0:1].reshape(())))
