@@ -9,6 +9,7 @@ lock, so many kernels are compiled in worker processes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -24,13 +25,16 @@ log = logging.getLogger(__name__)
 PARALLEL_MIN = 8
 
 
+@functools.cache
 def _versions() -> str:
+    """llvmlite, LLVM and the code generator's own source: any change invalidates the cache."""
     import llvmlite
     import llvmlite.binding as llvm
 
-    from hal_llvm_cpu.backend import CODEGEN_VERSION
-
-    return f"{llvmlite.__version__}/{llvm.llvm_version_info}/{CODEGEN_VERSION}"
+    h = hashlib.blake2b(digest_size=12)
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    return f"{llvmlite.__version__}/{llvm.llvm_version_info}/{h.hexdigest()}"
 
 
 def kernel_key(kernel: K.Kernel, machine) -> str:

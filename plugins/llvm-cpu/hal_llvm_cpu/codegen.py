@@ -264,6 +264,14 @@ def cast(f: Func, v: ir.Value, src: str, dst: str) -> ir.Value:
     if src == dst:
         return v
     st, dt = _LL[src], _LL[dst]
+    if dst == "float16" and src != "float32" and src != "bool":
+        # Through float32: exact for every integer that float16 can hold (larger ones are
+        # inf either way); float64 rounds to odd first so that the second rounding is correct.
+        # (A direct fptrunc double->half is a libgcc call that the JIT may not resolve.)
+        wide = _round_to_odd_f32(f, v) if src == "float64" else cast(f, v, src, "float32")
+        return b.fptrunc(wide, F16)
+    if src == "float16" and dst not in ("float32", "bool"):
+        return cast(f, b.fpext(v, F32), "float32", dst)
     if dst == "bool":
         if is_float(src):
             return b.fcmp_unordered("!=", v, ir.Constant(st, 0.0))
@@ -283,6 +291,17 @@ def cast(f: Func, v: ir.Value, src: str, dst: str) -> ir.Value:
     if bits(dst) > bits(src):
         return b.sext(v, dt) if is_signed(src) else b.zext(v, dt)
     return v
+
+
+def _round_to_odd_f32(f: Func, d: ir.Value) -> ir.Value:
+    b = f.b
+    t = b.fptrunc(d, F32)
+    exact = b.fcmp_ordered("==", b.fpext(t, F64), d)
+    bits_ = b.bitcast(t, I32)
+    too_big = b.fcmp_ordered(">", call_intr(f, "fabs", [b.fpext(t, F64)]), call_intr(f, "fabs", [d]))
+    toward_zero = b.select(too_big, b.sub(bits_, ir.Constant(I32, 1)), bits_)
+    odd = b.bitcast(b.or_(toward_zero, ir.Constant(I32, 1)), F32)
+    return b.select(exact, t, odd)
 
 
 def _int_div(f: Func, dtype: str, a: ir.Value, c: ir.Value) -> ir.Value:

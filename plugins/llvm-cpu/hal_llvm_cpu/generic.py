@@ -96,9 +96,14 @@ def lower_generic(f: Func, k: K.GenericKernel, ptrs: Sequence[ir.Value], first: 
 
     lo = b.mul(first, i64(chunk))
     hi = f.min64(b.mul(end, i64(chunk)), i64(points))
-    if not par:   # one point: a full reduction
+    if not par:   # one point: a full reduction, or a rank-0 elementwise kernel
         with b.if_then(b.icmp_signed("<", lo, hi)):
-            reduce_point({})
+            if red:
+                reduce_point({})
+            else:
+                c = at({})
+                for o, v in zip(outs, evaluate(c)):
+                    o.store(c, v)
         return
 
     inner_d = par[-1]
