@@ -74,16 +74,16 @@ def enabled_features(features: str) -> list[str]:
     return [x[1:] for x in features.split(",") if x.startswith("+")]
 
 
-def plan(kernel: K.Kernel) -> tuple[int, int]:
+def plan(kernel: K.Kernel, machine: Machine) -> tuple[int, int]:
     """(workgroup count, work items per workgroup) the lowering of ``kernel`` uses."""
     from hal_llvm_cpu import gemm, generic, named
 
     if isinstance(kernel, K.GenericKernel):
         return generic.plan(kernel)
     if isinstance(kernel, K.MatmulKernel) and gemm.applies(kernel):
-        return gemm.plan(kernel)
+        return gemm.plan(kernel, machine)
     if isinstance(kernel, K.Conv2dKernel) and gemm.conv_applies(kernel):
-        return gemm.conv_plan(kernel)
+        return gemm.conv_plan(kernel, machine)
     try:
         plan_fn, _ = named.LOWERINGS[type(kernel)]
     except KeyError:
@@ -109,7 +109,7 @@ def build_module(kernel: K.Kernel, symbol: str, machine: Machine) -> ir.Module:
     elif isinstance(kernel, K.Conv2dKernel) and gemm.conv_applies(kernel):
         gemm.lower_conv2d(body, kernel, ptrs, first, end, machine)
     else:
-        plan(kernel)   # raises UnsupportedKernelError for an unknown kind
+        plan(kernel, machine)   # raises UnsupportedKernelError for an unknown kind
         named.LOWERINGS[type(kernel)][1](body, kernel, ptrs, first, end)
     body.b.ret_void()
     body.finish()

@@ -120,7 +120,7 @@ class LlvmCpuTarget(TargetBackend):
         todo = []
         for k in executable.kernels:
             K.validate(k)
-            wg, _ = backend.plan(k)
+            wg, _ = backend.plan(k, machine)
             key = object_cache.kernel_key(k, machine)
             if key not in index:
                 index[key] = len(objects)
