@@ -33,6 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="device URI for the CTS (default: the driver's default device)",
     )
+    group.addoption(
+        "--hal-target",
+        metavar="NAME",
+        default=None,
+        help="compile the CTS executables with target backend NAME (default: the first "
+        "registered target whose format the device can prepare)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from hal_core.registry import get_registry
 
     name = config.getoption("hal_driver")
+    if config.getoption("hal_target", None):
+        os.environ["HAL_CTS_TARGET"] = config.getoption("hal_target")
     try:
         config._hal_cts_driver = get_registry().create_driver(name)  # type: ignore[attr-defined]
     except HalError as e:

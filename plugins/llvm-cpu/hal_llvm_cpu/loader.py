@@ -89,8 +89,9 @@ class LlvmExecutable(LocalExecutable):
     binding_alignment = 16
 
     def __init__(self, fmt: str, entry_points: tuple[EntryPoint, ...],
-                 functions: list[Any], tracker: Any) -> None:
+                 functions: list[Any], tracker: Any, sizes: Sequence[Sequence[int]]) -> None:
         self.format = fmt
+        self._sizes = [tuple(x) for x in sizes]
         self.entry_points = entry_points
         self._fns = functions
         self._tracker = tracker     # keeps the linked code alive as long as this executable
@@ -99,7 +100,8 @@ class LlvmExecutable(LocalExecutable):
             bindings: Sequence[Any], constants: Sequence[int] | None) -> None:
         if isinstance(bindings, ctypes.Array):
             ptrs = bindings
-        else:   # numpy views (the ABI's "array" binding kind)
+        else:   # numpy views (the ABI's "array" binding kind): sizes can be checked here
+            self._check_sizes(entry, bindings)
             ptrs = (ctypes.c_void_p * max(1, len(bindings)))(
                 *[b.__array_interface__["data"][0] for b in bindings])
         if constants is not None and not isinstance(constants, ctypes.Array):
@@ -109,6 +111,20 @@ class LlvmExecutable(LocalExecutable):
         if rc != 0:
             raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
                                   f" returned {rc} for workgroups [{first}, {last})")
+
+
+    def _check_sizes(self, entry: int, bindings: Sequence[Any]) -> None:
+        need = self._sizes[entry]
+        if len(bindings) < len(need):
+            raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
+                                  f" takes {len(need)} bindings, the dispatch gave "
+                                  f"{len(bindings)}")
+        for i, (arr, n) in enumerate(zip(bindings, need)):
+            if arr.nbytes < n:
+                raise HalRuntimeError(
+                    f"{self.format} entry point {self.entry_points[entry].name!r}: binding {i}"
+                    f" holds {arr.nbytes} bytes, the kernel accesses {n}; bind a larger "
+                    "buffer range")
 
 
 class LlvmObjectLoader(ExecutableLoader):
@@ -138,7 +154,7 @@ class LlvmObjectLoader(ExecutableLoader):
             raise ModuleFormatError(f"{self.format}: linking the object code failed: {exc}; "
                                     "recompile the module") from exc
         fns = [_ENTRY(tracker[sym]) for sym, _ in p.entries]
-        return LlvmExecutable(self.format, tuple(entry_points), fns, tracker)
+        return LlvmExecutable(self.format, tuple(entry_points), fns, tracker, p.binding_sizes)
 
 
 def create_loader_x86_64() -> LlvmObjectLoader:

@@ -27,6 +27,7 @@ class Payload:
     features: tuple[str, ...]
     entries: tuple[tuple[str, int], ...]      # (symbol, object index) per entry point
     objects: tuple[bytes, ...]
+    binding_sizes: tuple[tuple[int, ...], ...] = ()   # per entry: bytes each binding must hold
 
     def encode(self) -> bytes:
         offsets, pos = [], 0
@@ -35,7 +36,8 @@ class Payload:
             pos += len(o)
         header = json.dumps({
             "triple": self.triple, "cpu": self.cpu, "features": list(self.features),
-            "entries": [{"symbol": s, "object": i} for s, i in self.entries],
+            "entries": [{"symbol": s, "object": i, "binding_sizes": list(sz)}
+                        for (s, i), sz in zip(self.entries, self.binding_sizes)],
             "objects": offsets}, sort_keys=True).encode()
         return b"".join([MAGIC, struct.pack("<I", len(header)), header, *self.objects])
 
@@ -61,13 +63,14 @@ def decode(data: bytes | memoryview) -> Payload:
                     and off + size <= len(body)):
                 raise _bad(f"object range {off}+{size} outside the {len(body)} data bytes")
             objects.append(bytes(body[off:off + size]))
-        entries = []
+        entries, sizes = [], []
         for e in h["entries"]:
             if not 0 <= e["object"] < len(objects):
                 raise _bad(f"entry {e['symbol']!r} names object {e['object']}")
             entries.append((str(e["symbol"]), int(e["object"])))
+            sizes.append(tuple(int(x) for x in e["binding_sizes"]))
         return Payload(str(h["triple"]), str(h["cpu"]), tuple(map(str, h["features"])),
-                       tuple(entries), tuple(objects))
+                       tuple(entries), tuple(objects), tuple(sizes))
     except ModuleFormatError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

@@ -100,6 +100,15 @@ def resolve_machine(options: TargetOptions):
     return Machine(triple, name, features), tuple(f"cpu:{f}" for f in sorted(set(required)))
 
 
+def binding_sizes(k: K.Kernel) -> tuple[int, ...]:
+    """Bytes each binding of ``k`` must hold: the loader refuses smaller buffers."""
+    need = [0] * K.binding_count(k)
+    for op, _ in K.kernel_operands(k):
+        if op.num_elements:
+            need[op.binding] = max(need[op.binding], op.byte_offset + op.byte_size)
+    return tuple(need)
+
+
 def format_for(arch: str) -> str:
     return f"llvm-object-{arch}"
 
@@ -134,7 +143,8 @@ class LlvmCpuTarget(TargetBackend):
         log.info("llvm-cpu: %s: %d kernels (%d distinct) in %.2fs", executable.name,
                  len(executable.kernels), len(objects), time.perf_counter() - t0)
         payload = Payload(machine.triple, machine.cpu, tuple(r[4:] for r in required),
-                          tuple(entries), tuple(objects)).encode()
+                          tuple(entries), tuple(objects),
+                          tuple(binding_sizes(k) for k in executable.kernels)).encode()
         return Variant(target_backend="llvm-cpu", format=format_for(machine.arch),
                        features=required, entry_points=tuple(eps), payload=payload)
 
