@@ -103,8 +103,11 @@ def log(f: Func, x: ir.Value) -> ir.Value:
 
 
 def sigmoid(f: Func, x: ir.Value) -> ir.Value:
+    # e = exp(-|x|) never overflows; for x < 0, e/(1+e) keeps tiny results (subnormals too).
     b, t = f.b, x.type
-    return b.fdiv(_c(t, 1.0), b.fadd(_c(t, 1.0), exp(f, b.fneg(x))))
+    e = exp(f, b.fneg(_intr(f, "fabs", x)))
+    s = b.fdiv(_c(t, 1.0), b.fadd(_c(t, 1.0), e))
+    return b.select(b.fcmp_unordered("<", x, _c(t, 0.0)), b.fmul(e, s), s)
 
 
 # Taylor coefficients of tanh(x)/x in x^2 (odd series): 1, -1/3, 2/15, -17/315, ...

@@ -80,7 +80,9 @@ def resolve_machine(options: TargetOptions):
         features = llvm.get_host_cpu_features().flatten()
         required = [f for f in enabled_features(features) if f in ISA_FEATURES]
     elif cpu == "generic":
-        name, features, required = "generic", "", []
+        # aarch64's baseline includes Advanced SIMD, which LLVM's generic CPU uses.
+        name, features = "generic", ""
+        required = ["neon", "fp-armv8"] if triple.startswith(("aarch64", "arm64")) else []
     elif cpu in _X86_LEVELS:
         name, features = cpu, ""
         required = _X86_LEVELS[cpu].split()
