@@ -89,9 +89,9 @@ def test_cross_compiled_aarch64_module_dumps_and_is_refused_on_another_host(tmp_
             m.main(*_inputs())
     assert host_arch() in str(info.value)
     # The loader itself refuses too, before linking anything.
-    from hal_core.module.reader import read_module
+    from hal_core.module.reader import load_module_file
 
-    v = read_module(str(path)).executables[0].variants[0]
+    v = load_module_file(str(path)).executables[0].variants[0]
     with pytest.raises(IncompatibleModuleError, match="aarch64"):
         LlvmObjectLoader(f"llvm-object-{host_arch()}").load(v.payload, v.entry_points)
 
