@@ -22,30 +22,18 @@ def architecture() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine or "unknown")
 
 
-#: /proc/cpuinfo spellings that differ from LLVM's feature names.
-_LLVM_NAMES = {
-    "pni": "sse3", "sse4_1": "sse4.1", "sse4_2": "sse4.2", "abm": "lzcnt", "bmi1": "bmi",
-    "pclmulqdq": "pclmul", "sha_ni": "sha", "avx512_vnni": "avx512vnni",
-    "avx512_bf16": "avx512bf16", "avx512_vbmi2": "avx512vbmi2", "avx512_bitalg": "avx512bitalg",
-    "avx512_vpopcntdq": "avx512vpopcntdq", "avx512_fp16": "avx512fp16", "avx_vnni": "avxvnni",
-    "asimd": "neon", "fp": "fp-armv8", "asimddp": "dotprod", "asimdhp": "fullfp16",
-}
-
-
 @functools.cache
 def cpu_features() -> frozenset[str]:
-    """Feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``); empty elsewhere.
+    """Feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``), in LLVM's spelling
+    beside the kernel's (``sse4_1`` and ``sse4.1``); empty elsewhere."""
+    from hal_core.hal.requirements import normalize_cpu_flags
 
-    Each flag is present as /proc/cpuinfo spells it and as ``cpu:<LLVM name>`` (contract 1 of
-    the variant requirements).
-    """
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, sep, value = line.partition(":")
                 if sep and key.strip() in ("flags", "Features"):
-                    flags = value.split()
-                    return frozenset(flags) | {f"cpu:{_LLVM_NAMES.get(x, x)}" for x in flags}
+                    return normalize_cpu_flags(value.split())
     except OSError:
         pass
     return frozenset()
