@@ -113,6 +113,10 @@ class LlvmExecutable(LocalExecutable):
                                   f" returned {rc} for workgroups [{first}, {last})")
 
 
+    def binding_sizes(self, entry: int) -> tuple[int, ...]:
+        """Bytes each binding of ``entry`` must hold (checked by the local command buffer)."""
+        return self._sizes[entry]
+
     def _check_sizes(self, entry: int, bindings: Sequence[Any]) -> None:
         need = self._sizes[entry]
         if len(bindings) < len(need):
