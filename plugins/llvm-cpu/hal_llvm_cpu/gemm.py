@@ -47,10 +47,6 @@ def applies(k: K.Kernel) -> bool:
             == "float32" and (k.acc_dtype or "float32") == "float32" and k.out.num_elements > 0)
 
 
-def conv_applies(k: K.Kernel) -> bool:
-    return False
-
-
 def _panels(k: K.MatmulKernel, vector_bits: int) -> tuple[int, int, int]:
     """(batches, column panels, panel width)."""
     vec, nv, _ = _shape(vector_bits)
@@ -63,29 +59,107 @@ def plan(k: K.MatmulKernel, machine) -> tuple[int, int]:
     return batches * panels, 1
 
 
+class _Tiler:
+    """The packed-B register-tiled product ``C[m, n0:n0+ncols] = A[m, :] @ Bpanel`` of one
+    panel, shared by matmul and conv2d (whose B panel is packed from the image: im2col done
+    one panel at a time, never materialised)."""
+
+    def __init__(self, f: Func, machine, kd: int) -> None:
+        b = self.b = f.b
+        self.f = f
+        self.vec, self.nv, self.mr = _shape(machine.vector_bits)
+        self.nc = self.vec * self.nv
+        self.kd = kd
+        vec = self.vec
+        self.vt = vt = ir.VectorType(F32, vec)
+        self.fma = declare(f.module, f"llvm.fma.v{vec}f32", vt, [vt, vt, vt])
+        self.mload = declare(f.module, f"llvm.masked.load.v{vec}f32.p0", vt,
+                             [PTR, I32, ir.VectorType(I1, vec), vt])
+        self.mstore = declare(f.module, f"llvm.masked.store.v{vec}f32.p0", ir.VoidType(),
+                              [vt, PTR, I32, ir.VectorType(I1, vec)])
+        alloc = declare(f.module, "aligned_alloc", PTR, [I64, I64])
+        self.free = declare(f.module, "free", ir.VoidType(), [PTR])
+        self.lanes = ir.Constant(ir.VectorType(I64, vec), list(range(vec)))
+        self.zero_v = ir.Constant(vt, [0.0] * vec)
+        self.packed = b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))])
+
+    def release(self) -> None:
+        self.b.call(self.free, [self.packed])
+
+    def row_ptr(self, kk: ir.Value) -> ir.Value:
+        return self.b.gep(self.packed, [self.b.mul(kk, i64(self.nc))], source_etype=F32)
+
+    def panel(self, A: Operand, a0: ir.Value, a_m: int, a_k: int, C: Operand, c0: ir.Value,
+              ldc: int, n0: ir.Value, ncols: ir.Value, m_rows: int, epi=None) -> None:
+        """B's panel must be packed (``kd`` rows of ``nc`` floats, zero past ``ncols``).
+        ``epi(m, n, c_index)`` rewrites one finished element of C."""
+        f, b, vec, nv = self.f, self.b, self.vec, self.nv
+        kc_blocks = max(1, -(-self.kd // KC))
+        masks = [b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * vec)), vec, I64))
+                 for j in range(nv)]
+
+        def kblock(kb: int, mr: int, m0: ir.Value, k0: int, k1: int) -> None:
+            cptr = [C.ptr(b.add(c0, b.add(b.mul(b.add(m0, i64(r)), i64(ldc)), n0)))
+                    for r in range(mr)]
+            accs = []
+            for r in range(mr):
+                for j in range(nv):
+                    slot = f.var(self.vt)
+                    if kb == 0:
+                        b.store(self.zero_v, slot)
+                    else:
+                        ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
+                        b.store(b.call(self.mload, [ptr, ir.Constant(I32, 4), masks[j],
+                                                    self.zero_v]), slot)
+                    accs.append(slot)
+            arow = [b.add(a0, b.mul(b.add(m0, i64(r)), i64(a_m))) for r in range(mr)]
+
+            def kstep(kk: ir.Value) -> None:
+                row = self.row_ptr(kk)
+                bv = [b.load(b.gep(row, [i64(j * vec)], source_etype=F32), typ=self.vt,
+                             align=64) for j in range(nv)]
+                ka = b.mul(kk, i64(a_k))
+                for r in range(mr):
+                    av = _splat(b, A.load_at(b.add(arow[r], ka)), vec, F32)
+                    for j in range(nv):
+                        s = accs[r * nv + j]
+                        b.store(b.call(self.fma, [av, bv[j], b.load(s)]), s)
+            f.loop(k0, k1, kstep, name="k")
+            for r in range(mr):
+                for j in range(nv):
+                    ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
+                    b.call(self.mstore, [b.load(accs[r * nv + j]), ptr, ir.Constant(I32, 4),
+                                         masks[j]])
+            if kb == kc_blocks - 1 and epi is not None:
+                def row_epi(r: ir.Value) -> None:
+                    m = b.add(m0, r)
+
+                    def colv(j: ir.Value) -> None:
+                        n = b.add(n0, j)
+                        epi(m, n, b.add(c0, b.add(b.mul(m, i64(ldc)), n)))
+                    f.loop(0, ncols, colv, name="ec")
+                f.loop(0, mr, row_epi, name="er")
+
+        full, tail = divmod(m_rows, self.mr)
+        for kb in range(kc_blocks):
+            k0, k1 = kb * KC, min(self.kd, (kb + 1) * KC)
+            if full:
+                f.loop(0, full, lambda t, kb=kb, k0=k0, k1=k1: kblock(
+                    kb, self.mr, b.mul(t, i64(self.mr)), k0, k1), name="mt")
+            if tail:
+                kblock(kb, tail, i64(full * self.mr), k0, k1)
+
+
 def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir.Value,
                  end: ir.Value, machine) -> None:
     b = f.b
-    vec, nv, mr_max = _shape(machine.vector_bits)
     M, N, Kd = k.mnk
     _, panels, nc = _panels(k, machine.vector_bits)
     batch_shape = k.out.shape[:-2]
     A, B, C = (Operand.dense(f, ptrs, op) for op in (k.lhs, k.rhs, k.out))
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
-    vt = ir.VectorType(F32, vec)
-    fma = declare(f.module, f"llvm.fma.v{vec}f32", vt, [vt, vt, vt])
-    mload = declare(f.module, f"llvm.masked.load.v{vec}f32.p0", vt,
-                    [PTR, I32, ir.VectorType(I1, vec), vt])
-    mstore = declare(f.module, f"llvm.masked.store.v{vec}f32.p0", ir.VoidType(),
-                     [vt, PTR, I32, ir.VectorType(I1, vec)])
-    alloc = declare(f.module, "aligned_alloc", PTR, [I64, I64])
-    free = declare(f.module, "free", ir.VoidType(), [PTR])
-    lanes = ir.Constant(ir.VectorType(I64, vec), list(range(vec)))
-    zero_v = ir.Constant(vt, [0.0] * vec)
-    kc_blocks = max(1, -(-Kd // KC))
     a_m, a_k = (1, M) if k.transpose_a else (Kd, 1)
-
-    packed = b.call(alloc, [i64(64), i64(max(64, Kd * nc * 4))])
+    t = _Tiler(f, machine, Kd)
 
     def operand_base(op: K.KernelOperand, batch: list[ir.Value]) -> ir.Value:
         nb = len(op.shape) - 2
@@ -98,9 +172,7 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
         return off
 
     def work(item: ir.Value) -> None:
-        panel(b.udiv(item, i64(panels)), b.urem(item, i64(panels)))
-
-    def panel(bi: ir.Value, p: ir.Value) -> None:
+        bi, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
         batch = _unflatten(f, bi, batch_shape)
         a0, b0 = operand_base(k.lhs, batch), operand_base(k.rhs, batch)
         c0 = b.mul(bi, i64(M * N))
@@ -108,79 +180,164 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
         ncols = f.min64(i64(nc), b.sub(i64(N), n0))
 
         def pack_row(kk):
+            row = t.row_ptr(kk)
+
             def col(j):
-                n = b.add(n0, j)
                 inside = b.icmp_signed("<", j, ncols)
-                nn = b.select(inside, n, i64(0))
+                nn = b.select(inside, b.add(n0, j), i64(0))
                 src = b.add(b0, b.add(b.mul(nn, i64(Kd)), kk) if k.transpose_b
                             else b.add(b.mul(kk, i64(N)), nn))
                 v = b.select(inside, B.load_at(src), ir.Constant(F32, 0.0))
-                b.store(v, b.gep(packed, [b.add(b.mul(kk, i64(nc)), j)], source_etype=F32))
+                b.store(v, b.gep(row, [j], source_etype=F32))
             f.loop(0, nc, col, name="pc")
         f.loop(0, Kd, pack_row, name="pk")
 
-        masks = []
-        for j in range(nv):
-            lim = _splat(b, b.sub(ncols, i64(j * vec)), vec, I64)
-            masks.append(b.icmp_signed("<", lanes, lim))
-
-        def kblock(kb: int, mr: int, m0: ir.Value, k0: int, k1: int) -> None:
-            cptr = [b.gep(C.base, [b.add(c0, b.add(b.mul(b.add(m0, i64(r)), i64(N)), n0))],
-                          source_etype=F32) for r in range(mr)]
-            accs = []
-            for r in range(mr):
-                for j in range(nv):
-                    slot = f.var(vt)
-                    if kb == 0:
-                        b.store(zero_v, slot)
-                    else:
-                        ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
-                        b.store(b.call(mload, [ptr, ir.Constant(I32, 4), masks[j], zero_v]),
-                                slot)
-                    accs.append(slot)
-            arow = [b.add(a0, b.mul(b.add(m0, i64(r)), i64(a_m))) for r in range(mr)]
-
-            def kstep(kk: ir.Value) -> None:
-                bv = [b.load(b.gep(packed, [b.add(b.mul(kk, i64(nc)), i64(j * vec))],
-                                   source_etype=F32), typ=vt, align=64) for j in range(nv)]
-                ka = b.mul(kk, i64(a_k))
-                for r in range(mr):
-                    av = _splat(b, A.load_at(b.add(arow[r], ka)), vec, F32)
-                    for j in range(nv):
-                        s = accs[r * nv + j]
-                        b.store(b.call(fma, [av, bv[j], b.load(s)]), s)
-            f.loop(k0, k1, kstep, name="k")
-            for r in range(mr):
-                for j in range(nv):
-                    ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
-                    b.call(mstore, [b.load(accs[r * nv + j]), ptr, ir.Constant(I32, 4),
-                                    masks[j]])
-            if kb == kc_blocks - 1 and k.epilogue is not None:
-                def row_epi(r: ir.Value) -> None:
-                    m = b.add(m0, r)
-
-                    def colv(j: ir.Value) -> None:
-                        n = b.add(n0, j)
-                        idx = b.add(c0, b.add(b.mul(m, i64(N)), n))
-                        coords = _unflatten(f, bi, batch_shape) + [m, n]
-                        v = emit_epilogue(f, k.epilogue, ptrs, coords, [C.load_at(idx)],
-                                          ["float32"], ["float32"], epi_ops)[0]
-                        C.store_at(idx, v)
-                    f.loop(0, ncols, colv, name="ec")
-                f.loop(0, mr, row_epi, name="er")
-
-        full = M // mr_max
-        tail = M % mr_max
-        for kb in range(kc_blocks):
-            k0, k1 = kb * KC, min(Kd, (kb + 1) * KC)
-            if full:
-                f.loop(0, full, lambda t, kb=kb, k0=k0, k1=k1: kblock(
-                    kb, mr_max, b.mul(t, i64(mr_max)), k0, k1), name="mt")
-            if tail:
-                kblock(kb, tail, i64(full * mr_max), k0, k1)
+        epi = None
+        if k.epilogue is not None:
+            def epi(m, n, idx):
+                coords = batch + [m, n]
+                v = emit_epilogue(f, k.epilogue, ptrs, coords, [C.load_at(idx)], ["float32"],
+                                  ["float32"], epi_ops)[0]
+                C.store_at(idx, v)
+        t.panel(A, a0, a_m, a_k, C, c0, N, n0, ncols, M, epi)
 
     f.loop(first, end, work, name="wg")
-    b.call(free, [packed])
+    t.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d: out[n, g*og + o, p] = sum_{c, ky, kx} W[g*og + o, c, ky, kx] * image column (c, ky, kx)
+# at output position p; A = W (og x CG*KH*KW, row-major already), B = the im2col panel.
+
+
+def conv_applies(k: K.Kernel) -> bool:
+    return (isinstance(k, K.Conv2dKernel) and k.input.dtype == k.filter.dtype == k.out.dtype
+            == "float32" and (k.acc_dtype or "float32") == "float32"
+            and (k.bias is None or k.bias.dtype == "float32") and k.out.num_elements > 0)
+
+
+def _conv_panels(k: K.Conv2dKernel, machine) -> tuple[int, int]:
+    vec, nv, _ = _shape(machine.vector_bits)
+    p = k.out.shape[2] * k.out.shape[3]
+    return k.out.shape[0] * k.groups, -(-p // (vec * nv))
+
+
+def conv_plan(k: K.Conv2dKernel, machine) -> tuple[int, int]:
+    outer, panels = _conv_panels(k, machine)
+    return outer * panels, 1
+
+
+def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir.Value,
+                 end: ir.Value, machine) -> None:
+    b = f.b
+    N, O, OH, OW = k.out.shape
+    _, C_in, H, W = k.input.shape
+    CG, KH, KW = k.filter.shape[1:]
+    G = k.groups
+    og = O // G
+    sh, sw = k.strides
+    dh, dw = k.dilation
+    top, left = k.padding[0], k.padding[1]
+    P, Kd = OH * OW, CG * KH * KW
+    outer_n, panels = _conv_panels(k, machine)
+    X, Wt, C = (Operand.dense(f, ptrs, op) for op in (k.input, k.filter, k.out))
+    bias = Operand.dense(f, ptrs, k.bias) if k.bias is not None else None
+    epi_ops = epilogue_operands(f, k.epilogue, ptrs)
+    t = _Tiler(f, machine, Kd)
+    nc = t.nc
+    plain = (KH, KW, sh, sw, top, left) == (1, 1, 1, 1, 0, 0) and k.padding[2:] == (0, 0)
+
+    def work(item: ir.Value) -> None:
+        outer, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
+        n, g = b.udiv(outer, i64(G)), b.urem(outer, i64(G))
+        n0 = b.mul(p, i64(nc))
+        ncols = f.min64(i64(nc), b.sub(i64(P), n0))
+        x0 = b.mul(b.add(b.mul(n, i64(C_in)), b.mul(g, i64(CG))), i64(H * W))
+
+        if plain:   # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major
+            def pack_row(kk):
+                row = t.row_ptr(kk)
+
+                def col(j):
+                    inside = b.icmp_signed("<", j, ncols)
+                    src = b.add(x0, b.add(b.mul(kk, i64(P)), b.select(inside, b.add(n0, j),
+                                                                      i64(0))))
+                    v = b.select(inside, X.load_at(src), ir.Constant(F32, 0.0))
+                    b.store(v, b.gep(row, [j], source_etype=F32))
+                f.loop(0, nc, col, name="pc")
+        else:
+            def pack_row(kk):
+                # The panel's columns run along output rows; each run of one output row reads
+                # one image row at stride sw, zero outside the image (the analytic bounds keep
+                # the copy loop branch-free, so it vectorises).
+                row = t.row_ptr(kk)
+                c = b.udiv(kk, i64(KH * KW))
+                dy = b.mul(b.urem(b.udiv(kk, i64(KW)), i64(KH)), i64(dh))
+                off = b.sub(b.mul(b.urem(kk, i64(KW)), i64(dw)), i64(left))
+                xc = b.add(x0, b.mul(c, i64(H * W)))
+                lo_x = _ceil_div(b, b.sub(i64(0), off), sw)      # first ox inside the image
+                hi_x = _ceil_div(b, b.sub(i64(W), off), sw)      # first ox past it
+                pos = f.var(I64, i64(0))
+                head = b.append_basic_block("seg.head")
+                body = b.append_basic_block("seg.body")
+                done = b.append_basic_block("seg.done")
+                b.branch(head)
+                b.position_at_end(head)
+                j = b.load(pos)
+                b.cbranch(b.icmp_signed("<", j, ncols), body, done)
+                b.position_at_end(body)
+                q = b.add(n0, j)
+                oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
+                seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
+                iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
+                row_in = b.icmp_unsigned("<", iy, i64(H))
+                t_lo = f.min64(f.max64(b.sub(lo_x, ox), i64(0)), seg)
+                t_hi = f.max64(f.min64(b.sub(hi_x, ox), seg), t_lo)
+                t_lo = b.select(row_in, t_lo, seg)
+                t_hi = b.select(row_in, t_hi, seg)
+                dst = b.gep(row, [j], source_etype=F32)
+                zero = ir.Constant(F32, 0.0)
+                f.loop(0, t_lo, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
+                       name="z0")
+                src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
+
+                def copy(u):
+                    b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
+                            b.gep(dst, [u], source_etype=F32))
+                f.loop(t_lo, t_hi, copy, name="cp")
+                f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
+                       name="z1")
+                b.store(b.add(j, seg), pos)
+                b.branch(head)
+                b.position_at_end(done)
+                f.loop(ncols, nc, lambda u: b.store(zero, b.gep(row, [u], source_etype=F32)),
+                       name="zt")
+        f.loop(0, Kd, pack_row, name="pk")
+
+        a0 = b.mul(g, i64(og * Kd))
+        c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
+        epi = None
+        if bias is not None or k.epilogue is not None:
+            def epi(m, q, idx):
+                o = b.add(b.mul(g, i64(og)), m)
+                v = C.load_at(idx)
+                if bias is not None:
+                    v = b.fadd(v, bias.load([o]))
+                if k.epilogue is not None:
+                    coords = [n, o, b.udiv(q, i64(OW)), b.urem(q, i64(OW))]
+                    v = emit_epilogue(f, k.epilogue, ptrs, coords, [v], ["float32"],
+                                      ["float32"], epi_ops)[0]
+                C.store_at(idx, v)
+        t.panel(Wt, a0, Kd, 1, C, c0, P, n0, ncols, og, epi)
+
+    f.loop(first, end, work, name="wg")
+    t.release()
+
+
+def _ceil_div(b: ir.IRBuilder, a: ir.Value, s: int) -> ir.Value:
+    """ceil(a / s) for a signed ``a`` and a constant s > 0 (shifted so sdiv sees a >= 0)."""
+    big = 1 << 40
+    return b.sub(b.sdiv(b.add(a, i64(big * s + s - 1)), i64(s)), i64(big))
 
 
 def _splat(b: ir.IRBuilder, x: ir.Value, n: int, t: ir.Type) -> ir.Value:
