@@ -118,6 +118,29 @@ def format_for(arch: str) -> str:
 class LlvmCpuTarget(TargetBackend):
     name = "llvm-cpu"
 
+    def __init__(self) -> None:
+        self._made: dict[str, bytes] = {}   # kernel key -> object, from precompile()
+
+    def precompile(self, executables, options: TargetOptions) -> None:
+        """Compile every distinct kernel of a module at once: cache hits are read, the rest
+        compiled in worker processes (llvmlite compiles under one global lock)."""
+        from hal_llvm_cpu import backend
+        from hal_llvm_cpu.codegen import UnsupportedKernelError
+
+        machine, _ = resolve_machine(options)
+        use_cache = options.get("no-cache", "0").lower() in ("0", "false", "no", "")
+        todo: dict[str, K.Kernel] = {}
+        for exe in executables:
+            for k in exe.kernels:
+                try:
+                    backend.plan(k, machine)
+                except UnsupportedKernelError:
+                    continue
+                todo.setdefault(object_cache.kernel_key(k, machine), k)
+        todo = {key: k for key, k in todo.items() if key not in self._made}
+        objs = object_cache.compile_all(list(todo.items()), machine, use_cache)
+        self._made.update((key, o) for key, o in zip(todo, objs) if o is not None)
+
     def compile(self, executable: KernelExecutable_T, options: TargetOptions) -> Variant:
         if not executable.kernels:
             raise CompileError(f"executable {executable.name!r} has no kernels to compile")
@@ -135,12 +158,15 @@ class LlvmCpuTarget(TargetBackend):
             key = object_cache.kernel_key(k, machine)
             if key not in index:
                 index[key] = len(objects)
-                objects.append(None)
-                todo.append((key, k))
+                objects.append(self._made.get(key))
+                if objects[-1] is None:
+                    todo.append((key, k))
             entries.append((f"hal_{key[:24]}", index[key]))
             eps.append(VariantEntryPoint(name=k.name, workgroup_count=(wg, 1, 1),
                                          binding_count=K.binding_count(k)))
         for (key, k), obj in zip(todo, object_cache.compile_all(todo, machine, use_cache)):
+            if obj is None:   # declined: compiling here raises UnsupportedKernelError saying why
+                obj = backend.compile_object(k, f"hal_{key[:24]}", machine)
             objects[index[key]] = obj
         log.info("llvm-cpu: %s: %d kernels (%d distinct) in %.2fs", executable.name,
                  len(executable.kernels), len(objects), time.perf_counter() - t0)

@@ -21,10 +21,4 @@ def hal_register_drivers() -> list[DriverInfo]:
             factory="hal_local.task:create_driver",
             probe="hal_local.cpu:probe",
         ),
-        DriverInfo(
-            name="dylib",
-            description="deprecated IREE name of local-task; use local-task",
-            factory="hal_local.task:create_dylib_driver",
-            probe="hal_local.cpu:probe",
-        ),
     ]

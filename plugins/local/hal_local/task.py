@@ -194,9 +194,3 @@ class TaskDriver(LocalDriver):
 
 def create_driver(registry: Any) -> TaskDriver:
     return TaskDriver(registry)
-
-
-def create_dylib_driver(registry: Any) -> TaskDriver:
-    """IREE's older name ``dylib`` for local-task (deprecated)."""
-    logging.getLogger(__name__).warning("driver 'dylib' is deprecated; use 'local-task'")
-    return TaskDriver(registry)
