@@ -110,24 +110,25 @@ def sigmoid(f: Func, x: ir.Value) -> ir.Value:
     return b.select(b.fcmp_unordered("<", x, _c(t, 0.0)), b.fmul(e, s), s)
 
 
-# Taylor coefficients of tanh(x)/x in x^2 (odd series): 1, -1/3, 2/15, -17/315, ...
-_TANH = [1.0, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075,
-         -929569 / 638512875]
+# tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 7.905 (beyond it tanh rounds to +-1 in float32):
+# a rational minimax fit (as Eigen's float tanh); 3.9e-7 relative at most, measured.
+_TANH_P = [4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+           5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
+           -2.76076847742355e-16]
+_TANH_Q = [4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+           1.19825839466702e-06]
 
 
 def tanh(f: Func, x: ir.Value) -> ir.Value:
     b, t = f.b, x.type
     if t == _F64:
         return _call(f, "tanh", x)
-    # Computed in double: near 0.6 both branches then stay well inside 1e-6 relative.
-    xd = b.fpext(x, _F64)
-    ax = _intr(f, "fabs", xd)
-    small = b.fmul(xd, _poly(f, b.fmul(xd, xd), _TANH))
-    e2 = exp(f, b.fmul(ax, _c(_F64, 2.0)))
-    large = b.fsub(_c(_F64, 1.0), b.fdiv(_c(_F64, 2.0), b.fadd(e2, _c(_F64, 1.0))))
-    large = _intr(f, "copysign", large, xd)
-    y = b.select(b.fcmp_ordered("<", ax, _c(_F64, 0.4)), small, large)
-    return b.fptrunc(b.select(_is_nan(f, xd), xd, y), _F32)
+    lim = 7.90531110763549805
+    xc = _intr(f, "minnum", _intr(f, "maxnum", x, _c(t, -lim)), _c(t, lim))
+    x2 = b.fmul(xc, xc)
+    y = b.fdiv(b.fmul(xc, _poly(f, x2, _TANH_P)), _poly(f, x2, _TANH_Q))
+    y = b.select(b.fcmp_ordered("<", _intr(f, "fabs", x), _c(t, 0.0004)), x, y)
+    return b.select(_is_nan(f, x), x, y)
 
 
 # erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)) for |x| < 0.5
