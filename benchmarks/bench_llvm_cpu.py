@@ -108,7 +108,8 @@ def bench_axpy(n_rounds: int) -> dict:
                  "hal local-task": lambda: mods["local-task"].main(a, b),
                  "hal local-sync": lambda: mods["local-sync"].main(a, b)}, n_rounds)
     gbs = {k: round(3 * 4 * n / v / 1e6, 1) for k, v in ms.items()}   # 2 reads + 1 write
-    return {"ms": ms, "GB/s": gbs, "local-task / numpy": round(ms["numpy"] / ms["hal local-task"], 2),
+    return {"ms": ms, "GB/s": gbs,
+            "local-task / numpy": round(ms["numpy"] / ms["hal local-task"], 2),
             "local-sync / numpy": round(ms["numpy"] / ms["hal local-sync"], 2)}
 
 

@@ -88,7 +88,8 @@ def _conv_ref(x, w, bias, strides, padding, dilation, groups):
                        xs:xs + strides[1] * (ow - 1) + 1:strides[1]]
             for g in range(groups):
                 out[:, g * og:(g + 1) * og] += np.einsum(
-                    "nchw,oc->nohw", patch[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og, :, ky, kx])
+                    "nchw,oc->nohw", patch[:, g * cg:(g + 1) * cg],
+                    w[g * og:(g + 1) * og, :, ky, kx])
     if bias is not None:
         out += bias.reshape(1, -1, 1, 1)
     return out

@@ -298,7 +298,8 @@ def _round_to_odd_f32(f: Func, d: ir.Value) -> ir.Value:
     t = b.fptrunc(d, F32)
     exact = b.fcmp_ordered("==", b.fpext(t, F64), d)
     bits_ = b.bitcast(t, I32)
-    too_big = b.fcmp_ordered(">", call_intr(f, "fabs", [b.fpext(t, F64)]), call_intr(f, "fabs", [d]))
+    too_big = b.fcmp_ordered(">", call_intr(f, "fabs", [b.fpext(t, F64)]),
+                             call_intr(f, "fabs", [d]))
     toward_zero = b.select(too_big, b.sub(bits_, ir.Constant(I32, 1)), bits_)
     odd = b.bitcast(b.or_(toward_zero, ir.Constant(I32, 1)), F32)
     return b.select(exact, t, odd)

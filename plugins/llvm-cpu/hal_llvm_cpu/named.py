@@ -16,7 +16,6 @@ from hal_llvm_cpu.codegen import (
     I64,
     Func,
     Operand,
-    call_intr,
     cast,
     const,
     emit_epilogue,
@@ -254,7 +253,6 @@ def lower_pool2d(f: Func, k: K.Pool2dKernel, ptrs: Sequence[ir.Value], first: ir
         def elem(ox):
             x0 = b.sub(b.mul(ox, i64(sw)), i64(left))
             acc = f.var(ll(cdt), const(cdt, 0) if avg else identity("max", dt))
-            cnt = f.var(I64, i64(0))
             # Window part inside the image; the divisor for count_include_pad counts the part
             # inside the padded image.
             ylo, yhi = f.max64(y0, i64(0)), f.min64(b.add(y0, i64(KH)), i64(H))
@@ -280,7 +278,6 @@ def lower_pool2d(f: Func, k: K.Pool2dKernel, ptrs: Sequence[ir.Value], first: ir
                 wcount = f.max64(b.sub(pw1, pw0), i64(0))
                 div = b.sitofp(b.mul(hcount, wcount), ll("float64"))
                 v = cast(f, b.fdiv(v, div), "float64", dt)
-            del cnt
             _store_out(f, k, ptrs, out, epi_ops, [n, c, oy, ox], v, dt)
         f.loop(0, OW, elem, name="ox")
 
@@ -429,5 +426,3 @@ LOWERINGS = {
     K.GatherKernel: (gather_plan, lower_gather),
     K.SoftmaxKernel: (softmax_plan, lower_softmax),
 }
-
-__all__ = ["LOWERINGS", "call_intr"]

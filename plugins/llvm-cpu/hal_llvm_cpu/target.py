@@ -141,7 +141,7 @@ class LlvmCpuTarget(TargetBackend):
         objs = object_cache.compile_all(list(todo.items()), machine, use_cache)
         self._made.update((key, o) for key, o in zip(todo, objs) if o is not None)
 
-    def compile(self, executable: KernelExecutable_T, options: TargetOptions) -> Variant:
+    def compile(self, executable: K.KernelExecutable, options: TargetOptions) -> Variant:
         if not executable.kernels:
             raise CompileError(f"executable {executable.name!r} has no kernels to compile")
         from hal_llvm_cpu import backend
@@ -175,9 +175,6 @@ class LlvmCpuTarget(TargetBackend):
                           tuple(binding_sizes(k) for k in executable.kernels)).encode()
         return Variant(target_backend="llvm-cpu", format=format_for(machine.arch),
                        features=required, entry_points=tuple(eps), payload=payload)
-
-
-KernelExecutable_T = K.KernelExecutable
 
 
 def create_target() -> LlvmCpuTarget:
