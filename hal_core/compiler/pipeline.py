@@ -172,7 +172,7 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     for tname, backend in backends:
         # A backend may compile every kernel up front (in parallel processes, say); compile()
         # below then answers from what it made. Optional; errors surface in compile().
-        precompile = getattr(backend, "precompile", None)
+        precompile = getattr(backend, "precompile", None)   # absent on plain objects
         if precompile is not None and kernel_executables:
             with clock(f"target {tname}"):
                 _run(f"target backend {tname!r} precompile", precompile, kernel_executables,
