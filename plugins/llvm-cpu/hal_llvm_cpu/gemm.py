@@ -86,6 +86,16 @@ class _Tiler:
     def release(self) -> None:
         self.b.call(self.free, [self.packed])
 
+    def copy_row(self, src: ir.Value, dst: ir.Value, ncols: ir.Value) -> None:
+        """dst[0:nc] = src[0:ncols], zeros after (masked loads never touch memory past it)."""
+        b = self.b
+        for j in range(self.nv):
+            mask = b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * self.vec)),
+                                                         self.vec, I64))
+            v = b.call(self.mload, [b.gep(src, [i64(j * self.vec)], source_etype=F32),
+                                    ir.Constant(I32, 4), mask, self.zero_v])
+            b.store(v, b.gep(dst, [i64(j * self.vec)], source_etype=F32), align=64)
+
     def row_ptr(self, kk: ir.Value) -> ir.Value:
         return self.b.gep(self.packed, [self.b.mul(kk, i64(self.nc))], source_etype=F32)
 
@@ -179,17 +189,21 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
         n0 = b.mul(p, i64(nc))
         ncols = f.min64(i64(nc), b.sub(i64(N), n0))
 
-        def pack_row(kk):
-            row = t.row_ptr(kk)
+        if k.transpose_b:
+            def pack_row(kk):
+                row = t.row_ptr(kk)
 
-            def col(j):
-                inside = b.icmp_signed("<", j, ncols)
-                nn = b.select(inside, b.add(n0, j), i64(0))
-                src = b.add(b0, b.add(b.mul(nn, i64(Kd)), kk) if k.transpose_b
-                            else b.add(b.mul(kk, i64(N)), nn))
-                v = b.select(inside, B.load_at(src), ir.Constant(F32, 0.0))
-                b.store(v, b.gep(row, [j], source_etype=F32))
-            f.loop(0, nc, col, name="pc")
+                def col(j):
+                    inside = b.icmp_signed("<", j, ncols)
+                    nn = b.select(inside, b.add(n0, j), i64(0))
+                    v = b.select(inside, B.load_at(b.add(b0, b.add(b.mul(nn, i64(Kd)), kk))),
+                                 ir.Constant(F32, 0.0))
+                    b.store(v, b.gep(row, [j], source_etype=F32))
+                f.loop(0, nc, col, name="pc")
+        else:
+            def pack_row(kk):   # a contiguous row of B: masked vector loads, zeros past N
+                t.copy_row(B.ptr(b.add(b0, b.add(b.mul(kk, i64(N)), n0))), t.row_ptr(kk),
+                           ncols)
         f.loop(0, Kd, pack_row, name="pk")
 
         epi = None
@@ -256,15 +270,8 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
 
         if plain:   # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major
             def pack_row(kk):
-                row = t.row_ptr(kk)
-
-                def col(j):
-                    inside = b.icmp_signed("<", j, ncols)
-                    src = b.add(x0, b.add(b.mul(kk, i64(P)), b.select(inside, b.add(n0, j),
-                                                                      i64(0))))
-                    v = b.select(inside, X.load_at(src), ir.Constant(F32, 0.0))
-                    b.store(v, b.gep(row, [j], source_etype=F32))
-                f.loop(0, nc, col, name="pc")
+                t.copy_row(X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0))), t.row_ptr(kk),
+                           ncols)
         else:
             def pack_row(kk):
                 # The panel's columns run along output rows; each run of one output row reads
@@ -301,10 +308,20 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                        name="z0")
                 src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
 
-                def copy(u):
-                    b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
-                            b.gep(dst, [u], source_etype=F32))
-                f.loop(t_lo, t_hi, copy, name="cp")
+                if sw == 1:
+                    # Runs are short (an output row): masked vector copies, no scalar tail.
+                    def vcopy(u):
+                        mask = b.icmp_signed("<", t.lanes, _splat(b, b.sub(t_hi, u), t.vec, I64))
+                        v = b.call(t.mload, [X.ptr(b.add(src0, u)), ir.Constant(I32, 4), mask,
+                                             t.zero_v])
+                        b.call(t.mstore, [v, b.gep(dst, [u], source_etype=F32),
+                                          ir.Constant(I32, 4), mask])
+                    f.loop(t_lo, t_hi, vcopy, step=t.vec, name="cp")
+                else:
+                    def copy(u):
+                        b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
+                                b.gep(dst, [u], source_etype=F32))
+                    f.loop(t_lo, t_hi, copy, name="cp")
                 f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
                        name="z1")
                 b.store(b.add(j, seg), pos)
