@@ -100,10 +100,27 @@ class _Tiler:
         return self.b.gep(self.packed, [self.b.mul(kk, i64(self.nc))], source_etype=F32)
 
     def panel(self, A: Operand, a0: ir.Value, a_m: int, a_k: int, C: Operand, c0: ir.Value,
-              ldc: int, n0: ir.Value, ncols: ir.Value, m_rows: int, epi=None) -> None:
+              ldc: int, n0: ir.Value, ncols: ir.Value, m_rows: int, epi=None,
+              total_cols: int = 0) -> None:
         """B's panel must be packed (``kd`` rows of ``nc`` floats, zero past ``ncols``).
-        ``epi(m, n, c_index)`` rewrites one finished element of C."""
-        f, b, vec, nv = self.f, self.b, self.vec, self.nv
+        ``epi(m, n, c_index)`` rewrites one finished element of C. With ``total_cols`` (N),
+        the last, partial panel runs a narrower tile (fewer vectors per row) instead of
+        computing on zero padding: N = 196 would otherwise waste a quarter of the work."""
+        rem = total_cols % self.nc
+        tail_nv = -(-rem // self.vec)
+        if rem and tail_nv < self.nv:
+            b = self.b
+            last = b.icmp_signed(">=", b.add(n0, i64(self.nc)), i64(total_cols))
+            with b.if_else(last) as (then, otherwise):
+                with then:
+                    self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, tail_nv)
+                with otherwise:
+                    self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
+        else:
+            self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
+
+    def _panel(self, A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, nv: int) -> None:
+        f, b, vec = self.f, self.b, self.vec
         kc_blocks = max(1, -(-self.kd // KC))
         masks = [b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * vec)), vec, I64))
                  for j in range(nv)]
@@ -213,7 +230,7 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
                 v = emit_epilogue(f, k.epilogue, ptrs, coords, [C.load_at(idx)], ["float32"],
                                   ["float32"], epi_ops)[0]
                 C.store_at(idx, v)
-        t.panel(A, a0, a_m, a_k, C, c0, N, n0, ncols, M, epi)
+        t.panel(A, a0, a_m, a_k, C, c0, N, n0, ncols, M, epi, total_cols=N)
 
     f.loop(first, end, work, name="wg")
     t.release()
@@ -345,7 +362,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                     v = emit_epilogue(f, k.epilogue, ptrs, coords, [v], ["float32"],
                                       ["float32"], epi_ops)[0]
                 C.store_at(idx, v)
-        t.panel(Wt, a0, Kd, 1, C, c0, P, n0, ncols, og, epi)
+        t.panel(Wt, a0, Kd, 1, C, c0, P, n0, ncols, og, epi, total_cols=P)
 
     f.loop(first, end, work, name="wg")
     t.release()
