@@ -54,9 +54,25 @@ def _panels(k: K.MatmulKernel, vector_bits: int) -> tuple[int, int, int]:
     return math.prod(k.out.shape[:-2]), -(-k.mnk[1] // nc), nc
 
 
+#: Fewer (batch, panel) work items than this split M into row blocks too, so that every
+#: worker of local-task gets some (a 7x7 convolution has a single column panel).
+MIN_ITEMS = 8
+
+
+def m_blocks(m: int, items: int, vector_bits: int) -> tuple[int, int]:
+    """(rows per block, blocks) for an M of ``m`` rows and ``items`` other work items."""
+    mr = _shape(vector_bits)[2]
+    if items >= MIN_ITEMS or m <= mr:
+        return m, 1
+    want = min(-(-MIN_ITEMS // items), -(-m // mr))
+    rows = -(-(-(-m // want)) // mr) * mr
+    return rows, -(-m // rows)
+
+
 def plan(k: K.MatmulKernel, machine) -> tuple[int, int]:
     batches, panels, _ = _panels(k, machine.vector_bits)
-    return batches * panels, 1
+    _, blocks = m_blocks(k.mnk[0], batches * panels, machine.vector_bits)
+    return batches * panels * blocks, 1
 
 
 class _Tiler:
@@ -82,6 +98,15 @@ class _Tiler:
         self.lanes = ir.Constant(ir.VectorType(I64, vec), list(range(vec)))
         self.zero_v = ir.Constant(vt, [0.0] * vec)
         self.packed = b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))])
+        self.packed_id = f.var(I64, i64(-1))
+
+    def pack_once(self, panel_id: ir.Value, pack) -> None:
+        """Run ``pack`` unless this call's previous work item packed the same panel (row
+        blocks of one panel follow each other)."""
+        b = self.b
+        with b.if_then(b.icmp_unsigned("!=", b.load(self.packed_id), panel_id)):
+            pack()
+            b.store(panel_id, self.packed_id)
 
     def release(self) -> None:
         self.b.call(self.free, [self.packed])
@@ -118,6 +143,26 @@ class _Tiler:
                     self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
         else:
             self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
+
+    def blocked(self, blk: ir.Value, rows: int, blocks: int, m: int, A, a0, a_m, a_k, C, c0,
+                ldc, n0, ncols, epi, total_cols: int) -> None:
+        """The panel for rows ``[blk*rows, min(m, (blk+1)*rows))`` of A and C."""
+        b = self.b
+        m0 = b.mul(blk, i64(rows))
+        a0 = b.add(a0, b.mul(m0, i64(a_m)))
+        c0 = b.add(c0, b.mul(m0, i64(ldc)))
+        shifted = None if epi is None else (lambda mm, n, idx: epi(b.add(mm, m0), n, idx))
+        last = m - (blocks - 1) * rows
+        if blocks > 1 and last != rows:
+            with b.if_else(b.icmp_unsigned("==", blk, i64(blocks - 1))) as (then, otherwise):
+                with then:
+                    self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, last, shifted,
+                               total_cols)
+                with otherwise:
+                    self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, rows, shifted,
+                               total_cols)
+        else:
+            self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, rows, shifted, total_cols)
 
     def _panel(self, A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, nv: int) -> None:
         f, b, vec = self.f, self.b, self.vec
@@ -181,7 +226,8 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
                  end: ir.Value, machine) -> None:
     b = f.b
     M, N, Kd = k.mnk
-    _, panels, nc = _panels(k, machine.vector_bits)
+    batches, panels, nc = _panels(k, machine.vector_bits)
+    rows, blocks = m_blocks(M, batches * panels, machine.vector_bits)
     batch_shape = k.out.shape[:-2]
     A, B, C = (Operand.dense(f, ptrs, op) for op in (k.lhs, k.rhs, k.out))
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
@@ -199,6 +245,7 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
         return off
 
     def work(item: ir.Value) -> None:
+        blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
         bi, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
         batch = _unflatten(f, bi, batch_shape)
         a0, b0 = operand_base(k.lhs, batch), operand_base(k.rhs, batch)
@@ -221,7 +268,7 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
             def pack_row(kk):   # a contiguous row of B: masked vector loads, zeros past N
                 t.copy_row(B.ptr(b.add(b0, b.add(b.mul(kk, i64(N)), n0))), t.row_ptr(kk),
                            ncols)
-        f.loop(0, Kd, pack_row, name="pk")
+        t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
 
         epi = None
         if k.epilogue is not None:
@@ -230,7 +277,7 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
                 v = emit_epilogue(f, k.epilogue, ptrs, coords, [C.load_at(idx)], ["float32"],
                                   ["float32"], epi_ops)[0]
                 C.store_at(idx, v)
-        t.panel(A, a0, a_m, a_k, C, c0, N, n0, ncols, M, epi, total_cols=N)
+        t.blocked(blk, rows, blocks, M, A, a0, a_m, a_k, C, c0, N, n0, ncols, epi, N)
 
     f.loop(first, end, work, name="wg")
     t.release()
@@ -255,7 +302,8 @@ def _conv_panels(k: K.Conv2dKernel, machine) -> tuple[int, int]:
 
 def conv_plan(k: K.Conv2dKernel, machine) -> tuple[int, int]:
     outer, panels = _conv_panels(k, machine)
-    return outer * panels, 1
+    _, blocks = m_blocks(k.out.shape[1] // k.groups, outer * panels, machine.vector_bits)
+    return outer * panels * blocks, 1
 
 
 def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir.Value,
@@ -271,6 +319,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     top, left = k.padding[0], k.padding[1]
     P, Kd = OH * OW, CG * KH * KW
     outer_n, panels = _conv_panels(k, machine)
+    rows, blocks = m_blocks(og, outer_n * panels, machine.vector_bits)
     X, Wt, C = (Operand.dense(f, ptrs, op) for op in (k.input, k.filter, k.out))
     bias = Operand.dense(f, ptrs, k.bias) if k.bias is not None else None
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
@@ -279,6 +328,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     plain = (KH, KW, sh, sw, top, left) == (1, 1, 1, 1, 0, 0) and k.padding[2:] == (0, 0)
 
     def work(item: ir.Value) -> None:
+        blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
         outer, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
         n, g = b.udiv(outer, i64(G)), b.urem(outer, i64(G))
         n0 = b.mul(p, i64(nc))
@@ -346,7 +396,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                 b.position_at_end(done)
                 f.loop(ncols, nc, lambda u: b.store(zero, b.gep(row, [u], source_etype=F32)),
                        name="zt")
-        f.loop(0, Kd, pack_row, name="pk")
+        t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
 
         a0 = b.mul(g, i64(og * Kd))
         c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
@@ -362,7 +412,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                     v = emit_epilogue(f, k.epilogue, ptrs, coords, [v], ["float32"],
                                       ["float32"], epi_ops)[0]
                 C.store_at(idx, v)
-        t.panel(Wt, a0, Kd, 1, C, c0, P, n0, ncols, og, epi, total_cols=P)
+        t.blocked(blk, rows, blocks, og, Wt, a0, Kd, 1, C, c0, P, n0, ncols, epi, P)
 
     f.loop(first, end, work, name="wg")
     t.release()
