@@ -31,7 +31,8 @@ from hal_llvm_cpu.codegen import (
 #: Aim for this many scalar body evaluations per workgroup, and at most this many workgroups.
 WORK_PER_WORKGROUP = 1 << 15
 MAX_WORKGROUPS = 64
-STRIP = 64   # accumulators per strip in the outer-reduction form
+STRIP = 1024   # accumulators per strip in the outer-reduction form
+UNROLL = 4     # reduction rows combined in registers per strip update
 
 
 def workgroups(points: int, work_per_point: int) -> tuple[int, int]:
@@ -43,10 +44,24 @@ def workgroups(points: int, work_per_point: int) -> tuple[int, int]:
     return -(-points // chunk), chunk
 
 
+def _strip_form(k: K.GenericKernel) -> bool:
+    """The innermost iteration dim is parallel and a reduction dim lies outside it."""
+    types = k.iterator_types
+    return bool(types) and types[-1] == "parallel" and "reduction" in types
+
+
 def plan(k: K.GenericKernel) -> tuple[int, int]:
     par = [n for n, t in zip(k.iteration_space, k.iterator_types) if t == "parallel"]
     red = [n for n, t in zip(k.iteration_space, k.iterator_types) if t == "reduction"]
-    return workgroups(math.prod(par), max(1, math.prod(red)) * max(1, len(k.body)))
+    points = math.prod(par)
+    wg, chunk = workgroups(points, max(1, math.prod(red)) * max(1, len(k.body)))
+    if _strip_form(k) and chunk < STRIP and wg > 1:
+        # Each workgroup walks every reduction row over its columns: give it whole strips
+        # (contiguous row runs), not 64-column slivers read at a 16 KiB stride.
+        wg = max(1, min(wg, points // STRIP))
+        chunk = -(-points // wg)
+        wg = -(-points // chunk)
+    return wg, chunk
 
 
 def lower_generic(f: Func, k: K.GenericKernel, ptrs: Sequence[ir.Value], first: ir.Value,
@@ -108,7 +123,7 @@ def lower_generic(f: Func, k: K.GenericKernel, ptrs: Sequence[ir.Value], first: 
 
     inner_d = par[-1]
     n_inner = space[inner_d]
-    outer_red = bool(red) and red[-1] < inner_d   # innermost dim is parallel: strip form
+    outer_red = _strip_form(k)
     pos = f.var(I64_T, lo)
     head = b.append_basic_block("rows.head")
     row = b.append_basic_block("rows.body")
@@ -161,17 +176,33 @@ def _strip_reduce(f: Func, k: K.GenericKernel, coords: dict[int, ir.Value], inne
                 b.store(identity(c, dt), b.gep(arr, [j], source_etype=ll(dt)))
         f.loop(s0, s1, init, name="init")
 
-        def red_body(idx: list[ir.Value]) -> None:
+        def rows(idx: list[ir.Value], last: ir.Value, unroll: int) -> None:
+            """Reduction rows last..last+unroll-1 (of the innermost reduction dim) combined
+            in registers first: one strip load and store per ``unroll`` rows."""
             def lane(i: ir.Value) -> None:
-                full = {**coords, inner_d: i}
-                full.update(zip(red, idx))
-                vals = evaluate(at(full))
+                total = None
+                for u in range(unroll):
+                    full = {**coords, inner_d: i}
+                    full.update(zip(red, idx + [b.add(last, i64(u)) if u else last]))
+                    vals = evaluate(at(full))
+                    total = vals if total is None else [
+                        combine(f, c, dt, t, v)
+                        for c, dt, t, v in zip(k.combiners, acc_dtypes, total, vals)]
                 j = b.sub(i, s0)
-                for arr, c, dt, v in zip(strips, k.combiners, acc_dtypes, vals):
+                for arr, c, dt, v in zip(strips, k.combiners, acc_dtypes, total):
                     p = b.gep(arr, [j], source_etype=ll(dt))
                     b.store(combine(f, c, dt, b.load(p, typ=ll(dt)), v), p)
             f.loop(s0, s1, lane, name="lane")
-        f.loops([space[d] for d in red], red_body)
+
+        n_last = space[red[-1]]
+        main = n_last - n_last % UNROLL
+
+        def red_body(idx: list[ir.Value]) -> None:
+            if main:
+                f.loop(0, main, lambda r: rows(idx, r, UNROLL), step=UNROLL, name="ru")
+            if main != n_last:
+                f.loop(main, n_last, lambda r: rows(idx, r, 1), name="rr")
+        f.loops([space[d] for d in red[:-1]], red_body)
 
         def fin(i: ir.Value) -> None:
             j = b.sub(i, s0)
