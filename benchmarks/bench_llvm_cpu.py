@@ -6,6 +6,7 @@
   output). Target >= 1.0x numpy.
 * ``exp/log/tanh/erf/sigmoid``: 4M f32 each (numpy; erf: scipy.special.erf, numpy has none).
   Target >= 1.0x the reference.
+* ``reduce``: sums over axis 0 and axis 1 and softmax over rows of a 4096x4096 f32 (numpy).
 * ``local-task vs local-sync`` on large dispatches (matmul, exp over 16M). Target >= 1.7x.
 * ``conv2d``: the 3x3 and 1x1 convolutions of a ResNet-50 at batch 1 (with bias) against
   onnxruntime's CPU provider with 2 threads, per op. Target >= 0.7x onnxruntime.
@@ -16,7 +17,7 @@ hal figures include argument binding, submission, waiting and a fresh output per
 numpy's include allocating its result. Contenders are interleaved in rounds; figures are
 medians. Writes benchmarks/results/llvm_cpu.json.
 
-    python benchmarks/bench_llvm_cpu.py [--rounds 5] [--only matmul,axpy,math,conv,compile]
+    python benchmarks/bench_llvm_cpu.py [--rounds 5] [--only matmul,axpy,math,reduce,conv,compile]
 """
 
 from __future__ import annotations
@@ -145,6 +146,24 @@ def bench_math(n_rounds: int) -> dict:
     return out
 
 
+def bench_reduce(n_rounds: int) -> dict:
+    x = np.random.default_rng(0).random((4096, 4096), np.float32)
+
+    def softmax(v):
+        e = np.exp(v - v.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    out = {}
+    for name, build, ref in (("sum axis 0", lambda t: t.sum(axis=0), lambda: x.sum(axis=0)),
+                             ("sum axis 1", lambda t: t.sum(axis=1), lambda: x.sum(axis=1)),
+                             ("softmax axis 1", lambda t: t.softmax(axis=1), lambda: softmax(x))):
+        mods = loaded(compile_fn(build, [("x", x.shape, "f32")]), ("local-sync",))
+        np.testing.assert_allclose(mods["local-sync"].main(x), ref(), rtol=1e-3)
+        ms = rounds({"numpy": ref, "hal local-sync": lambda: mods["local-sync"].main(x)},
+                    n_rounds)
+        out[name] = {"ms": ms, "hal / numpy": round(ms["numpy"] / ms["hal local-sync"], 2)}
+    return out
+
+
 RESNET_CONVS = [  # (C, O, HW, K, stride)
     (64, 64, 56, 3, 1), (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1),
     (64, 256, 56, 1, 1), (256, 64, 56, 1, 1), (512, 128, 28, 1, 1), (1024, 256, 14, 1, 1),
@@ -209,7 +228,7 @@ def bench_compile() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", default="matmul,axpy,math,conv,compile")
+    parser.add_argument("--only", default="matmul,axpy,math,reduce,conv,compile")
     args = parser.parse_args()
     parts = args.only.split(",")
     import llvmlite
@@ -217,10 +236,11 @@ def main() -> int:
     results: dict = {"machine": platform.processor() or platform.machine(),
                      "cpus": os.cpu_count(), "numpy": np.__version__,
                      "llvmlite": llvmlite.__version__, "rounds": args.rounds}
-    if RESULTS.exists() and set(parts) != {"matmul", "axpy", "math", "conv", "compile"}:
+    if RESULTS.exists() and set(parts) != {"matmul", "axpy", "math", "reduce", "conv",
+                                           "compile"}:
         results = {**json.loads(RESULTS.read_text()), **results}
     for name, fn in (("matmul", bench_matmul), ("axpy", bench_axpy), ("math", bench_math),
-                     ("conv", bench_conv)):
+                     ("reduce", bench_reduce), ("conv", bench_conv)):
         if name in parts:
             results[name] = fn(args.rounds)
             print(name, json.dumps(results[name], indent=1))
