@@ -69,12 +69,18 @@ def add_parser(subparsers: Any) -> None:
 
 #: IREE's former target backend names -> the hal target that produces the same code.
 LEGACY_TARGETS = {"dylib-llvm-aot": "llvm-cpu"}
+#: IREE's spellings of target option prefixes (``--iree-llvmcpu-target-cpu=host``).
+OPTION_PREFIXES = {"iree-llvmcpu-": "llvm-cpu-", "llvmcpu-": "llvm-cpu-"}
 
 
 def _target_options(flags: list[str], targets: list[str]) -> dict[str, dict[str, str]]:
     options: dict[str, dict[str, str]] = {}
     for flag in flags:
         key, value = flag.split("=", 1)
+        for prefix, ours in OPTION_PREFIXES.items():
+            if key.startswith(prefix):
+                key = ours + key[len(prefix):]
+                break
         owner = max((t for t in targets if key.startswith(t + "-")), key=len, default=None)
         if owner is None:
             raise UsageError(f"unrecognized option '--{key}'; target-specific options are "

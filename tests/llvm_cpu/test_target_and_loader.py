@@ -228,3 +228,19 @@ def test_hal_compile_timings_and_no_cache(tmp_path):
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert list((tmp_path / "cache" / "llvm-cpu").glob("*.o"))
+
+
+@pytest.mark.parametrize("spelling", ["--llvm-cpu-target-cpu", "--llvmcpu-target-cpu",
+                                      "--iree-llvmcpu-target-cpu"])
+def test_target_cpu_flag_spellings(tmp_path, spelling):
+    proc = subprocess.run([sys.executable, "-m", "hal_core.cli", "compile", "-",
+                           "--target-backends=llvm-cpu", f"{spelling}=generic",
+                           "-o", str(tmp_path / "m.halm")],
+                          input=ir.print_module(_program()), capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    from hal_core.module.reader import load_module_file
+
+    variants = [v for e in load_module_file(str(tmp_path / "m.halm")).executables
+                for v in e.variants]
+    assert variants and all(v.features == () for v in variants)   # generic: no requirements
