@@ -202,8 +202,11 @@ class Operand:
             acc = b.add(acc, x if c == 1 else b.mul(x, i64(c)))
         return acc
 
-    def ptr(self, index: ir.Value) -> ir.Value:
-        return self.f.b.gep(self.base, [index], inbounds=True, source_etype=_STORE[self.dtype])
+    def ptr(self, index: ir.Value, inbounds: bool = True) -> ir.Value:
+        """``inbounds=False`` for the base of a masked access whose masked-off lanes may lie
+        outside the operand (an inbounds GEP there would be poison)."""
+        return self.f.b.gep(self.base, [index], inbounds=inbounds,
+                            source_etype=_STORE[self.dtype])
 
     def load_at(self, index: ir.Value) -> ir.Value:
         v = self.f.b.load(self.ptr(index), typ=_STORE[self.dtype], align=K.DTYPES[self.dtype])

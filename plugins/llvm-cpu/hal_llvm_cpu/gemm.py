@@ -266,8 +266,8 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
                 f.loop(0, nc, col, name="pc")
         else:
             def pack_row(kk):   # a contiguous row of B: masked vector loads, zeros past N
-                t.copy_row(B.ptr(b.add(b0, b.add(b.mul(kk, i64(N)), n0))), t.row_ptr(kk),
-                           ncols)
+                t.copy_row(B.ptr(b.add(b0, b.add(b.mul(kk, i64(N)), n0)), False),
+                           t.row_ptr(kk), ncols)
         t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
 
         epi = None
@@ -335,15 +335,63 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
         ncols = f.min64(i64(nc), b.sub(i64(P), n0))
         x0 = b.mul(b.add(b.mul(n, i64(C_in)), b.mul(g, i64(CG))), i64(H * W))
 
+        def pack_rows_kx(cky):
+            """Stride 1: the KW packed rows of one (channel, ky) share their runs (one per
+            output row crossed by the panel); each run is one masked vector copy per kx, the
+            load mask keeping image columns, the store mask the run."""
+            c, ky = b.udiv(cky, i64(KH)), b.urem(cky, i64(KH))
+            dy = b.mul(ky, i64(dh))
+            xc = b.add(x0, b.mul(c, i64(H * W)))
+            rows_ = [t.row_ptr(b.add(b.mul(cky, i64(KW)), i64(kx))) for kx in range(KW)]
+            pos = f.var(I64, i64(0))
+            head = b.append_basic_block("seg.head")
+            body = b.append_basic_block("seg.body")
+            done = b.append_basic_block("seg.done")
+            b.branch(head)
+            b.position_at_end(head)
+            j = b.load(pos)
+            b.cbranch(b.icmp_signed("<", j, ncols), body, done)
+            b.position_at_end(body)
+            q = b.add(n0, j)
+            oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
+            seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
+            iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
+            row_in = b.icmp_unsigned("<", iy, i64(H))
+            # image column of lane u for kx: ox + u + kx*dw - left, inside [0, W)
+            lo = b.sub(i64(left), ox)
+            src_row = b.add(xc, b.mul(b.select(row_in, iy, i64(0)), i64(W)))
+
+            def vrun(u):
+                lane = b.add(t.lanes, _splat(b, u, t.vec, I64))
+                st_mask = b.icmp_signed("<", lane, _splat(b, seg, t.vec, I64))
+                for kx in range(KW):
+                    col = b.sub(lane, _splat(b, b.sub(lo, i64(kx * dw)), t.vec, I64))
+                    inside = b.and_(st_mask, b.icmp_unsigned("<", col,
+                                                             _splat(b, i64(W), t.vec, I64)))
+                    inside = b.and_(inside, _splat(b, row_in, t.vec, I1))
+                    src = b.add(src_row, b.add(b.sub(ox, i64(left - kx * dw)), u))
+                    v = b.call(t.mload, [X.ptr(src, False), ir.Constant(I32, 4), inside,
+                                         t.zero_v])
+                    b.call(t.mstore, [v, b.gep(rows_[kx], [b.add(j, u)], source_etype=F32),
+                                      ir.Constant(I32, 4), st_mask])
+            f.loop(0, seg, vrun, step=t.vec, name="run")
+            b.store(b.add(j, seg), pos)
+            b.branch(head)
+            b.position_at_end(done)
+            zero = ir.Constant(F32, 0.0)
+            for r in rows_:
+                f.loop(ncols, nc, lambda u, r=r: b.store(zero, b.gep(r, [u], source_etype=F32)),
+                       name="zt")
+
         if plain:   # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major
             def pack_row(kk):
-                t.copy_row(X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0))), t.row_ptr(kk),
-                           ncols)
+                t.copy_row(X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0)), False),
+                           t.row_ptr(kk), ncols)
         else:
             def pack_row(kk):
-                # The panel's columns run along output rows; each run of one output row reads
-                # one image row at stride sw, zero outside the image (the analytic bounds keep
-                # the copy loop branch-free, so it vectorises).
+                # Strided: the panel's columns run along output rows; each run of one output
+                # row reads one image row at stride sw, zero outside the image (the analytic
+                # bounds keep the copy loop branch-free).
                 row = t.row_ptr(kk)
                 c = b.udiv(kk, i64(KH * KW))
                 dy = b.mul(b.urem(b.udiv(kk, i64(KW)), i64(KH)), i64(dh))
@@ -375,20 +423,10 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                        name="z0")
                 src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
 
-                if sw == 1:
-                    # Runs are short (an output row): masked vector copies, no scalar tail.
-                    def vcopy(u):
-                        mask = b.icmp_signed("<", t.lanes, _splat(b, b.sub(t_hi, u), t.vec, I64))
-                        v = b.call(t.mload, [X.ptr(b.add(src0, u)), ir.Constant(I32, 4), mask,
-                                             t.zero_v])
-                        b.call(t.mstore, [v, b.gep(dst, [u], source_etype=F32),
-                                          ir.Constant(I32, 4), mask])
-                    f.loop(t_lo, t_hi, vcopy, step=t.vec, name="cp")
-                else:
-                    def copy(u):
-                        b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
-                                b.gep(dst, [u], source_etype=F32))
-                    f.loop(t_lo, t_hi, copy, name="cp")
+                def copy(u):
+                    b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
+                            b.gep(dst, [u], source_etype=F32))
+                f.loop(t_lo, t_hi, copy, name="cp")
                 f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
                        name="z1")
                 b.store(b.add(j, seg), pos)
@@ -396,7 +434,10 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                 b.position_at_end(done)
                 f.loop(ncols, nc, lambda u: b.store(zero, b.gep(row, [u], source_etype=F32)),
                        name="zt")
-        t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
+        if plain or sw != 1:
+            t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
+        else:
+            t.pack_once(item, lambda: f.loop(0, CG * KH, pack_rows_kx, name="pk"))
 
         a0 = b.mul(g, i64(og * Kd))
         c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
