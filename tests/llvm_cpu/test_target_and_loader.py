@@ -244,3 +244,25 @@ def test_target_cpu_flag_spellings(tmp_path, spelling):
     variants = [v for e in load_module_file(str(tmp_path / "m.halm")).executables
                 for v in e.variants]
     assert variants and all(v.features == () for v in variants)   # generic: no requirements
+
+
+def test_object_code_with_an_unresolved_symbol_is_refused_at_load():
+    from llvmlite import ir as llir
+
+    from hal_core.hal.executable import EntryPoint
+    from hal_llvm_cpu.payload import Payload
+    from hal_llvm_cpu.target import resolve_machine
+
+    machine, _ = resolve_machine(TargetOptions())
+    mod = llir.Module()
+    mod.triple = machine.triple
+    i32, i64, ptr = llir.IntType(32), llir.IntType(64), llir.PointerType()
+    fn = llir.Function(mod, llir.FunctionType(i32, [ptr] * 3 + [i64] * 2), "hal_x")
+    missing = llir.Function(mod, llir.FunctionType(llir.VoidType(), []), "hal_no_such_fn")
+    b = llir.IRBuilder(fn.append_basic_block())
+    b.call(missing, [])
+    b.ret(llir.Constant(i32, 0))
+    obj = backend._target_machine(machine).emit_object(llvm.parse_assembly(str(mod)))
+    payload = Payload(machine.triple, machine.cpu, (), (("hal_x", 0),), (obj,), ((),)).encode()
+    with pytest.raises(ModuleFormatError, match="linking the object code failed"):
+        LlvmObjectLoader(f"llvm-object-{host_arch()}").load(payload, [EntryPoint("x")])
