@@ -1,0 +1,119 @@
+"""The example target: kernel IR -> example-program, and the program format's checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import hal_core
+from hal_core.compiler import kernel_ir as K
+from hal_core.compiler.target import TargetOptions
+from hal_core.errors import CompileError, ModuleFormatError
+from hal_example import FORMAT
+from hal_example.program import decode
+from hal_example.target import access, create_target, lower, matmul_as_generic
+
+
+def op(binding, shape, dtype="float32", offset=0):
+    return K.KernelOperand(binding, tuple(shape), dtype, offset)
+
+
+def test_access_folds_transpose_broadcast_and_reversed_slices():
+    # a (3, 4) float32 operand read transposed over a (4, 3) space
+    t = K.MappedOperand(op(0, (3, 4)), K.IndexingMap.of_dims(2, (1, 0)))
+    assert access(t).strides == (4, 16) and access(t).offset == 0
+    # broadcast along dim 0, a size-1 leading operand dim
+    b = K.MappedOperand(op(1, (1, 5), offset=64), K.IndexingMap.of_dims(2, (None, 1)))
+    assert access(b).strides == (0, 4) and access(b).offset == 64
+    # x[::-2] of a length-8 int16 vector: start 7, step -2
+    r = K.MappedOperand(op(2, (8,), "int16"), K.IndexingMap(1, (K.AffineExpr((-2,), 7),)))
+    assert access(r).strides == (-4,) and access(r).offset == 14
+
+
+def test_matmul_becomes_a_valid_generic_reduction():
+    mm = K.MatmulKernel("mm", op(0, (2, 3, 4)), op(1, (5, 4)), op(2, (2, 3, 5)),
+                        transpose_b=True)
+    g = matmul_as_generic(mm)
+    K.validate(g)
+    assert g.iteration_space == (2, 3, 5, 4) and g.iterator_types[-1] == "reduction"
+    prog = lower(g)
+    assert prog.reduce == (3,) and prog.combiners == ("sum",)
+
+
+def test_named_kernels_without_a_lowering_are_declined():
+    soft = K.SoftmaxKernel("sm", op(0, (2, 3)), op(1, (2, 3)), axis=1)
+    with pytest.raises(CompileError, match="cannot compile kernel 'sm' .SoftmaxKernel."):
+        create_target().compile(K.KernelExecutable("e", (soft,)), TargetOptions())
+
+
+def test_a_compiled_module_declares_float64_only_when_used():
+    f64 = hal_core.compile(_add_module("float64"), target_backends=["example"])
+    f32 = hal_core.compile(_add_module("float32"), target_backends=["example"])
+    assert f64.executables[0].variants[0].features == ("example:float64",)
+    assert f32.executables[0].variants[0].features == ()
+    assert f32.executables[0].variants[0].format == FORMAT
+
+
+def _add_module(dtype):
+    from hal_core.ir import Builder
+
+    b = Builder()
+    with b.function("main", [("x", (4,), dtype)]) as f:
+        f.ret(f.args[0] + 1.0)
+    return b.module()
+
+
+def test_payload_round_trips_and_corruption_is_a_module_format_error():
+    f32 = hal_core.compile(_add_module("float32"), target_backends=["example"])
+    payload = bytes(f32.executables[0].variants[0].payload)
+    (kernel,) = decode(payload)
+    assert kernel.body.code and kernel.outputs
+    with pytest.raises(ModuleFormatError, match="not JSON"):
+        decode(payload[:-5])
+    doc = json.loads(payload)
+    doc["kernels"][0]["code"][0][0] = "launch_missiles"
+    with pytest.raises(ModuleFormatError, match="known opcode"):
+        decode(json.dumps(doc).encode())
+    doc = json.loads(payload)
+    doc["version"] = 99
+    with pytest.raises(ModuleFormatError, match="version 99 is not supported"):
+        decode(json.dumps(doc).encode())
+
+
+def test_options_and_the_inline_model_are_refused():
+    ir = _add_module("float32")
+    with pytest.raises(CompileError, match="has no options"):
+        hal_core.compile(ir, target_backends=["example"], target_options={"example": {"x": "1"}})
+    with pytest.raises(CompileError, match="inline execution model"):
+        hal_core.compile(ir, target_backends=["example"], execution_model="inline")
+
+
+def test_a_dispatch_through_the_hal_objects(device):
+    """What the runtime does for a call, by hand: upload, dispatch, download."""
+    from hal_core.ir import Builder
+
+    b = Builder()
+    with b.function("main", [("x", (3, 4), "float32"), ("w", (4, 2), "float32")]) as f:
+        x, w = f.args
+        f.ret((x @ w).relu())
+    module = hal_core.compile(b.module(), target_backends=["example"])
+    (variant,) = module.executables[0].variants
+    exe = device.executable_cache.prepare(variant.format, variant.payload, variant.entry_points)
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    w = np.linspace(-2, 3, 8, dtype=np.float32).reshape(4, 2)
+    bx, bw, bo = (device.allocator.allocate_buffer(a.nbytes) for a in (x, w, np.empty((3, 2),
+                                                                                    np.float32)))
+    sem = device.create_semaphore()
+    device.queue_write([], [(sem, 1)], x, bx)
+    device.queue_write([], [(sem, 2)], w, bw)
+    cb = device.create_command_buffer()
+    with cb:
+        ep = variant.entry_points[0]
+        cb.dispatch(exe, 0, tuple(ep.workgroup_count), [bx, bw, bo])
+    device.queue_execute([(sem, 2)], [(sem, 3)], [cb])
+    out = np.empty((3, 2), np.float32)
+    device.queue_read([(sem, 3)], [(sem, 4)], bo, 0, out)
+    sem.wait(4, 10)
+    np.testing.assert_allclose(out, np.maximum(x @ w, 0), rtol=1e-6)
