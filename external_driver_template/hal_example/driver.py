@@ -217,17 +217,7 @@ class ExampleDevice(Device):
         The copy happens on the device's thread; ``target`` must stay alive and untouched until
         ``signal`` is reached.
         """
-        try:
-            view = memoryview(target).cast("B")
-        except TypeError:
-            raise UsageError(f"queue_read: target must be a writable host buffer (numpy array, "
-                             f"bytearray, memoryview), got {type(target).__name__}") from None
-        if view.readonly:
-            raise UsageError("queue_read: target is read-only; pass a writable numpy array, "
-                             "bytearray or memoryview")
-        import numpy as np
-
-        dst = np.frombuffer(view, np.uint8)
+        dst = _writable_host_bytes(target)
         src = self._device_range(source, source_offset, dst.size, "queue_read source")
         self._submit(wait, signal, lambda: dst.__setitem__(slice(None), src), "queue_read")
 
@@ -259,6 +249,26 @@ class ExampleDevice(Device):
         self._ready.put(None)
         if threading.current_thread() is not self._thread:
             self._thread.join()
+
+
+def _writable_host_bytes(target: Any) -> Any:
+    """``target`` (numpy array, bytearray, memoryview) as a writable 1-D uint8 numpy view."""
+    import numpy as np
+
+    if isinstance(target, np.ndarray):
+        if not (target.flags.c_contiguous and target.flags.writeable):
+            raise UsageError("queue_read: the target array must be C-contiguous and writable; "
+                             "pass np.empty(...) or a bytearray")
+        return target.reshape(-1).view(np.uint8)
+    try:
+        view = memoryview(target)
+    except TypeError:
+        raise UsageError(f"queue_read: target must be a writable host buffer (numpy array, "
+                         f"bytearray, memoryview), got {type(target).__name__}") from None
+    if view.readonly or not view.c_contiguous:
+        raise UsageError("queue_read: the target is read-only or not contiguous; pass a "
+                         "writable numpy array, bytearray or memoryview")
+    return np.frombuffer(view.cast("B"), np.uint8)
 
 
 class _Work:
