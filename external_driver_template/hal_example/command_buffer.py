@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hal_core.errors import HalRuntimeError, UsageError
-from hal_core.hal.buffer import Buffer, fill_array
+from hal_core.hal.buffer import Buffer, check_fill_alignment, fill_array
 from hal_core.hal.command_buffer import (
     BarrierCmd,
     CommandBuffer,
@@ -39,7 +39,14 @@ def _memory(ref: Ref) -> Callable[[list], Any]:
 def _step(cmd: Any) -> Step:
     if isinstance(cmd, FillCmd):
         get, pattern = _memory(cmd.target), cmd.pattern
-        return lambda slots: fill_array(get(slots), pattern)
+
+        def fill(slots: list) -> None:
+            region = get(slots)
+            # A slot filled to its end: the bound buffer's length is known only now.
+            check_fill_alignment(cmd.target.offset, region.shape[0], len(pattern), "fill")
+            fill_array(region, pattern)
+
+        return fill
     if isinstance(cmd, UpdateCmd):
         import numpy as np
 

@@ -182,7 +182,8 @@ class ExampleDevice(Device):
         self._check_open("queue_execute")
         if binding_tables is not None and len(binding_tables) != len(command_buffers):
             raise UsageError(f"queue_execute: {len(command_buffers)} command buffers but "
-                             f"{len(binding_tables)} binding tables; pass one per buffer")
+                             f"{len(binding_tables)} binding tables; pass one table (or None) per "
+                             f"command buffer")
         work = []
         for i, cb in enumerate(command_buffers):
             if not isinstance(cb, ExampleCommandBuffer) or cb.device is not self:
@@ -305,6 +306,8 @@ class ExampleDriver(Driver):
     name = NAME
     #: CTS features this driver does not have, and why (the CTS skips those tests).
     cts_unsupported: ClassVar[dict[str, str]] = {
+        "mapping": "device memory is not host visible: data moves through queue_write and "
+                   "queue_read, and map() is refused",
         "local_dispatch_abi": "example devices run example-program executables on their own "
                               "queue, not the local (CPU) dispatch ABI's LocalExecutables",
     }
