@@ -67,7 +67,7 @@ class ExampleExecutableCache(ExecutableCache):
                 f"declares entry points {[e.name for e in eps]}; the module is corrupt or was "
                 f"written by another target")
         for k, e in zip(kernels, eps):
-            needed = 1 + max((a.binding for a in k.operands), default=-1)
+            needed = 1 + max((a.binding for st in k.stages for a in st.operands), default=-1)
             if needed > e.binding_count:
                 raise ModuleFormatError(
                     f"{FORMAT} kernel {k.name!r} reads binding {needed - 1} but its entry "

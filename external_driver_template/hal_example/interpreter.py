@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hal_core.errors import HalRuntimeError
-from hal_example.program import Access, Body, ProgramKernel
+from hal_example.program import Access, Body, ProgramKernel, Stage
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -105,15 +105,17 @@ def view(binding: np.ndarray, a: Access, shape: tuple[int, ...], start: tuple[in
 
 
 class Workgroup:
-    """The evaluation of one kernel over one tile (``start``, ``shape``) of its space."""
+    """The evaluation of one stage over one tile (``start``, ``shape``) of its space."""
 
-    def __init__(self, k: ProgramKernel, bindings: Sequence[np.ndarray],
+    def __init__(self, st: Stage, memory: Sequence[np.ndarray], scratch: Sequence[np.ndarray],
                  start: tuple[int, ...], shape: tuple[int, ...]) -> None:
-        self.k, self.bindings, self.start, self.shape = k, bindings, start, shape
+        self.st, self.memory, self.scratch = st, memory, scratch
+        self.start, self.shape = start, shape
 
     def operand(self, index: int, shape: tuple[int, ...], writable: bool = False) -> np.ndarray:
-        a = self.k.operands[index]
-        return view(self.bindings[a.binding], a, shape, self.start, writable)
+        a = self.st.operands[index]
+        memory = self.memory[a.binding] if a.binding >= 0 else self.scratch[-1 - a.binding]
+        return view(memory, a, shape, self.start, writable)
 
     def evaluate(self, body: Body, shape: tuple[int, ...], accs: list[np.ndarray]) -> list:
         inputs = [self.operand(i, shape) for i in body.inputs]
@@ -135,44 +137,47 @@ class Workgroup:
 
         for opcode, dtype, *refs in body.code:
             values.append(scalar_op(opcode, dtype, [get(r) for r in refs]))
-        return [get(y) for y in body.yields]
+        # A yield that is an input view is copied: an output may alias that input.
+        return [np.array(get(y)) if y[0] == "in" else get(y) for y in body.yields]
 
     def run(self) -> None:
-        k, shape = self.k, self.shape
-        results = self.evaluate(k.body, shape, [])
+        st, shape = self.st, self.shape
+        results = self.evaluate(st.body, shape, [])
         out_shape = shape
-        if k.reduce:
-            out_shape = tuple(1 if d in k.reduce else n for d, n in enumerate(shape))
+        if st.reduce:
+            out_shape = tuple(1 if d in st.reduce else n for d, n in enumerate(shape))
             accs = []
-            for value, combiner in zip(results, k.combiners):
+            for value, combiner in zip(results, st.combiners):
                 value = np.broadcast_to(value, shape)
                 dtype = value.dtype
                 wide = np.float32 if dtype == np.float16 else dtype
-                acc = _REDUCE[combiner].reduce(value, axis=k.reduce, keepdims=True, dtype=wide,
+                acc = _REDUCE[combiner].reduce(value, axis=st.reduce, keepdims=True, dtype=wide,
                                                initial=_identity(combiner, np.dtype(wide)))
                 accs.append(acc.astype(dtype, copy=False))
             results = accs
-        if k.final is not None:
-            results = self.evaluate(k.final, out_shape, results)
-        for o, value in zip(k.outputs, results):
+        if st.final is not None:
+            results = self.evaluate(st.final, out_shape, results)
+        for o, value in zip(st.outputs, results):
             self.operand(o, out_shape, writable=True)[...] = value
 
 
-def run_kernel(k: ProgramKernel, first: int, last: int, bindings: Sequence[np.ndarray]) -> None:
-    """Run workgroups ``[first, last)`` of ``k`` on 1-D uint8 ``bindings`` (device memory)."""
+def run_kernel(k: ProgramKernel, first: int, last: int, memory: Sequence[np.ndarray]) -> None:
+    """Run workgroups ``[first, last)`` of ``k`` on 1-D uint8 arrays of device ``memory``."""
+    scratch = [np.empty(n, np.uint8) for n in k.scratch]
     for w in range(first, last):
-        start = [0] * len(k.space)
-        shape = list(k.space)
-        if k.tile_dim is not None:
-            d = k.tile_dim
-            start[d] = w * k.tile
-            shape[d] = min(k.tile, k.space[d] - start[d])
-        try:
-            with np.errstate(all="ignore"):
-                Workgroup(k, bindings, tuple(start), tuple(shape)).run()
-        except (ValueError, TypeError, IndexError) as e:
-            # numpy refuses a view that would reach outside its binding: a payload or binding
-            # that does not match (never memory corruption).
-            raise HalRuntimeError(
-                f"example kernel {k.name!r} workgroup {w}: {e}; the bound buffers are smaller "
-                f"than the kernel's operands, or the payload is corrupt") from e
+        for i, st in enumerate(k.stages):
+            start = [0] * len(st.space)
+            shape = list(st.space)
+            if k.tile_dim is not None:
+                d = k.tile_dim
+                start[d] = w * k.tile
+                shape[d] = min(k.tile, st.space[d] - start[d])
+            try:
+                with np.errstate(all="ignore"):
+                    Workgroup(st, memory, scratch, tuple(start), tuple(shape)).run()
+            except (ValueError, TypeError, IndexError) as e:
+                # numpy refuses a view that would reach outside its memory: a payload or
+                # binding that does not match (never memory corruption).
+                raise HalRuntimeError(
+                    f"example kernel {k.name!r} workgroup {w} stage {i}: {e}; the bound buffers "
+                    f"are smaller than the kernel's operands, or the payload is corrupt") from e

@@ -5,31 +5,38 @@ module does)::
 
     {"format": "example-program", "version": 1, "kernels": [KERNEL, ...]}
 
-Kernel i is entry point i. A KERNEL is a loop nest over an iteration space with a scalar body,
-after the kernel IR's GenericKernel, but with every indexing map already folded into an
-*access descriptor*: where element ``p`` of the iteration space lives in its binding::
+Kernel i is entry point i. A KERNEL runs one or more *stages* per workgroup, in order; each
+stage is a loop nest over an iteration space with a scalar body, after the kernel IR's
+GenericKernel, but with every indexing map already folded into an *access descriptor*: where
+element ``p`` of the iteration space lives in memory::
 
     {"name": "k0",
-     "space": [4, 8],             # iteration space
-     "reduce": [1],               # reduction dims (the others are parallel)
      "tile_dim": 0, "tile": 2,    # workgroup w runs points p[tile_dim] in [w*tile, (w+1)*tile)
-     "operands": [ACCESS, ...],
-     "inputs": [0, 1],            # operand numbers read by ["in", i]
-     "outputs": [2],              # operand numbers written by yields[k]
-     "code": [OP, ...],           # SSA: OP j is referred to as ["val", j]
-     "yields": [REF, ...],        # one value per output
-     "combiners": ["sum"],        # per output: sum|prod|max|min (only with "reduce")
-     "final": null}               # or {"inputs": [...], "code": [...], "yields": [...]}
+                                  # of every stage (null: one workgroup runs everything)
+     "scratch": [BYTES, ...],     # device memory private to one dispatch, between stages
+     "stages": [STAGE, ...]}
 
-    ACCESS = {"binding": 0, "dtype": "float32", "offset": BYTES, "strides": [BYTES per dim]}
+    STAGE = {"space": [4, 8],          # iteration space
+             "reduce": [1],            # reduction dims (the others are parallel)
+             "operands": [ACCESS, ...],
+             "inputs": [0, 1],         # operand numbers read by ["in", i]
+             "outputs": [2],           # operand numbers written by yields[k]
+             "code": [OP, ...],        # SSA: OP j is referred to as ["val", j]
+             "yields": [REF, ...],     # one value per output
+             "combiners": ["sum"],     # per output: sum|prod|max|min (null without "reduce")
+             "final": null}            # or {"inputs": [...], "code": [...], "yields": [...]}
+
+    ACCESS = {"binding": B, "dtype": "float32", "offset": BYTES, "strides": [BYTES per dim]}
     OP     = [opcode, result dtype, REF, ...]          (opcodes: hal_core's kernel IR OPCODES)
     REF    = ["in", i] | ["val", j] | ["const", value, dtype] | ["idx", dim] | ["acc", k]
 
-The element of operand ``a`` at point ``p`` is the ``dtype`` value at byte
-``offset + sum(strides[d] * p[d])`` of binding ``a.binding`` (a stride may be 0, a broadcast, or
-negative, a reversed slice). An output's strides along reduction dims are 0. ``final`` runs
-after the reduction, over the space with the reduction dims collapsed to 1; its ``["acc", k]``
-is output k's accumulator, its ``["in", i]`` reads ``final.inputs[i]``.
+The element of an operand at point ``p`` is the ``dtype`` value at byte
+``offset + sum(strides[d] * p[d])`` of binding ``B`` of the dispatch, or of scratch buffer
+``-1 - B`` when ``B`` is negative (a stride may be 0, a broadcast, or negative, a reversed
+slice). An output's strides along reduction dims are 0. ``final`` runs after the reduction,
+over the space with the reduction dims collapsed to 1; its ``["acc", k]`` is output k's
+accumulator, its ``["in", i]`` reads ``final.inputs[i]``. The tile dim is a parallel dim of
+the same extent in every stage, so a workgroup's stages touch only its own slice.
 
 :func:`decode` checks the structure of a payload and raises ModuleFormatError naming what is
 wrong, so a corrupted payload never reaches the interpreter.
@@ -66,23 +73,29 @@ class Body:
 
 
 @dataclass(frozen=True)
-class ProgramKernel:
-    name: str
+class Stage:
     space: tuple[int, ...]
     reduce: tuple[int, ...]
-    tile_dim: int | None
-    tile: int
     operands: tuple[Access, ...]
     outputs: tuple[int, ...]
     body: Body
     combiners: tuple[str | None, ...]
     final: Body | None
 
+
+@dataclass(frozen=True)
+class ProgramKernel:
+    name: str
+    tile_dim: int | None
+    tile: int
+    scratch: tuple[int, ...]
+    stages: tuple[Stage, ...]
+
     @property
     def workgroups(self) -> int:
         if self.tile_dim is None:
             return 1
-        return -(-self.space[self.tile_dim] // self.tile)
+        return -(-self.stages[0].space[self.tile_dim] // self.tile)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -93,20 +106,19 @@ def _body_json(body: Body) -> dict[str, Any]:
             "yields": [list(r) for r in body.yields]}
 
 
+def _stage_json(st: Stage) -> dict[str, Any]:
+    return {"space": list(st.space), "reduce": list(st.reduce),
+            "operands": [{"binding": a.binding, "dtype": a.dtype, "offset": a.offset,
+                          "strides": list(a.strides)} for a in st.operands],
+            "outputs": list(st.outputs), **_body_json(st.body),
+            "combiners": list(st.combiners),
+            "final": None if st.final is None else _body_json(st.final)}
+
+
 def encode(kernels: list[ProgramKernel]) -> bytes:
     """The payload bytes of ``kernels`` (kernel i = entry point i)."""
-    out = []
-    for k in kernels:
-        out.append({
-            "name": k.name, "space": list(k.space), "reduce": list(k.reduce),
-            "tile_dim": k.tile_dim, "tile": k.tile,
-            "operands": [{"binding": a.binding, "dtype": a.dtype, "offset": a.offset,
-                          "strides": list(a.strides)} for a in k.operands],
-            "inputs": list(k.body.inputs), "outputs": list(k.outputs),
-            "code": [list(op) for op in k.body.code], "yields": [list(r) for r in k.body.yields],
-            "combiners": list(k.combiners),
-            "final": None if k.final is None else _body_json(k.final),
-        })
+    out = [{"name": k.name, "tile_dim": k.tile_dim, "tile": k.tile, "scratch": list(k.scratch),
+            "stages": [_stage_json(st) for st in k.stages]} for k in kernels]
     doc = {"format": FORMAT, "version": VERSION, "kernels": out}
     return json.dumps(doc, separators=(",", ":")).encode()
 
@@ -166,28 +178,20 @@ def _body(doc: Any, what: str, n_operands: int, rank: int, n_acc: int) -> Body:
     return Body(inputs, tuple(code), yields)
 
 
-def _kernel(doc: Any, index: int) -> ProgramKernel:
+def _stage(doc: Any, what: str, n_scratch: int) -> Stage:
     if not isinstance(doc, dict):
-        raise _Bad(f"kernel {index} must be an object, found {type(doc).__name__}")
-    name = doc.get("name")
-    if not isinstance(name, str):
-        raise _Bad(f"kernel {index} has no name")
-    what = f"kernel {name!r}"
+        raise _Bad(f"{what} must be an object, found {type(doc).__name__}")
     space = _ints(doc.get("space"), f"{what} space")
     rank = len(space)
     reduce = _ints(doc.get("reduce"), f"{what} reduce")
     if any(d >= rank for d in reduce):
         raise _Bad(f"{what}: reduce dims {list(reduce)} outside the rank-{rank} space")
-    tile_dim = doc.get("tile_dim")
-    if tile_dim is not None and (_int(tile_dim, f"{what} tile_dim") >= rank or tile_dim in reduce):
-        raise _Bad(f"{what}: tile_dim {tile_dim} must be a parallel dim of the space")
-    tile = _int(doc.get("tile"), f"{what} tile", 1)
     operands = []
     for i, a in enumerate(doc.get("operands") or []):
         if not isinstance(a, dict) or a.get("dtype") not in DTYPES:
             raise _Bad(f"{what} operand {i}: expected binding, dtype, offset, strides; found {a!r}")
-        operands.append(Access(_int(a.get("binding"), f"{what} operand {i} binding"), a["dtype"],
-                               _int(a.get("offset"), f"{what} operand {i} offset"),
+        operands.append(Access(_int(a.get("binding"), f"{what} operand {i} binding", -n_scratch),
+                               a["dtype"], _int(a.get("offset"), f"{what} operand {i} offset"),
                                _ints(a.get("strides"), f"{what} operand {i} strides",
                                      lo=-(1 << 62), n=rank)))
     outputs = _ints(doc.get("outputs"), f"{what} outputs")
@@ -200,7 +204,7 @@ def _kernel(doc: Any, index: int) -> ProgramKernel:
     allowed = COMBINERS if reduce else (None,)
     if (not isinstance(combiners, list) or len(combiners) != len(outputs)
             or any(c not in allowed for c in combiners)):
-        raise _Bad(f"{what}: combiners must give one of {COMBINERS} per output when the kernel "
+        raise _Bad(f"{what}: combiners must give one of {COMBINERS} per output when the stage "
                    f"reduces (and null otherwise), found {combiners!r}")
     final = doc.get("final")
     if final is not None:
@@ -209,8 +213,28 @@ def _kernel(doc: Any, index: int) -> ProgramKernel:
         final = _body(final, f"{what} final", len(operands), rank, len(outputs))
         if len(final.yields) != len(outputs):
             raise _Bad(f"{what}: final has {len(final.yields)} yields for {len(outputs)} outputs")
-    return ProgramKernel(name, space, reduce, tile_dim, tile, tuple(operands), outputs, body,
-                         tuple(combiners), final)
+    return Stage(space, reduce, tuple(operands), outputs, body, tuple(combiners), final)
+
+
+def _kernel(doc: Any, index: int) -> ProgramKernel:
+    if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
+        raise _Bad(f"kernel {index} must be an object with a name, found {doc!r:.80}")
+    what = f"kernel {doc['name']!r}"
+    scratch = _ints(doc.get("scratch"), f"{what} scratch")
+    stages = doc.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise _Bad(f"{what}: stages must be a non-empty list")
+    stages = tuple(_stage(st, f"{what} stage {i}", len(scratch)) for i, st in enumerate(stages))
+    tile_dim = doc.get("tile_dim")
+    if tile_dim is not None:
+        _int(tile_dim, f"{what} tile_dim")
+        extents = {st.space[tile_dim] if tile_dim < len(st.space) and tile_dim not in st.reduce
+                   else None for st in stages}
+        if None in extents or len(extents) != 1:
+            raise _Bad(f"{what}: tile_dim {tile_dim} must be a parallel dim of one extent in "
+                       f"every stage")
+    tile = _int(doc.get("tile"), f"{what} tile", 1)
+    return ProgramKernel(doc["name"], tile_dim, tile, scratch, stages)
 
 
 def decode(payload: bytes | memoryview) -> list[ProgramKernel]:

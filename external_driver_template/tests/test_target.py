@@ -42,10 +42,19 @@ def test_matmul_becomes_a_valid_generic_reduction():
     assert prog.reduce == (3,) and prog.combiners == ("sum",)
 
 
+def test_softmax_is_three_stages_through_scratch_memory():
+    soft = K.SoftmaxKernel("sm", op(0, (4, 6), "float16"), op(1, (4, 6), "float16"), axis=1)
+    variant = create_target().compile(K.KernelExecutable("e", (soft,)), TargetOptions())
+    (kernel,) = decode(variant.payload)
+    assert len(kernel.stages) == 3 and kernel.tile_dim == 0
+    assert kernel.scratch == (4 * 4, 4 * 4)  # row max and row sum of 4 rows, in float32
+    assert [st.reduce for st in kernel.stages] == [(1,), (1,), ()]
+
+
 def test_named_kernels_without_a_lowering_are_declined():
-    soft = K.SoftmaxKernel("sm", op(0, (2, 3)), op(1, (2, 3)), axis=1)
-    with pytest.raises(CompileError, match="cannot compile kernel 'sm' .SoftmaxKernel."):
-        create_target().compile(K.KernelExecutable("e", (soft,)), TargetOptions())
+    gather = K.GatherKernel("g", op(0, (5, 3)), op(1, (2,), "int32"), op(2, (2, 3)), axis=0)
+    with pytest.raises(CompileError, match="cannot compile kernel 'g' .GatherKernel."):
+        create_target().compile(K.KernelExecutable("e", (gather,)), TargetOptions())
 
 
 def test_a_compiled_module_declares_float64_only_when_used():
@@ -69,11 +78,11 @@ def test_payload_round_trips_and_corruption_is_a_module_format_error():
     f32 = hal_core.compile(_add_module("float32"), target_backends=["example"])
     payload = bytes(f32.executables[0].variants[0].payload)
     (kernel,) = decode(payload)
-    assert kernel.body.code and kernel.outputs
+    assert kernel.stages[0].body.code and kernel.stages[0].outputs
     with pytest.raises(ModuleFormatError, match="not JSON"):
         decode(payload[:-5])
     doc = json.loads(payload)
-    doc["kernels"][0]["code"][0][0] = "launch_missiles"
+    doc["kernels"][0]["stages"][0]["code"][0][0] = "launch_missiles"
     with pytest.raises(ModuleFormatError, match="known opcode"):
         decode(json.dumps(doc).encode())
     doc = json.loads(payload)
