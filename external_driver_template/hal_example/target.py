@@ -22,15 +22,10 @@ import math
 
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.target import TargetBackend, TargetOptions
-from hal_core.errors import CompileError
+from hal_core.errors import CompileError, UnsupportedKernelError
 from hal_core.module.model import ExecutionModel, Variant, VariantEntryPoint
 from hal_example import FORMAT, NAME
 from hal_example.program import Access, Body, ProgramKernel, Stage, encode
-
-try:
-    from hal_core.errors import UnsupportedKernelError
-except ImportError:  # hal-core before the kernel-declining contract: a plain CompileError
-    UnsupportedKernelError = CompileError
 
 log = logging.getLogger(__name__)
 

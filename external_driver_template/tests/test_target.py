@@ -10,7 +10,12 @@ import pytest
 import hal_core
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.target import TargetOptions
-from hal_core.errors import CompileError, ModuleFormatError
+from hal_core.errors import (
+    CompileError,
+    IncompatibleModuleError,
+    ModuleFormatError,
+    UnsupportedKernelError,
+)
 from hal_example import FORMAT
 from hal_example.program import decode
 from hal_example.target import access, create_target, lower, matmul_as_generic
@@ -53,7 +58,7 @@ def test_softmax_is_three_stages_through_scratch_memory():
 
 def test_named_kernels_without_a_lowering_are_declined():
     gather = K.GatherKernel("g", op(0, (5, 3)), op(1, (2,), "int32"), op(2, (2, 3)), axis=0)
-    with pytest.raises(CompileError, match="cannot compile kernel 'g' .GatherKernel."):
+    with pytest.raises(UnsupportedKernelError, match="cannot compile kernel 'g' .GatherKernel."):
         create_target().compile(K.KernelExecutable("e", (gather,)), TargetOptions())
 
 
@@ -126,3 +131,20 @@ def test_a_dispatch_through_the_hal_objects(device):
     device.queue_read([(sem, 3)], [(sem, 4)], bo, 0, out)
     sem.wait(4, 10)
     np.testing.assert_allclose(out, np.maximum(x @ w, 0), rtol=1e-6)
+
+
+def test_a_device_without_float64_refuses_float64_variants_saying_why():
+    f64 = hal_core.compile(_add_module("float64"), target_backends=["example"])
+    with pytest.raises(IncompatibleModuleError, match="example:float64"):
+        hal_core.load_module(f64, device="example://?float64=0")
+
+
+def test_declined_kernels_keep_another_targets_variant():
+    from hal_core.ir import Builder
+
+    b = Builder()
+    with b.function("main", [("x", (2, 5), "float32")]) as f:
+        f.ret(f.args[0].argmax(axis=1), f.args[0] * 2.0)
+    module = hal_core.compile(b.module(), target_backends=["example", "vmvx"])
+    targets = [{v.target_backend for v in e.variants} for e in module.executables]
+    assert {"vmvx"} in targets and {"example", "vmvx"} in targets
