@@ -29,4 +29,4 @@ def test_listed_compiled_and_run_without_installing(tmp_path):
     proc = run(["-m", "hal_core.cli", "run", "--device=example", f"--module={out}",
                 "--function=main", "--input=4xf32=1 2 3 4"], env=ENV)
     assert proc.returncode == 0, proc.stderr
-    assert "4xf32=1 4 9 16" in proc.stdout
+    assert "4xf32=[1 4 9 16]" in proc.stdout
