@@ -60,15 +60,19 @@ class ExampleAllocator(Allocator):
     """Allocates from the device's memory heap; the host cannot see or wrap it."""
 
     can_wrap_host = False
+    #: What a buffer is when the caller does not say (the runtime, the CTS).
+    default_memory_type = DEVICE_MEMORY
+    default_usage = BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE
 
     def __init__(self, device_id: str, capacity: int) -> None:
         super().__init__(device_id, max_allocation_size=capacity)
-        self._heaps = (MemoryHeap(DEVICE_MEMORY, BufferUsage.DEFAULT, capacity),)
+        self._heaps = (MemoryHeap(DEVICE_MEMORY, self.default_usage, capacity),)
         self.capacity = capacity
 
-    def allocate_buffer(self, size: int, memory_type: MemoryType = DEVICE_MEMORY,
-                        usage: BufferUsage = BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE
-                        ) -> Buffer:
+    def allocate_buffer(self, size: int, memory_type: MemoryType | None = None,
+                        usage: BufferUsage | None = None) -> Buffer:
+        memory_type = self.default_memory_type if memory_type is None else memory_type
+        usage = self.default_usage if usage is None else usage
         if isinstance(size, int) and size > self.capacity - (self.bytes_allocated -
                                                               self.bytes_freed):
             live = self.bytes_allocated - self.bytes_freed
@@ -162,8 +166,7 @@ class ExampleDevice(Device):
     # -- queue operations ----------------------------------------------------------------------
 
     def queue_alloca(self, wait: FenceLike, signal: FenceLike, size: int,
-                     memory_type: MemoryType = DEVICE_MEMORY,
-                     usage: BufferUsage = BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE
+                     memory_type: MemoryType | None = None, usage: BufferUsage | None = None
                      ) -> Buffer:
         self._check_open("queue_alloca")
         buffer = self.allocator.allocate_buffer(size, memory_type, usage)
