@@ -1,25 +1,24 @@
 """Registers the example driver and target with hal.
 
 hal imports this module while listing plugins (``hal drivers list``), so it imports nothing but
-hal_core's descriptors: numpy and the driver itself are behind the factory import paths, which
-hal resolves only when the driver or target is used.
+hal_core's descriptors and the two names in ``hal_example/__init__.py``: numpy and the driver
+itself are behind the factory import paths, which hal resolves only when the driver or target
+is used.
 """
 
 from hal_core.descriptors import DriverInfo, TargetInfo
 from hal_core.hookspecs import hookimpl
+from hal_example import FORMAT, NAME
 
 #: The hal plugin API this plugin was written for (see hal_core/hookspecs.py).
 HAL_PLUGIN_API_VERSION = "1.0"
-
-_NAME = "example"
-_FORMAT = "example-program"
 
 
 @hookimpl
 def hal_register_drivers() -> list[DriverInfo]:
     return [
         DriverInfo(
-            name=_NAME,
+            name=NAME,
             description="example accelerator (device memory and queue of its own; runs on numpy)",
             factory="hal_example.driver:create_driver",
             probe="hal_example.driver:probe",
@@ -31,10 +30,10 @@ def hal_register_drivers() -> list[DriverInfo]:
 def hal_register_targets() -> list[TargetInfo]:
     return [
         TargetInfo(
-            name=_NAME,
+            name=NAME,
             description="kernel IR -> example-program (strided access descriptors, SSA body)",
             factory="hal_example.target:create_target",
-            formats=(_FORMAT,),
-            drivers=(_NAME,),
+            formats=(FORMAT,),
+            drivers=(NAME,),
         )
     ]
