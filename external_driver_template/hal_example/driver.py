@@ -32,8 +32,9 @@ from hal_core.hal.buffer import Buffer, host_bytes
 from hal_core.hal.device import Device
 from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
 from hal_core.hal.fence import FenceLike, as_timepoints
+from hal_core.hal.requirements import parse_requirement
 from hal_core.hal.semaphore import Semaphore, wrap_failure
-from hal_example import FORMAT, NAME
+from hal_example import NAME
 from hal_example.command_buffer import ExampleCommandBuffer
 from hal_example.executable import ExampleExecutableCache
 from hal_example.target import FLOAT64_FEATURE
@@ -111,14 +112,21 @@ class ExampleDevice(Device):
         return frozenset({FLOAT64_FEATURE} if self.float64 else ())
 
     def check_variant(self, variant: Any) -> str | None:
-        """None when this device can run ``variant``, else why not (hal's contract 1)."""
-        if variant.format != FORMAT:
-            return f"format {variant.format} is not {FORMAT}"
-        for req in variant.features:
-            if req == FLOAT64_FEATURE and not self.float64:
-                return f"needs {req}, which {self.id} lacks (created with float64=0)"
-            if req != FLOAT64_FEATURE:
-                return f"needs {req}, which {NAME} devices do not know"
+        """None when this device can run ``variant``, else a one-line reason.
+
+        Requirements are parsed with hal's vocabulary (``namespace:name[op value]``); this
+        device knows one namespace, its own, and refuses every other, so a variant never runs
+        where nobody understood what it needs.
+        """
+        for text in variant.features:
+            try:
+                req = parse_requirement(text)
+            except UsageError as e:
+                return str(e)
+            if req.namespace != NAME or req.name != "float64" or req.op:
+                return f"needs {text}, which {NAME} devices do not know"
+            if not self.float64:
+                return f"needs {text}, which {self.id} lacks (created with float64=0)"
         return None
 
     # -- the queue -----------------------------------------------------------------------------

@@ -90,3 +90,16 @@ def test_closing_fails_work_that_never_started(device):
     device.close()
     with pytest.raises(HalRuntimeError, match="never started"):
         done.wait(1, 10)
+
+
+def test_check_variant_knows_only_its_own_namespace(device):
+    from hal_core.module.model import Variant
+
+    def variant(*features):
+        return Variant("example", "example-program", features, (), b"")
+
+    assert device.check_variant(variant()) is None
+    assert device.check_variant(variant("example:float64")) is None
+    assert "do not know" in device.check_variant(variant("cpu:avx2"))
+    assert "do not know" in device.check_variant(variant("example:float128"))
+    assert "malformed" in device.check_variant(variant("example:float64>="))
