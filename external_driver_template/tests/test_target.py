@@ -18,7 +18,9 @@ from hal_core.errors import (
 )
 from hal_example import FORMAT
 from hal_example.program import decode
-from hal_example.target import access, create_target, lower, matmul_as_generic
+from hal_example.lowering import access, lower
+from hal_example.named import matmul_as_generic
+from hal_example.target import create_target
 
 
 def op(binding, shape, dtype="float32", offset=0):
@@ -54,6 +56,17 @@ def test_softmax_is_three_stages_through_scratch_memory():
     assert len(kernel.stages) == 3 and kernel.tile_dim == 0
     assert kernel.scratch == (4 * 4, 4 * 4)  # row max and row sum of 4 rows, in float32
     assert [st.reduce for st in kernel.stages] == [(1,), (1,), ()]
+
+
+def test_padded_conv_zeroes_a_scratch_copy_then_reduces_over_affine_windows():
+    conv = K.Conv2dKernel("cv", op(0, (2, 4, 5, 5)), op(1, (6, 2, 3, 3)), op(2, (2, 6, 5, 5)),
+                          padding=(1, 1, 1, 1), groups=2)
+    variant = create_target().compile(K.KernelExecutable("e", (conv,)), TargetOptions())
+    (kernel,) = decode(variant.payload)
+    assert kernel.scratch == (2 * 4 * 7 * 7 * 4,)  # the zero-padded input
+    assert kernel.tile_dim == 0  # only n means the same in all three stages
+    assert [st.space for st in kernel.stages] == [(2, 4, 7, 7), (2, 4, 5, 5),
+                                                   (2, 2, 3, 5, 5, 2, 3, 3)]
 
 
 def test_named_kernels_without_a_lowering_are_declined():
