@@ -4,9 +4,13 @@
 * softmax / log_softmax: three stages passing row maxima and sums through scratch memory;
 * conv2d: zero padding written into scratch memory by two stages, then one reduction stage
   whose affine maps walk the padded input (groups become two iteration dims, so that every
-  index stays affine).
+  index stays affine);
+* max/avg pooling: the same padding scheme, the average's divisor computed from the output
+  coordinates in the stage's final code;
+* argmax/argmin: the extreme value along the axis into scratch, then the first index holding
+  it (or a NaN).
 
-Pooling, gather and argmax/argmin are declined: see :func:`hal_example.target.lower_kernel`.
+Gather is declined (its addresses come from data): see :func:`hal_example.target.lower_kernel`.
 """
 
 from __future__ import annotations
@@ -209,3 +213,136 @@ def conv2d_program(k: K.Conv2dKernel) -> ProgramKernel:
                         Body(tuple(final_inputs), tuple(final), (result,))))
     # With padding, only n means the same in the padding stages and the convolution.
     return tiled(k.name, tuple(stages), scratch, (0,) if scratch else None)
+
+
+def _padded_copy(x: K.KernelOperand, pad: tuple[int, int, int, int], extent: tuple[int, int],
+                 fill: float | int) -> tuple[list[Stage], tuple[int, ...], tuple[int, ...]]:
+    """Stages that fill a scratch copy of NCHW ``x`` of spatial ``extent`` with ``fill`` and
+    copy ``x`` in at (top, left); returns (stages, scratch sizes, padded shape)."""
+    n, c, h, w = x.shape
+    top, left = pad[0], pad[1]
+    shape = (n, c, *extent)
+    size = K.DTYPES[x.dtype]
+    row = tuple(math.prod(shape[d + 1:]) * size for d in range(4))
+    whole = Access(-1, x.dtype, 0, row)
+    interior = Access(-1, x.dtype, top * row[2] + left * row[3], row)
+    stages = [Stage(shape, (), (whole,), (0,), Body((), (), (("const", fill, x.dtype),)),
+                    (None,), None),
+              Stage(tuple(x.shape), (), (access(K.MappedOperand(x, K.IndexingMap.identity(4))),
+                                         interior), (1,), Body((0,), (), (("in", 0),)),
+                    (None,), None)]
+    return stages, (math.prod(shape) * size,), shape
+
+
+def pool2d_program(k: K.Pool2dKernel) -> ProgramKernel:
+    """Max or average pooling over the space ``(n, c, y, x, ky, kx)``. Padding (and ceil-mode
+    windows running past it) come from a scratch copy filled with the lowest value (max) or 0
+    (avg); the average divides by a count computed from the output coordinates."""
+    x, out = k.input, k.out
+    n, c, h, w = x.shape
+    oh, ow = out.shape[2:]
+    (kh, kw), (sh, sw) = k.kernel_size, k.strides
+    top, left, bottom, right = k.padding
+    need = ((oh - 1) * sh + kh, (ow - 1) * sw + kw)
+    extent = (max(need[0], top + h), max(need[1], left + w))
+    stages: list[Stage] = []
+    scratch: tuple[int, ...] = ()
+    rank = 6
+    window = K.IndexingMap(rank, (_affine(rank, {0: 1}), _affine(rank, {1: 1}),
+                                  _affine(rank, {2: sh, 4: 1}), _affine(rank, {3: sw, 5: 1})))
+    source = access(K.MappedOperand(x, window))
+    if extent != (h, w) or top or left:
+        if k.kind == "max":
+            fill = -math.inf if x.dtype in K.FLOAT_DTYPES else _int_min(x.dtype)
+        else:
+            fill = 0
+        stages, scratch, shape = _padded_copy(x, k.padding, extent, fill)
+        padded = access(K.MappedOperand(K.KernelOperand(0, shape, x.dtype), window))
+        source = Access(-1, x.dtype, padded.offset, padded.strides)
+    out_map = K.IndexingMap.of_dims(rank, (0, 1, 2, 3))
+    operands = [source, access(K.MappedOperand(out, out_map))]
+    final: list[tuple] = []
+    if k.kind == "max":
+        acc = x.dtype
+        body = Body((0,), (), (("in", 0),))
+        combiner = "max"
+        result: tuple = ("acc", 0)
+    else:
+        acc = x.dtype if x.dtype in ("float32", "float64") else (
+            "float32" if x.dtype == "float16" else "float64")
+        body = Body((0,), (("cast", acc, ("in", 0)),) if acc != x.dtype else (),
+                    (("val", 0) if acc != x.dtype else ("in", 0),))
+        combiner = "sum"
+        counts = []
+        for dim, stride, size, ksize, lo_pad, hi_pad in ((2, sh, h, kh, top, bottom),
+                                                         (3, sw, w, kw, left, right)):
+            final.append(("mul", "int64", ("idx", dim), ("const", stride, "int64")))
+            final.append(("sub", "int64", ("val", len(final) - 1), ("const", lo_pad, "int64")))
+            start = ("val", len(final) - 1)
+            final.append(("add", "int64", start, ("const", ksize, "int64")))
+            final.append(("min", "int64", ("val", len(final) - 1),
+                          ("const", size + hi_pad, "int64")))
+            end = ("val", len(final) - 1)
+            if not k.count_include_pad:
+                final.append(("min", "int64", end, ("const", size, "int64")))
+                end = ("val", len(final) - 1)
+                final.append(("max", "int64", start, ("const", 0, "int64")))
+                start = ("val", len(final) - 1)
+            final.append(("sub", "int64", end, start))
+            counts.append(("val", len(final) - 1))
+        final.append(("mul", "int64", *counts))
+        final.append(("cast", acc, ("val", len(final) - 1)))
+        final.append(("div", acc, ("acc", 0), ("val", len(final) - 1)))
+        result = ("val", len(final) - 1)
+    epi_inputs: tuple[K.MappedOperand, ...] = ()
+    if k.epilogue is not None:
+        epi_inputs = tuple(K.MappedOperand(e.operand, K.IndexingMap(rank, tuple(
+            K.AffineExpr((*a.coeffs, 0, 0), a.constant) for a in e.map.exprs)))
+            for e in k.epilogue.inputs)
+        result = epilogue_code(K.Epilogue(k.epilogue.body, k.epilogue.yields, epi_inputs),
+                               final, result, 0, out.dtype)
+    elif acc != out.dtype:
+        final.append(("cast", out.dtype, result))
+        result = ("val", len(final) - 1)
+    operands += [access(e) for e in epi_inputs]
+    stages.append(Stage((n, c, oh, ow, kh, kw), (4, 5), tuple(operands), (1,), body, (combiner,),
+                        Body(tuple(range(2, len(operands))), tuple(final), (result,))))
+    return tiled(k.name, tuple(stages), scratch, (0, 1) if scratch else None)
+
+
+def _int_min(dtype: str) -> int:
+    bits = 8 * K.DTYPES[dtype]
+    return 0 if dtype.startswith("u") else -(1 << (bits - 1))
+
+
+def argreduce_program(k: K.ArgReduceKernel) -> ProgramKernel:
+    """Two stages over the input's space: the max (min) along the axis into scratch memory,
+    then the smallest index holding it, or holding a NaN (NaN wins, as in numpy)."""
+    x, out, shape = k.input, k.out, tuple(k.input.shape)
+    rank = len(shape)
+    axis = k.axis % rank
+    reduced = tuple(1 if d == axis else n for d, n in enumerate(shape))
+    size = K.DTYPES[x.dtype]
+    row = [math.prod(reduced[d + 1:]) for d in range(rank)]
+    best = Access(-1, x.dtype, 0, tuple(0 if d == axis else size * row[d] for d in range(rank)))
+    xa = access(K.MappedOperand(x, K.IndexingMap.identity(rank)))
+    combiner = "max" if k.kind == "argmax" else "min"
+    first = Stage(shape, (axis,), (xa, best), (1,), Body((0,), (), (("in", 0),)), (combiner,),
+                  None)
+    code: list[tuple] = [("cmp_eq", "bool", ("in", 0), ("in", 1))]
+    if x.dtype in K.FLOAT_DTYPES:
+        code.append(("cmp_ne", "bool", ("in", 0), ("in", 0)))
+        code.append(("or", "bool", ("val", 0), ("val", 1)))
+    code.append(("select", "int64", ("val", len(code) - 1), ("idx", axis),
+                 ("const", shape[axis], "int64")))
+    kept = len(out.shape) == rank
+    dims = tuple(None if d == axis else d for d in range(rank) if kept or d != axis)
+    outa = access(K.MappedOperand(out, K.IndexingMap.of_dims(rank, dims)))
+    final = None
+    if out.dtype != "int64":
+        final = Body((), (("cast", out.dtype, ("acc", 0)),), (("val", 0),))
+    second = Stage(shape, (axis,), (xa, best, outa), (2,), Body((0, 1), tuple(code),
+                   (("val", len(code) - 1),)), ("min",), final)
+    nbytes = size * math.prod(reduced)
+    return tiled(k.name, (first, second), (nbytes,),
+                 tuple(d for d in range(rank) if d != axis))

@@ -6,9 +6,10 @@ Lowering a kernel is three steps, each one a thing a real accelerator backend do
    (stages), so the named kernels are rewritten (:mod:`hal_example.named`): matmul as a
    GenericKernel with a reduction dim, softmax as three stages passing row maxima and sums
    through dispatch scratch memory, conv2d as a reduction over affine windows of a zero-padded
-   scratch copy. Pooling, gather and argmax/argmin are declined with UnsupportedKernelError,
-   and hal keeps another target's variant for them when the module is compiled for several
-   targets.
+   scratch copy, pooling likewise (with a count computed from the output coordinates for
+   averages), argmax/argmin as a max then a first-index reduction. Gather, whose addresses
+   come from data, is declined with UnsupportedKernelError, and hal keeps another target's
+   variant for it when the module is compiled for several targets.
 2. Fold each operand's affine indexing map and its row-major layout into an access descriptor
    (a byte offset and a byte stride per iteration dim), which is what the device's address
    generator consumes (:mod:`hal_example.lowering`).
@@ -26,7 +27,13 @@ from hal_core.errors import CompileError, UnsupportedKernelError
 from hal_core.module.model import ExecutionModel, Variant, VariantEntryPoint
 from hal_example import FORMAT, NAME
 from hal_example.lowering import lower, tiled
-from hal_example.named import conv2d_program, matmul_as_generic, softmax_program
+from hal_example.named import (
+    argreduce_program,
+    conv2d_program,
+    matmul_as_generic,
+    pool2d_program,
+    softmax_program,
+)
 from hal_example.program import ProgramKernel, encode
 
 log = logging.getLogger(__name__)
@@ -79,10 +86,14 @@ def lower_kernel(kernel: K.Kernel) -> ProgramKernel:
         return softmax_program(kernel)
     if isinstance(kernel, K.Conv2dKernel):
         return conv2d_program(kernel)
+    if isinstance(kernel, K.Pool2dKernel):
+        return pool2d_program(kernel)
+    if isinstance(kernel, K.ArgReduceKernel):
+        return argreduce_program(kernel)
     raise UnsupportedKernelError(
         f"target {NAME} cannot compile kernel {kernel.name!r} ({type(kernel).__name__}): the "
-        f"{NAME} device runs generic loop nests, matmul, conv2d and softmax only; compile for a "
-        f"second target too (e.g. --target-backends={NAME},vmvx) so another device can run it")
+        f"{NAME} target has no lowering for it; compile for a second target too (e.g. "
+        f"--target-backends={NAME},vmvx) so another device can run it")
 
 
 def _uses_float64(k: ProgramKernel) -> bool:
