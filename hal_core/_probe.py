@@ -1,6 +1,7 @@
 """Probe a driver in a child process, so a native crash or a hang never takes the caller down.
 
-Child: ``python -m hal_core._probe {probe|devices|dump} DRIVER`` prints one result line
+Child: ``python -m hal_core._probe {probe|devices|dump} DRIVER`` (or ``create URI``: make and
+close the device a URI names, as choosing a default device needs) prints one result line
 (``MARKER`` + JSON) on stdout. Parent: :func:`run_children` starts one child per driver, waits for
 all within one deadline, and turns a signal, a timeout or a missing result into a ``failed``
 result. The child discovers plugins from the environment the parent passes
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 MARKER = "HAL_PROBE_RESULT "
-WHATS = ("probe", "devices", "dump")
+WHATS = ("probe", "devices", "dump", "create")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def _child(what: str, name: str) -> dict[str, Any]:
     from hal_core.descriptors import resolve
     from hal_core.registry import Registry, describe_exception
 
+    spec = name
+    name = name.partition("://")[0] if what == "create" else name
     try:
         registry = Registry()
         entry = registry.driver(name)
@@ -56,6 +59,9 @@ def _child(what: str, name: str) -> dict[str, Any]:
                 return {"status": "unavailable", "reason": str(reason)}
         resolve(entry.info.factory)  # importing the driver's module is what crashes natively
         if what == "probe":
+            return {"status": "available"}
+        if what == "create":
+            registry.create_device(spec).close()
             return {"status": "available"}
         driver = registry.create_driver(name)
         devices = []

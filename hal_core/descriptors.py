@@ -81,7 +81,13 @@ class ImporterInfo:
     """A model importer: turns a file (or object) into tensor IR.
 
     ``extensions`` are the file suffixes it claims (e.g. ``(".mlir", ".hal")``).
-    ``factory`` resolves to a callable ``(path_or_bytes) -> hal_core.ir.Module``.
+    ``factory`` resolves to a callable ``(path_or_bytes, options) -> hal_core.ir.Module``;
+    ``options`` (a ``dict[str, str]``, possibly empty) are the importer's own settings, given
+    as ``hal compile --<name>-<key>=VALUE`` (``--onnx-input-shape=x:1x3x224x224``) or
+    ``hal_core.compile(..., importer_options={"<key>": "VALUE"})``. An importer raises
+    :class:`~hal_core.errors.UsageError` for an option it does not know, naming it and the ones
+    it knows. A factory taking only ``(path_or_bytes)`` accepts no options; the core refuses
+    to pass it any.
     """
 
     name: str

@@ -19,6 +19,11 @@ class UsageError(HalError):
     """
 
 
+class OptionError(UsageError):
+    """A plugin was given an option it does not know, or a value it cannot take (a target's
+    ``--<target>-<key>=<value>``, a device URI parameter). A usage error: the CLI exits 2."""
+
+
 class PluginError(HalError):
     """A plugin failed to import, declared an incompatible API, raised in a hook, or clashed."""
 

@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from hal_core.descriptors import DriverInfo, ImporterInfo, LoaderInfo, TargetInfo, resolve
-from hal_core.errors import DeviceUnavailableError, HalError, PluginError, UsageError
+from hal_core.errors import (
+    CompileError,
+    DeviceUnavailableError,
+    HalError,
+    PluginError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from hal_core._probe import ProbeResult
@@ -150,6 +156,7 @@ class Registry:
         self.builtins = BUILTIN_PLUGINS if builtins is None else builtins
         self._records: list[PluginRecord] | None = None
         self._entries: dict[str, list[Registered]] = {}
+        self._default_checked: dict[str, ProbeResult] = {}  # HAL_DEFAULT_DEVICE entry -> child
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -173,7 +180,14 @@ class Registry:
                       lambda name=name: importlib.import_module(name))
         if self.autoload:
             self._discover_entry_points()
+        seen: set[str] = set()
         for spec in self.external:
+            # `mydrv.py,./mydrv.py` names one file: load it once rather than clash with itself.
+            key = os.path.realpath(spec) if _is_path_spec(spec) else spec
+            if key in seen:
+                log.debug("HAL_EXTERNAL_DRIVERS names %s twice; loaded once", spec)
+                continue
+            seen.add(key)
             self._discover_external(spec)
         self._collect()
         if self.strict and self._failures:
@@ -191,9 +205,9 @@ class Registry:
             self._add(record, ep.load)
 
     def _discover_external(self, spec: str) -> None:
-        is_path = spec.endswith(".py") or os.sep in spec
+        is_path = _is_path_spec(spec)
         if is_path:
-            path = os.path.abspath(spec)
+            path = os.path.realpath(spec)
             stem = os.path.splitext(os.path.basename(path))[0]
             digest = hashlib.sha1(path.encode()).hexdigest()[:8]
             module = f"_hal_external_{''.join(c if c.isalnum() else '_' for c in stem)}_{digest}"
@@ -232,7 +246,41 @@ class Registry:
         except Exception as exc:  # noqa: BLE001 - pluggy validation: misspelt hook, bad args
             self._fail(record, "failed", f"rejected by pluggy: {describe_exception(exc)}")
             return
+        mistakes = self._hook_mistakes(plugin)
+        if mistakes:
+            record = dataclasses.replace(record, error="; ".join(mistakes))
+            self._failures.extend(f"{record.describe()} {m}" for m in mistakes)
+            for m in mistakes:
+                log.warning("%s %s", record.describe(), m)
         self._records.append(record)
+
+    def _hook_mistakes(self, plugin: Any) -> list[str]:
+        """Hook functions that register nothing: a misspelt name, or no ``@hookimpl``.
+
+        pluggy's ``check_pending()`` finds the first; it raises for the whole manager, so
+        the same test runs here per plugin (a hook caller without a spec) to warn about each
+        and keep the plugin's good hooks working.
+        """
+        import difflib
+
+        from hal_core import hookspecs
+
+        hooks = sorted(n for n in dir(hookspecs) if n.startswith("hal_register"))
+        problems = []
+        for caller in self._pm.get_hookcallers(plugin) or ():
+            if not caller.has_spec():
+                close = difflib.get_close_matches(caller.name, hooks, n=1)
+                problems.append(f"implements {caller.name}, which is not a hal hook"
+                                + (f"; did you mean {close[0]}?" if close else
+                                   f" (the hooks are {', '.join(hooks)})"))
+        marked = {c.name for c in self._pm.get_hookcallers(plugin) or ()}
+        for name in sorted(vars(plugin) if hasattr(plugin, "__dict__") else ()):
+            obj = getattr(plugin, name, None)
+            if (name.startswith("hal_register") and name not in marked and callable(obj)
+                    and getattr(obj, "__module__", None) == getattr(plugin, "__name__", None)):
+                problems.append(f"defines {name} without @hookimpl, so it registers nothing; "
+                                f"decorate it with hal_core.hookspecs.hookimpl")
+        return problems
 
     def _fail(self, record: PluginRecord, status: Status, error: str, index: int | None = None
               ) -> None:
@@ -373,25 +421,36 @@ class Registry:
             raise PluginError(f"{where}: factory '{entry.info.factory}' raised "
                               f"{describe_exception(exc)}") from exc
 
+    def unavailable(self, entry: Registered, word: str) -> str | None:
+        """Run ``entry``'s in-process probe: None when it can be used here, else the reason.
+
+        A probe that raises is a PluginError naming the plugin.
+        """
+        if not entry.info.probe:
+            return None
+        try:
+            reason = resolve(entry.info.probe)()
+        except Exception as exc:
+            raise PluginError(f"{word} '{entry.name}' from {entry.plugin.describe()}: probe "
+                              f"'{entry.info.probe}' raised {describe_exception(exc)}") from exc
+        return str(reason) if reason else None
+
     def create_driver(self, name: str) -> Any:
         """Create a driver by name, after its in-process probe says it can be used here."""
         entry = self.driver(name)
-        if entry.info.probe:
-            where = f"driver '{name}' from {entry.plugin.describe()}"
-            try:
-                reason = resolve(entry.info.probe)()
-            except Exception as exc:
-                raise PluginError(f"{where}: probe '{entry.info.probe}' raised "
-                                  f"{describe_exception(exc)}") from exc
-            if reason:
-                raise DeviceUnavailableError(f"{where} is unavailable: {reason}")
+        reason = self.unavailable(entry, "driver")
+        if reason:
+            raise DeviceUnavailableError(f"driver '{name}' from {entry.plugin.describe()} is "
+                                         f"unavailable: {reason}")
         return self._call_factory(entry, "driver", self)
 
     def create_device(self, spec: str | None = None) -> Any:
         """Create a device from a driver name or URI (``local-task://?workers=4``).
 
         With no spec, ``HAL_DEFAULT_DEVICE`` (an ordered comma list; the first that works wins)
-        or ``local-task``. A named device is never replaced by another.
+        or ``local-task``. A named device is never replaced by another. When the list has
+        several entries, each is first created in a child process (as listing probes drivers),
+        so one that crashes natively (SIGSEGV, SIGILL) or hangs is skipped, not fatal.
         """
         if spec is not None:
             return self._create_named_device(spec)
@@ -401,6 +460,12 @@ class Registry:
         reasons = []
         for candidate in candidates:
             try:
+                checked = self._default_checked.get(candidate)
+                if checked is None:
+                    checked = self.probe_many([candidate], what="create")[candidate]
+                    self._default_checked[candidate] = checked
+                if checked.status != "available":
+                    raise DeviceUnavailableError(checked.describe())
                 return self._create_named_device(candidate)
             except HalError as exc:
                 log.info("HAL_DEFAULT_DEVICE: skipping %s: %s", candidate, exc)
@@ -424,7 +489,13 @@ class Registry:
                               f"create device {spec!r}: {describe_exception(exc)}") from exc
 
     def create_target(self, name: str) -> Any:
-        return self._call_factory(self.target(name), "target backend")
+        """Create a target backend by name, after its probe says it can be used here."""
+        entry = self.target(name)
+        reason = self.unavailable(entry, "target backend")
+        if reason:
+            raise CompileError(f"target backend '{name}' from {entry.plugin.describe()} is "
+                               f"unavailable here: {reason}")
+        return self._call_factory(entry, "target backend")
 
     def create_loader(self, format: str) -> Any:
         return self._call_factory(self.loader(format), "executable loader")
@@ -450,7 +521,8 @@ class Registry:
         from hal_core import _probe
 
         for name in names:
-            self.driver(name)  # unknown or conflicting names fail here, in the parent
+            # Unknown or conflicting names fail here, in the parent ("create" takes URIs).
+            self.driver(name.partition("://")[0] if what == "create" else name)
         return _probe.run_children(names, what, timeout, self.child_env())
 
 
@@ -473,6 +545,10 @@ def _name_and_version(dist: Any) -> tuple[str, str | None]:
     if "Name" in found and "Version" in found:
         return found["Name"], found["Version"]
     return dist.name, dist.version
+
+
+def _is_path_spec(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec
 
 
 def _load_file(module_name: str, path: str) -> Any:

@@ -126,7 +126,7 @@ def test_plugins_and_targets_list(make_plugin, site, install_fake_dist, run_hal)
                              "version": "3.0", "api_version": "1.0", "source": "entry-point",
                              "status": "loaded", "error": None}
     assert plugins["old"]["status"] == "incompatible"
-    assert "API 2.1" in plugins["old"]["error"] and "API 1.0" in plugins["old"]["error"]
+    assert "API 2.1" in plugins["old"]["error"] and "API 1.1" in plugins["old"]["error"]
     text = run_hal(["plugins", "list"], env).stdout
     assert any(line.startswith("old ") and "incompatible:" in line for line in text.splitlines())
     targets = run_hal(["targets", "list"], env)

@@ -110,7 +110,10 @@ def test_incompatible_api_version_is_refused_naming_both_versions(
     assert record.status == "incompatible"
     assert record.api_version == api
     message = registry.problems()[0]
-    for part in ("plugin 'future'", "hal-future==9.0", f"API {api}", "API 1.0"):
+    from hal_core.hookspecs import HAL_PLUGIN_API_VERSION
+
+    for part in ("plugin 'future'", "hal-future==9.0", f"API {api}",
+                 f"API {HAL_PLUGIN_API_VERSION}"):
         assert part in message
     assert "fake" not in [e.name for e in registry.drivers()]
 
@@ -184,13 +187,17 @@ def test_unknown_name_lists_available_and_suggests(make_plugin):
         registry.target("vmvx")
 
 
-def test_same_module_twice_is_loaded_once(make_plugin, site):
+def test_same_module_twice_is_loaded_once(make_plugin, site, install_fake_dist):
+    # Installed and also named in HAL_EXTERNAL_DRIVERS (a name listed twice there is simply
+    # loaded once: tests/test_registry_mistakes.py).
     path = make_plugin("twice", directory=site, drivers=("once",))
-    registry = external(path.stem, path.stem)
-    first, second = registry.plugins()
+    install_fake_dist(site, "hal-twice", "1.0", {"twice": path.stem})
+    registry = Registry(external=[path.stem], builtins=())
+    first, second = [r for r in registry.plugins() if r.module == path.stem]
     assert first.status == "loaded" and second.status == "failed"
     assert "same module" in second.error
-    assert [e.name for e in registry.drivers()] == ["once"]  # no self-conflict
+    assert [e.name for e in registry.drivers() if e.name == "once"] == ["once"]  # no clash
+    assert registry.driver("once").error is None
 
 
 def test_missing_external_file_is_reported(tmp_path):

@@ -48,11 +48,30 @@ def _selected_command(argv: list[str]) -> str | None:
     return None
 
 
+def _version_text() -> str:
+    from hal_core import __version__
+    from hal_core.hookspecs import HAL_PLUGIN_API_VERSION
+
+    return f"hal {__version__} (hal-core, plugin API {HAL_PLUGIN_API_VERSION})"
+
+
+def _accept_debug(parser: argparse.ArgumentParser) -> None:
+    """Let ``--debug`` follow the subcommand too (``hal devices list --debug``); SUPPRESS keeps
+    a subcommand from resetting a ``--debug`` given before it."""
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logging (also HAL_DEBUG=1)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share one parser
+                _accept_debug(sub)
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     import importlib
 
     parser = _Parser(prog="hal", description="hal: a Python hardware abstraction layer, "
                      "after IREE's HAL.")
+    parser.add_argument("--version", action="version", version=_version_text())
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and debug logging (also HAL_DEBUG=1)")
     parser.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
@@ -63,6 +82,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         if name == selected:
             importlib.import_module(module).add_parser(subparsers)
+            _accept_debug(subparsers.choices[name])
         else:
             subparsers.add_parser(name, help=help_text)
     return parser
@@ -73,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("HAL_DEBUG", "") not in ("", "0")
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR,
                         format="hal: %(levelname)s: %(name)s: %(message)s")
+    parsed = False  # a refused command line gets no traceback: it would show argparse itself
     try:
         args = build_parser(argv).parse_args(argv)
+        parsed = True
         if args.disable_plugin:
             from hal_core.registry import Registry, reset_registry
 
@@ -91,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
-        if debug:
+        if debug and parsed:
             import traceback
 
             traceback.print_exc()

@@ -5,7 +5,9 @@ The input goes through an importer plugin picked by its extension (``--importer`
 ``--target-backends``, and IREE's execution-model spellings (``inline-static``,
 ``async-internal``, ...) map onto hal's two models. Target-specific options are passed as
 ``--<target>-<key>=<value>`` (e.g. ``--llvm-cpu-cpu=znver3``) and reach that target's
-:class:`~hal_core.compiler.target.TargetOptions` as ``{"<key>": "<value>"}``.
+:class:`~hal_core.compiler.target.TargetOptions` as ``{"<key>": "<value>"}``; options of the
+importer in use are ``--<importer>-<key>=<value>`` (e.g. ``--onnx-input-shape=x:1x3x224x224``)
+and reach its factory as ``{"<key>": "<value>"}``.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import argparse
 import sys
 from typing import Any
 
+from hal_core.cli import _Parser
 from hal_core.errors import UsageError
 
 _IREE_MODELS = {"inline-static": "inline", "inline-dynamic": "inline",
                 "async-internal": "async", "async-external": "async"}
 
 
-class _CompileParser(argparse.ArgumentParser):
-    """Keeps ``--<target>-<key>=<value>`` flags aside instead of rejecting them."""
+class _CompileParser(_Parser):
+    """Keeps ``--<target>-<key>=<value>`` flags aside instead of rejecting them (and, as every
+    hal parser, reports other errors as one line, not a usage block)."""
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         ns, extra = super().parse_known_args(args, namespace)
@@ -39,9 +43,12 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "compile", help="compile a model to a .halm module for one or more target backends",
         description="Compile a model (text IR, or any format an importer plugin reads) into a"
-        " .halm module with one executable variant per target backend.",
-        epilog="Target-specific options: --<target>-<option>=VALUE (e.g. --llvm-cpu-cpu=znver3)"
-        " for a target named in --target-backends.")
+        " .halm module: one executable per kernel, with the variants each target backend"
+        " makes of it (in --target-backends order; a target may decline a kernel another"
+        " handles).",
+        epilog="Plugin options: --<target>-<option>=VALUE (e.g. --llvm-cpu-cpu=znver3) for a"
+        " target named in --target-backends, --<importer>-<option>=VALUE (e.g."
+        " --onnx-input-shape=x:1x3x224x224) for the importer that reads INPUT.")
     parser.__class__ = _CompileParser
     parser.add_argument("input", metavar="INPUT", help="model file ('-' reads text IR from "
                         "stdin)")
@@ -61,21 +68,29 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run_compile, target_flags=[])
 
 
-def _target_options(flags: list[str], targets: list[str]) -> dict[str, dict[str, str]]:
+def _plugin_options(flags: list[str], targets: list[str], importer: str | None
+                    ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """``--<owner>-<key>=VALUE`` flags routed by the longest owner name that prefixes them:
+    (options per requested target, options of the importer in use)."""
     options: dict[str, dict[str, str]] = {}
+    owners = targets + ([importer] if importer else [])
     for flag in flags:
         key, value = flag.split("=", 1)
-        owner = max((t for t in targets if key.startswith(t + "-")), key=len, default=None)
+        owner = max((t for t in owners if key.startswith(t + "-")), key=len, default=None)
         if owner is None:
-            raise UsageError(f"unrecognized option '--{key}'; target-specific options are "
-                             f"spelled --<target>-<option>=VALUE for a requested target "
-                             f"({', '.join(targets)}); see 'hal compile --help'")
+            used = f" or --<importer>-<option>=VALUE for the importer in use ({importer})" \
+                if importer else ""
+            raise UsageError(f"unrecognized option '--{key}'; plugin options are spelled "
+                             f"--<target>-<option>=VALUE for a requested target "
+                             f"({', '.join(targets)}){used}; see 'hal compile --help'")
         options.setdefault(owner, {})[key[len(owner) + 1:]] = value
-    return options
+    importer_options = options.pop(importer, {}) if importer and importer not in targets \
+        else {}
+    return options, importer_options
 
 
 def run_compile(args: argparse.Namespace) -> int:
-    from hal_core.compiler.pipeline import compile, parse_target_list
+    from hal_core.compiler.pipeline import compile, importer_name, parse_target_list
 
     if not args.target_backends:
         raise UsageError("no target backend given; pass --target-backends=vmvx (or several, "
@@ -88,10 +103,13 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.input == "-":
         source = sys.stdin.buffer.read()
     to_stdout = args.output == "-"
+    importer = args.importer or ("text" if args.input == "-" else None)
+    target_options, importer_options = _plugin_options(
+        args.target_flags, targets, importer_name(source, importer))
     module = compile(source, targets, execution_model=model, dump_ir=args.dump_ir,
-                     target_options=_target_options(args.target_flags, targets) or None,
-                     output=None if to_stdout else args.output,
-                     importer=args.importer or ("text" if args.input == "-" else None))
+                     target_options=target_options or None,
+                     output=None if to_stdout else args.output, importer=importer,
+                     importer_options=importer_options or None)
     if to_stdout:
         from hal_core.module.writer import write_module
 

@@ -59,16 +59,20 @@ def text_lines(info: dict[str, Any]) -> list[str]:
     for i, exe in enumerate(info["executables"]):
         lines.append(f"  [{i}] {exe['name']}")
         for v, var in enumerate(exe["variants"]):
-            features = ", ".join(var["features"]) or "none"
+            requires = ", ".join(var["features"]) or "none"
             lines.append(f"    variant {v}: format {var['format']} (target "
-                         f"{var['target_backend']}), features: {features}, payload "
+                         f"{var['target_backend']}), requires: {requires}, payload "
                          f"{_size(var['payload_bytes'])}")
             for e, ep in enumerate(var["entry_points"]):
                 count = "x".join(map(str, ep["workgroup_count"]))
                 size = "x".join(map(str, ep["workgroup_size"]))
+                extra = "".join(
+                    [f", scratch {_size(ep['scratch_bytes'])}" if ep.get("scratch_bytes") else ""]
+                    + [f", packs binding {p['binding']} at load with entry {p['entry_point']} "
+                       f"({_size(p['packed_bytes'])})" for p in ep.get("constant_packs", ())])
                 lines.append(f"      entry {e} {ep['name']}: workgroups {count}, workgroup size "
                              f"{size}, {ep['binding_count']} bindings, {ep['constant_count']} "
-                             f"push constants")
+                             f"push constants{extra}")
     lines.append(f"constants ({len(info['constants'])}, {_size(info['constant_bytes'])}):")
     lines += [f"  [{i}] {c['name']}: {_size(c['bytes'])}" for i, c in enumerate(info["constants"])]
     lines.append(f"peak transient bytes: {info['peak_transient_bytes']}")

@@ -110,6 +110,8 @@ def add_parser(subparsers: Any) -> None:
 def run_run(args: argparse.Namespace) -> int:
     from hal_core.runtime.io_format import format_output, write_output
 
+    if args.print_max_elements < 0:
+        raise UsageError(f"--print-max-elements must be >= 0, got {args.print_max_elements}")
     loaded, fn, inputs = prepare_call(args)
     with loaded:
         results = fn(*inputs)

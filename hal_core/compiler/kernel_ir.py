@@ -67,6 +67,7 @@ Scalar semantics (every target must follow them; vmvx is the reference)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: Element types kernel IR knows (numpy dtype names) and their byte sizes.
@@ -101,12 +102,20 @@ _LOGICAL = frozenset({"and", "or", "not"})
 
 @dataclass(frozen=True)
 class KernelOperand:
-    """A dense row-major array in binding ``binding`` at ``byte_offset``."""
+    """A dense row-major array in binding ``binding`` at ``byte_offset``.
+
+    ``constant``: every dispatch of the kernel binds this operand's binding to a module
+    constant, so its bytes are known at load and never change (GEMM/conv weights). A target
+    may then declare a :class:`~hal_core.module.model.ConstantPack` for the binding: the runtime
+    packs the constant into the target's own layout once per load, not on every call. All
+    operands of one binding agree on the flag; a constant operand is never written.
+    """
 
     binding: int
     shape: tuple[int, ...]
     dtype: str
     byte_offset: int = 0
+    constant: bool = False
 
     @property
     def num_elements(self) -> int:
@@ -415,6 +424,34 @@ def kernel_operands(kernel: Kernel) -> tuple[tuple[KernelOperand, bool], ...]:
     return tuple(ops)
 
 
+def replace_operands(kernel: Kernel, fn: Callable[[KernelOperand], KernelOperand]) -> Kernel:
+    """``kernel`` with every operand (epilogue inputs included) replaced by ``fn(operand)``."""
+    import dataclasses
+
+    def mapped(ms: tuple[MappedOperand, ...]) -> tuple[MappedOperand, ...]:
+        return tuple(MappedOperand(fn(m.operand), m.map) for m in ms)
+
+    def epi(e: Epilogue | None) -> Epilogue | None:
+        return None if e is None else dataclasses.replace(e, inputs=mapped(e.inputs))
+
+    if isinstance(kernel, GenericKernel):
+        return dataclasses.replace(kernel, inputs=mapped(kernel.inputs),
+                                   outputs=mapped(kernel.outputs), finalize=epi(kernel.finalize))
+    changes: dict = {}
+    for f in dataclasses.fields(kernel):
+        v = getattr(kernel, f.name)
+        if isinstance(v, KernelOperand):
+            changes[f.name] = fn(v)
+        elif isinstance(v, Epilogue):
+            changes[f.name] = epi(v)
+    return dataclasses.replace(kernel, **changes)
+
+
+def constant_bindings(kernel: Kernel) -> frozenset[int]:
+    """Bindings of ``kernel`` whose operands are module constants (``constant=True``)."""
+    return frozenset(op.binding for op, _ in kernel_operands(kernel) if op.constant)
+
+
 def binding_count(kernel: Kernel) -> int:
     return 1 + max((op.binding for op, _ in kernel_operands(kernel)), default=-1)
 
@@ -450,6 +487,8 @@ __all__ = [
     "SoftmaxKernel",
     "ValueRef",
     "binding_count",
+    "constant_bindings",
+    "replace_operands",
     "kernel_operands",
     "validate",
     "validate_executable",

@@ -317,6 +317,16 @@ def validate(kernel: K.Kernel) -> None:
         _check_generic(kernel)
     else:
         _check_named(kernel)
+    flags: dict[int, set[bool]] = {}
+    for op, written in K.kernel_operands(kernel):
+        flags.setdefault(op.binding, set()).add(op.constant)
+        if written and op.constant:
+            raise _fail(kernel, f"binding {op.binding} is marked constant but written; a module"
+                                " constant is read only")
+    mixed = sorted(b for b, f in flags.items() if len(f) > 1)
+    if mixed:
+        raise _fail(kernel, f"the operands of binding {mixed[0]} disagree on constant=True;"
+                            " a binding is a module constant for all its operands or none")
 
 
 def validate_executable(executable: K.KernelExecutable) -> None:

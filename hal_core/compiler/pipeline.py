@@ -142,19 +142,7 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     for k in kernels:
         K.validate(k)
 
-    pool = ConstantPool()
-    functions = []
-    bplans = []
-    for fn, _, fd, entries in formed:
-        bplan = _run("buffer planning", plan_buffers, fd, pool)
-        bplans.append((fd, bplan))
-        program = _run("host program emission", emit_program, fd, bplan, entries)
-        functions.append(M.Function(
-            fn.name, tuple(M.TensorType(a.type.shape, a.type.numpy_dtype) for a in fn.args),
-            tuple(M.TensorType(v.type.shape, v.type.numpy_dtype) for v in fn.results),
-            program, bplan.transient_size))
-    dump("host.txt", lambda: format_host(functions, bplans))
-
+    # Targets compile before buffer planning: an entry point may ask for scratch memory.
     topts = {tname: TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
              for tname, _ in backends}
     executables = []
@@ -184,6 +172,22 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
         executables.append(M.Executable(kexe.name, tuple(variants)))
     for tname, lines in per_target.items():
         dump(f"variant-{tname}.txt", "\n".join(lines) or "(no kernels)")
+    scratch, executables = _unify_scratch(executables)
+
+    pool = ConstantPool()
+    functions = []
+    bplans = []
+    for fn, _, fd, entries in formed:
+        bplan = _run("buffer planning", plan_buffers, fd, pool,
+                     [scratch[e] for e, _ in entries])
+        bplans.append((fd, bplan))
+        program = _run("host program emission", emit_program, fd, bplan, entries)
+        functions.append(M.Function(
+            fn.name, tuple(M.TensorType(a.type.shape, a.type.numpy_dtype) for a in fn.args),
+            tuple(M.TensorType(v.type.shape, v.type.numpy_dtype) for v in fn.results),
+            program, bplan.transient_size))
+    dump("host.txt", lambda: format_host(functions, bplans))
+
     constants = tuple(M.Constant(n, d) for n, d in zip(pool.names, pool.data))
     return M.Module(name, tuple(functions), tuple(executables), constants,
                     execution_model=model)
@@ -232,24 +236,53 @@ def _compile_variants(tname: str, backend: Any, executable: K.KernelExecutable,
 def _check_variant(tname: str, executable: K.KernelExecutable, variant: Any) -> None:
     from hal_core.hal.requirements import parse_requirement
 
-    if not isinstance(variant, M.Variant) or len(variant.entry_points) != len(
+    if not isinstance(variant, M.Variant) or len(M.dispatchable_entry_points(variant)) != len(
             executable.kernels):
-        got = len(variant.entry_points) if isinstance(variant, M.Variant) else variant
+        got = len(M.dispatchable_entry_points(variant)) if isinstance(variant, M.Variant) \
+            else variant
         raise CompileError(f"target backend {tname!r} returned {got!r} entry points for "
                            f"{len(executable.kernels)} kernels; it must return Variants "
-                           "with one entry point per kernel, in order")
+                           "with one entry point per kernel, in order (then any load-time "
+                           "packing entry points)")
     for feature in variant.features:
         try:
             parse_requirement(feature)
         except UsageError as exc:
             raise CompileError(f"target backend {tname!r}: {exc}") from None
     for i, (kernel, ep) in enumerate(zip(executable.kernels, variant.entry_points)):
-        want = K.binding_count(kernel)
+        want = K.binding_count(kernel) + (1 if ep.scratch_size else 0)
         if ep.binding_count != want or ep.constant_count != 0:
             raise CompileError(f"target backend {tname!r}: entry point {i} ({ep.name!r}) "
                                f"declares {ep.binding_count} bindings and {ep.constant_count}"
                                f" push constants; kernel {kernel.name!r} has {want} bindings "
-                               "and no push constants")
+                               "(its own, plus one for scratch if it asks for scratch) and no "
+                               "push constants")
+        consts = K.constant_bindings(kernel)
+        for p in ep.constant_packs:
+            if p.binding not in consts:
+                raise CompileError(f"target backend {tname!r}: entry point {i} ({ep.name!r}) "
+                                   f"packs binding {p.binding}, which is not a module constant "
+                                   f"of kernel {kernel.name!r} (constant bindings: "
+                                   f"{sorted(consts) or 'none'})")
+
+
+def _unify_scratch(executables: list[M.Executable]) -> tuple[list[int], list[M.Executable]]:
+    """Scratch bytes of each (one-kernel) executable's entry point, the most any variant asks,
+    and the executables with that scratch binding counted in every variant, so that their
+    entry points keep one layout (a variant that asked for none ignores the binding)."""
+    scratch, out = [], []
+    for exe in executables:
+        need = max((v.entry_points[0].scratch_size for v in exe.variants), default=0)
+        scratch.append(need)
+        variants = []
+        for v in exe.variants:
+            ep = v.entry_points[0]
+            if need and not ep.scratch_size:
+                ep = dataclasses.replace(ep, binding_count=ep.binding_count + 1)
+                v = dataclasses.replace(v, entry_points=(ep, *v.entry_points[1:]))
+            variants.append(v)
+        out.append(dataclasses.replace(exe, variants=tuple(variants)))
+    return scratch, out
 
 
 def _format_variant(v: M.Variant) -> str:
@@ -258,32 +291,55 @@ def _format_variant(v: M.Variant) -> str:
     for i, ep in enumerate(v.entry_points):
         lines.append(f"  [{i}] {ep.name} workgroups={ep.workgroup_count} "
                      f"size={ep.workgroup_size} bindings={ep.binding_count} "
-                     f"constants={ep.constant_count}")
+                     f"constants={ep.constant_count}"
+                     + (f" scratch={ep.scratch_size}" if ep.scratch_size else "")
+                     + "".join(f" pack(binding {p.binding} by [{p.entry_point}], "
+                               f"{p.packed_size} bytes)" for p in ep.constant_packs))
     return "\n".join(lines)
 
 
 # -- sources --------------------------------------------------------------------------------------
 
-def load_source(source: Any, importer: str | None = None) -> tuple[Any, str]:
-    """(tensor IR module, module name) from a Module, Function, Builder, path, text or bytes."""
+def importer_name(source: Any, importer: str | None = None) -> str | None:
+    """The importer that :func:`load_source` runs for ``source`` (None: no importer runs,
+    ``source`` already is tensor IR)."""
     from hal_core.ir import Builder, Function, Module
 
+    if isinstance(source, (Module, Function, Builder)):
+        return None
+    if isinstance(source, (bytes, bytearray, memoryview)) or (
+            isinstance(source, str) and ("\n" in source or "func.func" in source)):
+        return importer or "text"
+    if isinstance(source, (str, os.PathLike)):
+        return _importer_for(Path(source)) if importer is None else importer
+    raise UsageError(f"cannot compile a {type(source).__name__}; give a hal_core.ir Module, "
+                     "Function or Builder, a file path, or IR text")
+
+
+def load_source(source: Any, importer: str | None = None,
+                importer_options: Mapping[str, str] | None = None) -> tuple[Any, str]:
+    """(tensor IR module, module name) from a Module, Function, Builder, path, text or bytes;
+    ``importer_options`` go to the importer (see :class:`~hal_core.descriptors.ImporterInfo`)."""
+    from hal_core.ir import Builder, Function, Module
+
+    name = importer_name(source, importer)
+    if name is None and importer_options:
+        raise UsageError(f"importer options ({', '.join(sorted(importer_options))}) were given, "
+                         f"but a {type(source).__name__} is tensor IR already: no importer "
+                         "runs; drop them or pass a model file")
     if isinstance(source, Module):
         return source, "module"
     if isinstance(source, Function):
         return Module((source,)), source.name
     if isinstance(source, Builder):
         return source.module(), "module"
+    options = dict(importer_options or {})
     if isinstance(source, (bytes, bytearray, memoryview)) or (
             isinstance(source, str) and ("\n" in source or "func.func" in source)):
         data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
-        return _import(importer or "text", data), "module"
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        name = _importer_for(path) if importer is None else importer
-        return _import(name, os.fspath(path)), _module_name(path.stem)
-    raise UsageError(f"cannot compile a {type(source).__name__}; give a hal_core.ir Module, "
-                     "Function or Builder, a file path, or IR text")
+        return _import(name, data, options), "module"
+    path = Path(source)
+    return _import(name, os.fspath(path), options), _module_name(path.stem)
 
 
 def _module_name(stem: str) -> str:
@@ -305,16 +361,25 @@ def _importer_for(path: Path) -> str:
                      "pass an importer by name (hal compile --importer=NAME)")
 
 
-def _import(name: str, source: Any) -> Any:
+def _import(name: str, source: Any, options: dict[str, str]) -> Any:
     from hal_core.descriptors import resolve
     from hal_core.ir import Module
     from hal_core.registry import get_registry
 
     entry = get_registry().importer(name)
     where = f"importer '{name}' from {entry.plugin.describe()}"
+    reason = get_registry().unavailable(entry, "importer")
+    if reason:
+        raise CompileError(f"{where} is unavailable here: {reason}")
     try:
         factory = resolve(entry.info.factory)
-        module = factory(source)
+        if _takes_options(factory):
+            module = factory(source, options)
+        elif options:
+            raise UsageError(f"{where} takes no options, got "
+                             f"{', '.join(f'--{name}-{k}' for k in sorted(options))}")
+        else:
+            module = factory(source)
     except HalError:
         raise
     except Exception as exc:
@@ -325,20 +390,36 @@ def _import(name: str, source: Any) -> Any:
     return module
 
 
+def _takes_options(factory: Any) -> bool:
+    """Whether an importer factory accepts ``(source, options)``."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2
+
+
 def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
             execution_model: str | M.ExecutionModel = "async",
             dump_ir: str | os.PathLike[str] | None = None,
             target_options: Mapping[str, Mapping[str, str]] | None = None,
             output: str | os.PathLike[str] | None = None, *,
-            importer: str | None = None, name: str | None = None) -> M.Module:
+            importer: str | None = None, name: str | None = None,
+            importer_options: Mapping[str, str] | None = None) -> M.Module:
     """Compile ``source`` for ``target_backends``; write it to ``output`` when given.
 
     ``source``: a :class:`hal_core.ir.Module` / ``Function`` / ``Builder``, a file path (the
     importer is picked by extension unless ``importer`` names one), IR text or bytes.
     ``target_options`` maps a target name to its options (see
-    :class:`~hal_core.compiler.target.TargetOptions`).
+    :class:`~hal_core.compiler.target.TargetOptions`); ``importer_options`` are the importer's
+    (see :class:`~hal_core.descriptors.ImporterInfo`).
     """
-    ir_module, default_name = load_source(source, importer)
+    ir_module, default_name = load_source(source, importer, importer_options)
     if name is None:
         name = _module_name(Path(output).stem) if output is not None and \
             default_name == "module" else default_name

@@ -16,6 +16,14 @@ Tiling is the target's decision, so each entry point carries the workgroup count
 chose for its kernel. The host program's Dispatch does not record one: the runtime takes it
 from the entry point of the variant it selected, so variants of one kernel may tile it
 differently.
+
+What else an entry point may ask for: ``scratch_size`` bytes of per-dispatch scratch (one more
+binding after the kernel's own, planned in the transient arena), and ``constant_packs`` for
+bindings whose operands are ``constant=True`` (module constants: the runtime runs the named
+load-time entry point once per load to put them in the target's layout; load-time entry points
+follow the kernels' ones). Help for writing a lowering: :mod:`hal_core.compiler.kernel_analysis`
+(strides, loop collapsing, tile axes) and :mod:`hal_core.compiler.decompose` (every named
+kernel as generic kernels, using scratch).
 """
 
 from __future__ import annotations
@@ -56,7 +64,8 @@ class TargetBackend(ABC):
         of ``executable``, in order.
 
         Raise :class:`~hal_core.errors.UnsupportedKernelError` for a kernel this target does
-        not lower (other targets may), and :class:`~hal_core.errors.CompileError` for options
-        it rejects or a kernel it should have lowered but could not, naming the kernel and
-        what is unsupported.
+        not lower (other targets may), :class:`~hal_core.errors.OptionError` for options it
+        does not know or values it cannot take (a usage error), and
+        :class:`~hal_core.errors.CompileError` for a kernel it should have lowered but could
+        not, naming the kernel and what is unsupported.
         """

@@ -188,11 +188,34 @@ def submit(device: Any, command_buffers: Sequence[Any], tables: Any = None) -> N
 
 
 def upload(device: Any, array: np.ndarray) -> Any:
-    return device.allocator.import_host(np.ascontiguousarray(array).tobytes())
+    """A new device buffer holding ``array``'s bytes (written with ``queue_write``)."""
+    data = np.ascontiguousarray(array)
+    buf = device.allocator.allocate_buffer(data.nbytes)
+    write_bytes(device, buf, data)
+    return buf
 
 
-def download(buffer: Any, dtype: Any, shape: Sequence[int] = (-1,)) -> np.ndarray:
-    return np.frombuffer(buffer.read(), dtype=dtype).reshape(shape)
+def write_bytes(device: Any, buffer: Any, data: Any, offset: int = 0) -> None:
+    """``queue_write`` host ``data`` into ``buffer`` and wait: works whether or not the host
+    can map the device's memory."""
+    sem = device.create_semaphore()
+    device.queue_write([], [(sem, 1)], data, buffer, offset)
+    sem.wait(1, TIMEOUT)
+
+
+def read_bytes(device: Any, buffer: Any, offset: int = 0, length: int | None = None) -> bytes:
+    """``queue_read`` ``length`` bytes (default: to the end) of ``buffer`` and wait."""
+    if length is None:
+        length = buffer.size - offset
+    out = bytearray(length)
+    sem = device.create_semaphore()
+    device.queue_read([], [(sem, 1)], buffer, offset, out)
+    sem.wait(1, TIMEOUT)
+    return bytes(out)
+
+
+def download(device: Any, buffer: Any, dtype: Any, shape: Sequence[int] = (-1,)) -> np.ndarray:
+    return np.frombuffer(read_bytes(device, buffer), dtype=dtype).reshape(shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +317,32 @@ class AbiLoader(ExecutableLoader):
                 for n in names
             ]
         return AbiExecutable(names, tuple(entry_points))
+
+
+class AddressAxpb(LocalExecutable):
+    """``axpb`` through the address mode of the local dispatch ABI: ``bindings`` is a ctypes
+    array of base addresses and ``constants`` a ctypes uint32 array (records their types)."""
+
+    format = ABI_FORMAT
+    binding_kind = "address"
+    entry_points = (EntryPoint("axpb", binding_count=2, constant_count=2),)
+
+    def __init__(self) -> None:
+        self.kinds: set[tuple[type, int, type]] = set()
+        self._lock = threading.Lock()
+
+    def run(self, entry: int, workgroup_count: tuple[int, int, int], first: int, last: int,
+            bindings: Any, constants: Any) -> None:
+        import ctypes
+
+        with self._lock:
+            self.kinds.add((type(bindings), len(bindings), type(constants)))
+        n = last - first
+        x = np.ctypeslib.as_array((ctypes.c_int32 * n).from_address(bindings[0] + 4 * first))
+        out = np.ctypeslib.as_array((ctypes.c_int32 * n).from_address(bindings[1] + 4 * first))
+        a, b = (np.array([c], np.uint32).view(np.int32)[0] for c in constants[:2])
+        with np.errstate(over="ignore"):
+            out[:] = a * x + b
 
 
 def abi_executable(*names: str) -> AbiExecutable:

@@ -1,7 +1,9 @@
 """pytest plugin (entry point ``pytest11: hal_cts``) that runs the HAL CTS against a driver.
 
 It loads in every pytest run of the environment it is installed in, so without
-``--hal-driver`` it only adds its options: no registry discovery, no numpy, no collection.
+``--hal-driver`` (or ``--hal-device=URI``, which names the driver too) it only adds its
+options: no registry discovery, no numpy, no collection. It needs pytest, which hal-core does
+not install (``pip install hal-core[test]``).
 
 A driver declares what it does not support with a class attribute
 ``cts_unsupported = {"feature": "reason"}``; tests marked ``@pytest.mark.hal_feature("feature")``
@@ -31,12 +33,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hal-device",
         metavar="URI",
         default=None,
-        help="device URI for the CTS (default: the driver's default device)",
+        help="device URI for the CTS (default: the driver's default device); alone, it "
+        "also names the driver (--hal-device=local-task://?workers=2)",
     )
 
 
+def _driver_name(config: pytest.Config) -> str | None:
+    """``--hal-driver``, else the driver part of ``--hal-device`` (None: the CTS is off)."""
+    name = config.getoption("hal_driver", None)
+    uri = config.getoption("hal_device", None)
+    if name or not uri:
+        return name
+    return uri.partition("://")[0] or None
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.getoption("hal_driver", None):
+    name = _driver_name(config)
+    if not name:
+        if config.getoption("hal_device", None):
+            raise pytest.UsageError(f"--hal-device={config.getoption('hal_device')}: expected a "
+                                    "device URI such as local-task:// (driver://...)")
         return
     config.addinivalue_line(
         "markers",
@@ -46,11 +62,24 @@ def pytest_configure(config: pytest.Config) -> None:
     from hal_core.errors import HalError
     from hal_core.registry import get_registry
 
-    name = config.getoption("hal_driver")
+    uri = config.getoption("hal_device", None)
+    if uri and uri.partition("://")[0] != name:
+        raise pytest.UsageError(f"--hal-device={uri} is not a device of driver {name!r} "
+                                f"(--hal-driver={name}); give a URI like {name}://, or leave "
+                                f"out --hal-driver to test the URI's driver")
     try:
-        config._hal_cts_driver = get_registry().create_driver(name)  # type: ignore[attr-defined]
+        driver = get_registry().create_driver(name)
     except HalError as e:
-        raise pytest.UsageError(f"--hal-driver={name}: {e}") from None
+        given = f"--hal-driver={name}" if config.getoption("hal_driver", None) else \
+            f"--hal-device={uri}"
+        raise pytest.UsageError(f"{given}: {e}") from None
+    if uri:  # one clear line now rather than a setup error in every test
+        try:
+            driver.create_device(uri).close()
+        except Exception as e:  # noqa: BLE001 - any failure to create it ends the run
+            raise pytest.UsageError(f"--hal-device={uri}: cannot create the device: "
+                                    f"{type(e).__name__}: {e}") from None
+    config._hal_cts_driver = driver  # type: ignore[attr-defined]
     # The CTS replaces the project's default test paths; explicit paths are run as well.
     if config.args_source == pytest.Config.ArgsSource.ARGS:
         config.args.append(CTS_DIR)
@@ -61,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_ignore_collect(collection_path: Any, config: pytest.Config) -> bool | None:
     # The suites need a driver; without --hal-driver they are never collected, even when a
     # directory containing the installed package is named on the command line.
-    if config.getoption("hal_driver", None):
+    if _driver_name(config):
         return None
     path = str(collection_path)
     if path == CTS_DIR or path.startswith(CTS_DIR + os.sep):

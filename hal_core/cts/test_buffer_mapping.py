@@ -1,16 +1,22 @@
-"""CTS: buffer mapping: zero, fill, read, write, subspans, offsets, buffer views."""
+"""CTS: buffer mapping: zero, fill, read, write, subspans, offsets, buffer views.
+
+Only for drivers with host-visible memory: a driver whose memory the host cannot map lists
+``"mapping"`` in ``cts_unsupported`` (test_transfer.py checks that mapping is refused there).
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from hal_core.errors import UsageError
-from hal_core.hal import BufferView
+from hal_core.hal import BufferView, MemoryType
+
+pytestmark = pytest.mark.hal_feature("mapping")
 
 
 @pytest.fixture
 def buf(hal_device):
-    return hal_device.allocator.allocate_buffer(64)
+    return hal_device.allocator.allocate_buffer(64, MemoryType.HOST_VISIBLE)
 
 
 def test_write_then_read_at_offsets(buf):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hal_core.cts.executables import read_bytes
+
 from hal_core.errors import HalError, UsageError
 from hal_core.hal import CommandBufferMode
 
@@ -33,7 +35,7 @@ def test_lifecycle_errors(hal_device):
     with pytest.raises(UsageError):
         cb.end()
     run(hal_device, cb)
-    assert buf.read() == b"\x01" * 16
+    assert read_bytes(hal_device, buf) == b"\x01" * 16
     with pytest.raises(UsageError, match="REUSABLE"):
         run(hal_device, cb)
 
@@ -51,7 +53,7 @@ def test_fill_patterns_and_offsets(hal_device, size, offset):
     with hal_device.create_command_buffer() as cb:
         cb.fill(buf, pattern, offset=offset, length=16)
     run(hal_device, cb)
-    assert buf.read() == bytes(offset) + pattern * (16 // size) + bytes(16 - offset)
+    assert read_bytes(hal_device, buf) == bytes(offset) + pattern * (16 // size) + bytes(16 - offset)
 
 
 @pytest.mark.parametrize("size, offset, length", [(2, 1, 4), (4, 2, 8), (4, 0, 6)])
@@ -71,8 +73,8 @@ def test_update_and_copy_in_order(hal_device):
         cb.execution_barrier()
         cb.copy(a, b, source_offset=2, target_offset=8, length=8)
     run(hal_device, cb)
-    assert a.read() == b"\x11" * 4 + b"\x01\x02\x03\x04" + b"\x11" * 8
-    assert b.read() == bytes(8) + b"\x11\x11\x01\x02\x03\x04\x11\x11"
+    assert read_bytes(hal_device, a) == b"\x11" * 4 + b"\x01\x02\x03\x04" + b"\x11" * 8
+    assert read_bytes(hal_device, b) == bytes(8) + b"\x11\x11\x01\x02\x03\x04\x11\x11"
 
 
 def test_update_captures_data_at_record_time(hal_device):
@@ -82,7 +84,7 @@ def test_update_captures_data_at_record_time(hal_device):
         cb.update(a, data)
     data[:] = b"zzzz"
     run(hal_device, cb)
-    assert a.read() == b"abcd"
+    assert read_bytes(hal_device, a) == b"abcd"
 
 
 def test_out_of_range_commands_are_rejected(hal_device):
@@ -109,7 +111,7 @@ def test_reusable_command_buffer_with_different_bindings(hal_device):
         for src, dst in pairs:
             run(hal_device, cb, [src, dst])
     for i, (_, dst) in enumerate(pairs, start=1):
-        assert dst.read() == bytes([i] * 4) + bytes(3) + b"\xee"
+        assert read_bytes(hal_device, dst) == bytes([i] * 4) + bytes(3) + b"\xee"
 
 
 @pytest.mark.hal_feature("reusable_command_buffers")
@@ -119,7 +121,7 @@ def test_binding_table_ranges(hal_device):
         cb.fill(0, 0x7, offset=0, length=4)
     buf = hal_device.allocator.allocate_buffer(16)
     run(hal_device, cb, [(buf, 8, 8)])
-    assert buf.read() == bytes(8) + b"\x07" * 4 + bytes(4)
+    assert read_bytes(hal_device, buf) == bytes(8) + b"\x07" * 4 + bytes(4)
 
 
 def test_binding_table_errors(hal_device):
@@ -150,7 +152,7 @@ def test_several_command_buffers_run_in_order(hal_device):
     sem = hal_device.create_semaphore()
     hal_device.queue_execute([], [(sem, 1)], cbs)
     sem.wait(1, TIMEOUT)
-    assert buf.read() == b"\x03" * 4
+    assert read_bytes(hal_device, buf) == b"\x03" * 4
 
 
 def test_command_buffer_of_another_device_is_rejected(hal_driver, hal_device):
@@ -172,7 +174,7 @@ def test_rejected_submission_leaves_a_one_shot_buffer_submittable(hal_device):
     with pytest.raises(UsageError, match="one table"):
         hal_device.queue_execute([], [], [cb], [[buf], [buf]])
     run(hal_device, cb, [buf])
-    assert buf.read() == b"\x05" * 8
+    assert read_bytes(hal_device, buf) == b"\x05" * 8
 
 
 @pytest.mark.hal_feature("reusable_command_buffers")

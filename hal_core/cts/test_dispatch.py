@@ -19,9 +19,11 @@ from hal_core.cts.executables import (
     linear_ids,
     operand,
     prepare,
+    read_bytes,
     submit,
     sum_all,
     upload,
+    write_bytes,
 )
 from hal_core.errors import HalError, UsageError
 from hal_core.hal import CommandBufferMode
@@ -42,9 +44,9 @@ def test_one_dispatch(hal_device):
     with hal_device.create_command_buffer() as cb:
         cb.dispatch(p.executable, 0, p.workgroup_counts[0], [a, b, out])
     submit(hal_device, [cb])
-    np.testing.assert_array_equal(download(out, np.float32), x + y)
+    np.testing.assert_array_equal(download(hal_device, out, np.float32), x + y)
     # The inputs are untouched.
-    np.testing.assert_array_equal(download(a, np.float32), x)
+    np.testing.assert_array_equal(download(hal_device, a, np.float32), x)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "int32", "int8", "uint16"])
@@ -56,7 +58,7 @@ def test_one_dispatch_per_dtype(hal_device, dtype):
     with hal_device.create_command_buffer() as cb:
         cb.dispatch(p.executable, "mul3", p.workgroup_counts[0], [upload(hal_device, x), out])
     submit(hal_device, [cb])
-    np.testing.assert_array_equal(download(out, dtype, shape), x * np.asarray(3, dtype))
+    np.testing.assert_array_equal(download(hal_device, out, dtype, shape), x * np.asarray(3, dtype))
 
 
 def test_bindings_with_offsets_and_shared_buffers(hal_device):
@@ -74,14 +76,14 @@ def test_bindings_with_offsets_and_shared_buffers(hal_device):
     x = rng().random(2 * n, np.float32)
     src = hal_device.allocator.import_host(bytes(128) + x.tobytes())
     dst = hal_device.allocator.allocate_buffer(128 + 64 + 4 * n + 64)
-    dst.write(b"\x5a" * dst.size)
-    before = dst.read()
+    write_bytes(hal_device, dst, b"\x5a" * dst.size)
+    before = read_bytes(hal_device, dst)
     with hal_device.create_command_buffer() as cb:
         cb.dispatch(
             p.executable, 0, p.workgroup_counts[0], [(src, 128, 8 * n), (dst, 128, 64 + 4 * n)]
         )
     submit(hal_device, [cb])
-    after = dst.read()
+    after = read_bytes(hal_device, dst)
     np.testing.assert_array_equal(
         np.frombuffer(after[192 : 192 + 4 * n], np.float32), x[:n] - x[n:]
     )
@@ -108,11 +110,11 @@ def test_several_entry_points_in_one_executable(hal_device):
         cb.dispatch(p.executable, 2, p.workgroup_counts[2], [b, outs[2]])
         cb.dispatch(p.executable, "total", p.workgroup_counts[3], [a, outs[3]])
     submit(hal_device, [cb])
-    np.testing.assert_array_equal(download(outs[0], np.float32), x + y)
-    np.testing.assert_array_equal(download(outs[1], np.float32), np.maximum(x, y))
-    np.testing.assert_array_equal(download(outs[2], np.float32), y * np.float32(-2.5))
+    np.testing.assert_array_equal(download(hal_device, outs[0], np.float32), x + y)
+    np.testing.assert_array_equal(download(hal_device, outs[1], np.float32), np.maximum(x, y))
+    np.testing.assert_array_equal(download(hal_device, outs[2], np.float32), y * np.float32(-2.5))
     np.testing.assert_allclose(
-        download(outs[3], np.float64)[0], x.astype(np.float64).sum(), rtol=1e-12
+        download(hal_device, outs[3], np.float64)[0], x.astype(np.float64).sum(), rtol=1e-12
     )
 
 
@@ -130,7 +132,7 @@ def test_many_workgroups_write_their_coordinates(hal_device, shape):
         cb.execution_barrier()
         cb.dispatch(p.executable, 0, count, [out])
     submit(hal_device, [cb])
-    ids = download(out, np.int64)
+    ids = download(hal_device, out, np.int64)
     mismatch = np.flatnonzero(ids != np.arange(ids.size, dtype=np.int64))
     assert mismatch.size == 0, (
         f"{mismatch.size} of {ids.size} elements wrong, first at {mismatch[:5].tolist()}: "
@@ -174,9 +176,9 @@ def test_chain_of_dispatches_with_barriers(hal_device):
     }
     for op, c in steps:
         ref = ufuncs[op](ref, np.float32(c))
-    np.testing.assert_array_equal(download(bufs[len(steps) % 2], np.float32), ref)
+    np.testing.assert_array_equal(download(hal_device, bufs[len(steps) % 2], np.float32), ref)
     np.testing.assert_allclose(
-        download(total, np.float64)[0], ref.astype(np.float64).sum(), rtol=1e-9
+        download(hal_device, total, np.float64)[0], ref.astype(np.float64).sum(), rtol=1e-9
     )
 
 
@@ -195,7 +197,7 @@ def test_chain_across_submissions_ordered_by_semaphores(hal_device):
     for i in reversed(range(6)):
         hal_device.queue_execute([(sem, i)], [(sem, i + 1)], [cbs[i]])
     sem.wait(6, 10.0)
-    np.testing.assert_array_equal(download(bufs[0], np.int32), np.full(n, 6, np.int32))
+    np.testing.assert_array_equal(download(hal_device, bufs[0], np.int32), np.full(n, 6, np.int32))
 
 
 @pytest.mark.hal_feature("reusable_command_buffers")
@@ -224,11 +226,11 @@ def test_reusable_command_buffer_with_different_bindings(hal_device):
         calls.append((x, y, table))
     for _ in range(2):  # every table twice, interleaved: nothing sticks from an earlier call
         for x, y, table in calls:
-            table[3].write(bytes(table[3].size))
+            write_bytes(hal_device, table[3], bytes(table[3].size))
             submit(hal_device, [cb], [table])
-            np.testing.assert_array_equal(download(table[2], np.float32), x + y)
+            np.testing.assert_array_equal(download(hal_device, table[2], np.float32), x + y)
             np.testing.assert_array_equal(
-                np.frombuffer(table[3].read()[64:], np.float32), (x + y) * np.float32(2)
+                np.frombuffer(read_bytes(hal_device, table[3])[64:], np.float32), (x + y) * np.float32(2)
             )
 
 
@@ -245,7 +247,7 @@ def test_reusable_command_buffer_submitted_many_times(hal_device):
     for i in range(20):
         hal_device.queue_execute([(sem, i)], [(sem, i + 1)], [cb], [[buf]])
     sem.wait(20, 10.0)
-    np.testing.assert_array_equal(download(buf, np.int64), np.full(n, 20, np.int64))
+    np.testing.assert_array_equal(download(hal_device, buf, np.int64), np.full(n, 20, np.int64))
 
 
 def test_zero_workgroups_run_nothing(hal_device):
@@ -255,7 +257,7 @@ def test_zero_workgroups_run_nothing(hal_device):
     with hal_device.create_command_buffer() as cb:
         cb.dispatch(p.executable, 0, (0, 1, 1), [src, out])
     submit(hal_device, [cb])
-    np.testing.assert_array_equal(download(out, np.float32), np.full(16, 9, np.float32))
+    np.testing.assert_array_equal(download(hal_device, out, np.float32), np.full(16, 9, np.float32))
 
 
 def test_dispatch_recording_errors(hal_device):
@@ -300,7 +302,7 @@ def test_a_failing_dispatch_fails_the_submission_and_the_device_goes_on(hal_devi
             [upload(hal_device, x), upload(hal_device, x), big[0]],
         )
     submit(hal_device, [cb2])
-    np.testing.assert_array_equal(download(big[0], np.float32), x + x)
+    np.testing.assert_array_equal(download(hal_device, big[0], np.float32), x + x)
 
 
 def test_reduction_and_broadcast_maps(hal_device):
@@ -337,5 +339,5 @@ def test_reduction_and_broadcast_maps(hal_device):
         cb.dispatch(p.executable, 0, p.workgroup_counts[0], [mb, s])
         cb.dispatch(p.executable, 1, p.workgroup_counts[1], [mb, vb, o])
     submit(hal_device, [cb])
-    np.testing.assert_allclose(download(s, np.float32), m.sum(axis=1), rtol=1e-5)
-    np.testing.assert_array_equal(download(o, np.float32, (rows, cols)), m + v)
+    np.testing.assert_allclose(download(hal_device, s, np.float32), m.sum(axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(download(hal_device, o, np.float32, (rows, cols)), m + v)

@@ -3,7 +3,8 @@
 Kernel IR cannot read push constants or workgroup ids, so these suites dispatch the CTS's own
 Python executable format (:class:`hal_core.cts.executables.AbiLoader`) and check that the
 driver passes each workgroup exactly once, with the recorded constants (as 32-bit words) and
-its bindings, as :mod:`hal_core.hal.executable` specifies. Drivers that do not dispatch
+its bindings, as :mod:`hal_core.hal.local.executable` specifies, in both binding kinds
+(numpy arrays, and base addresses for ``binding_kind = "address"``). Drivers that do not dispatch
 ``LocalExecutable`` objects list ``local_dispatch_abi`` in ``cts_unsupported``.
 """
 
@@ -14,7 +15,14 @@ import itertools
 import numpy as np
 import pytest
 
-from hal_core.cts.executables import abi_executable, download, submit, upload
+from hal_core.cts.executables import (
+    abi_executable,
+    download,
+    read_bytes,
+    submit,
+    upload,
+    write_bytes,
+)
 from hal_core.errors import UsageError
 from hal_core.hal import CommandBufferMode
 
@@ -28,7 +36,7 @@ def test_push_constants_arrive_as_32_bit_words(hal_device):
     with hal_device.create_command_buffer() as cb:
         cb.dispatch(exe, 0, (1, 1, 1), [out], values)
     submit(hal_device, [cb])
-    assert download(out, np.uint32).tolist() == [v & 0xFFFFFFFF for v in values]
+    assert download(hal_device, out, np.uint32).tolist() == [v & 0xFFFFFFFF for v in values]
     assert {c[4] for c in exe.calls} == {tuple(v & 0xFFFFFFFF for v in values)}
 
 
@@ -47,7 +55,7 @@ def test_each_dispatch_gets_its_own_constants(hal_device):
     with np.errstate(over="ignore"):
         for a, b in steps:
             ref = np.int32(np.uint32(a & 0xFFFFFFFF).view(np.int32)) * ref + np.int32(b)
-    np.testing.assert_array_equal(download(bufs[len(steps) % 2], np.int32), ref)
+    np.testing.assert_array_equal(download(hal_device, bufs[len(steps) % 2], np.int32), ref)
 
 
 @pytest.mark.parametrize("count", [(1, 1, 1), (1000, 1, 1), (5, 7, 3), (1, 1, 64), (2, 0, 9)])
@@ -61,10 +69,10 @@ def test_every_workgroup_runs_exactly_once(hal_device, count):
     submit(hal_device, [cb])
     if total == 0:
         assert exe.calls == [] or all(c[2] == c[3] for c in exe.calls)
-        assert download(hits, np.uint32).tolist() == [0]
+        assert download(hal_device, hits, np.uint32).tolist() == [0]
         return
-    np.testing.assert_array_equal(download(hits, np.uint32), np.ones(total, np.uint32))
-    np.testing.assert_array_equal(download(ids, np.uint32), np.arange(total) + 100)
+    np.testing.assert_array_equal(download(hal_device, hits, np.uint32), np.ones(total, np.uint32))
+    np.testing.assert_array_equal(download(hal_device, ids, np.uint32), np.arange(total) + 100)
     # Tiles are ranges of flat ids that partition [0, total); each call sees the whole count.
     tiles = sorted((first, last) for _, _, first, last, _ in exe.calls if first < last)
     assert tiles[0][0] == 0 and tiles[-1][1] == total
@@ -80,7 +88,7 @@ def test_several_entry_points_with_different_signatures(hal_device):
         alloc.allocate_buffer(32),
         alloc.allocate_buffer(32),
     )
-    hits.write(bytes(32))
+    write_bytes(hal_device, hits, bytes(32))
     x = upload(hal_device, np.arange(8, dtype=np.int32))
     y = alloc.allocate_buffer(32)
     with hal_device.create_command_buffer() as cb:
@@ -88,9 +96,9 @@ def test_several_entry_points_with_different_signatures(hal_device):
         cb.dispatch(exe, 1, (8, 1, 1), [ids, hits], [7])
         cb.dispatch(exe, "axpb", (8, 1, 1), [x, y], [2, 1])
     submit(hal_device, [cb])
-    assert download(echo, np.uint32).tolist() == [1, 2, 3, 4]
-    assert download(ids, np.uint32).tolist() == list(range(7, 15))
-    assert download(y, np.int32).tolist() == [2 * i + 1 for i in range(8)]
+    assert download(hal_device, echo, np.uint32).tolist() == [1, 2, 3, 4]
+    assert download(hal_device, ids, np.uint32).tolist() == list(range(7, 15))
+    assert download(hal_device, y, np.int32).tolist() == [2 * i + 1 for i in range(8)]
 
 
 @pytest.mark.hal_feature("reusable_command_buffers")
@@ -106,8 +114,8 @@ def test_reusable_buffer_keeps_its_constants_across_binding_tables(hal_device):
         x = np.random.default_rng(seed).integers(-1000, 1000, n, dtype=np.int32)
         out = hal_device.allocator.allocate_buffer(32 + 4 * n)
         submit(hal_device, [cb], [[upload(hal_device, x), out]])
-        np.testing.assert_array_equal(np.frombuffer(out.read()[32:], np.int32), 5 * x - 3)
-        assert out.read()[:32] == bytes(32)
+        np.testing.assert_array_equal(np.frombuffer(read_bytes(hal_device, out)[32:], np.int32), 5 * x - 3)
+        assert read_bytes(hal_device, out)[:32] == bytes(32)
 
 
 def test_constant_count_and_range_are_checked_at_record_time(hal_device):
@@ -123,3 +131,26 @@ def test_constant_count_and_range_are_checked_at_record_time(hal_device):
             cb.dispatch(exe, 0, (4, 1, 1), [a, a], [0, bad])
     cb.dispatch(exe, 0, (4, 1, 1), [a, a], [(1 << 32) - 1, -(1 << 31)])
     cb.end()
+
+
+def test_address_mode_gets_base_addresses_and_uint32_constants(hal_device):
+    import ctypes
+
+    from hal_core.cts.executables import AddressAxpb
+
+    n = 777
+    exe = AddressAxpb()
+    x = np.arange(n, dtype=np.int32) - 100
+    src = hal_device.allocator.allocate_buffer(64 + 4 * n)
+    write_bytes(hal_device, src, x, 64)
+    cb = hal_device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=1)
+    cb.begin()
+    cb.dispatch(exe, 0, (n, 1, 1), [(src, 64, 4 * n), (0, 64, 4 * n)], [3, -5])
+    cb.end()
+    for _ in range(2):  # a reusable buffer: addresses resolved per submission
+        out = hal_device.allocator.allocate_buffer(128 + 4 * n)
+        submit(hal_device, [cb], [[out]])
+        got = np.frombuffer(read_bytes(hal_device, out, 64, 4 * n), np.int32)
+        np.testing.assert_array_equal(got, 3 * x - 5)
+        assert read_bytes(hal_device, out, 0, 64) == bytes(64)
+    assert exe.kinds == {(ctypes.c_void_p * 2, 2, ctypes.c_uint32 * 2)}

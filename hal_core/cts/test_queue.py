@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hal_core.cts.executables import read_bytes
+
 from hal_core.errors import UsageError
 
 TIMEOUT = 10.0
@@ -18,7 +20,7 @@ def test_alloca_execute_dealloca_cycles(hal_device):
             cb.fill(buf, i)
         hal_device.queue_execute([(sem, value + 1)], [(sem, value + 2)], [cb])
         sem.wait(value + 2, TIMEOUT)
-        assert buf.read() == bytes([i]) * 64
+        assert read_bytes(hal_device, buf) == bytes([i]) * 64
         hal_device.queue_dealloca([(sem, value + 2)], [(sem, value + 3)], buf)
         sem.wait(value + 3, TIMEOUT)
         assert buf.released

@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from hal_core.cts.executables import read_bytes
+
 from hal_core.errors import HalRuntimeError, TimeoutExpiredError, UsageError
 from hal_core.hal import CommandBufferMode, Fence
 
@@ -102,10 +104,10 @@ def test_queue_waits_on_a_later_host_signal(hal_device):
     hal_device.queue_execute([(gate, 1)], [(done, 1)], [cb])
     with pytest.raises(TimeoutExpiredError):
         done.wait(1, 0.01)
-    assert buf.read() == bytes(4)
+    assert read_bytes(hal_device, buf) == bytes(4)
     gate.signal(1)
     done.wait(1, TIMEOUT)
-    assert buf.read() == b"\x09" * 4
+    assert read_bytes(hal_device, buf) == b"\x09" * 4
 
 
 def test_failed_wait_fails_the_signals(hal_device):
@@ -141,7 +143,7 @@ def test_chain_submitted_in_reverse_order(hal_device):
         hal_device.queue_execute([(sem, step + 1)], [(sem, step + 2)], [cb])
     sem.signal(1)
     sem.wait(4, TIMEOUT)
-    assert buf.read() == b"\x01\x02\x03"
+    assert read_bytes(hal_device, buf) == b"\x01\x02\x03"
 
 
 def test_unbounded_wait_sees_results_and_failures(hal_device):
@@ -161,7 +163,7 @@ def test_unbounded_wait_sees_results_and_failures(hal_device):
         ok, failed = hal_device.create_semaphore(), hal_device.create_semaphore()
         hal_device.queue_execute([], [(ok, 1)], [good])
         ok.wait(1)
-        outcome["data"] = buf.read()
+        outcome["data"] = read_bytes(hal_device, buf)
         hal_device.queue_execute([], [(failed, 1)], [bad], [[odd]])
         try:
             failed.wait(1)

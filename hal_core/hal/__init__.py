@@ -12,8 +12,9 @@ from hal_core.hal.command_buffer import CommandBuffer, CommandBufferMode, Comman
 from hal_core.hal.device import Device
 from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
 from hal_core.hal.executable import EntryPoint, ExecutableLoader, LocalExecutable
-from hal_core.hal.executable_cache import ExecutableCache, LoaderExecutableCache
+from hal_core.hal.executable_cache import ExecutableCache
 from hal_core.hal.fence import Fence
+from hal_core.hal.local.executable_cache import LoaderExecutableCache
 from hal_core.hal.semaphore import Semaphore
 
 __all__ = [

@@ -114,13 +114,24 @@ class Allocator:
                 )
         return resolved
 
+    #: What :meth:`allocate_buffer` allocates when no memory type / usage is given. A device
+    #: whose memory the host cannot map sets ``MemoryType.DEVICE_LOCAL`` and a usage without
+    #: ``MAPPING``; data then moves with ``Device.queue_write`` / ``queue_read``.
+    default_memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE
+    default_usage: BufferUsage = BufferUsage.DEFAULT
+
     def allocate_buffer(
         self,
         size: int,
-        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-        usage: BufferUsage = BufferUsage.DEFAULT,
+        memory_type: MemoryType | None = None,
+        usage: BufferUsage | None = None,
     ) -> Buffer:
-        """A new zeroed buffer of ``size`` bytes, 64-byte aligned."""
+        """A new zeroed buffer of ``size`` bytes, 64-byte aligned (default memory type and
+        usage: :attr:`default_memory_type`, :attr:`default_usage`)."""
+        if memory_type is None:
+            memory_type = self.default_memory_type
+        if usage is None:
+            usage = self.default_usage
         if type(size) is not int or size < 0 or size > self._max_size:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
@@ -137,7 +148,7 @@ class Allocator:
     def import_host(self, data, usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
         """A buffer holding a copy of ``data`` (bytes-like or numpy array)."""
         src = host_bytes(data, "Allocator.import_host")
-        buf = self.allocate_buffer(src.size, usage=usage)
+        buf = self.allocate_buffer(src.size, usage=usage & self.default_usage)
         buf._storage[:] = src
         return buf
 

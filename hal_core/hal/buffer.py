@@ -1,8 +1,14 @@
 """Buffers: byte ranges of memory with a memory type and usage bits.
 
-A buffer owns (or, for a subspan, shares) a 1-D ``numpy.uint8`` array of host memory. Host
-access goes through :meth:`Buffer.map`, a zero-copy view; ``read``/``write``/``fill``/
-``copy_from`` are conveniences over it. Bounds, alignment and usage are checked with errors
+:class:`Buffer` is the interface every driver's buffers share: ``size``, ``memory_type``,
+``usage``, ``root`` / ``byte_offset`` (subspans), ``release``, ``check_range``, ``subspan`` and
+host access through :meth:`Buffer.map` (a zero-copy view; ``read``/``write``/``fill``/
+``copy_from`` are conveniences over it). What backs a buffer is the implementation's
+``storage``: the host allocator (local drivers) uses a 1-D ``numpy.uint8`` array; a device
+driver passes its own handle, any object with ``shape[0]`` (its byte length) and slicing, and
+keeps its device objects on a subclass. Memory allocated without ``MemoryType.HOST_VISIBLE``
+cannot be mapped (:meth:`Buffer.map` raises UsageError); its data moves with
+``Device.queue_write`` / ``queue_read``. Bounds, alignment and usage are checked with errors
 that name the buffer's size and what was asked.
 """
 
@@ -103,7 +109,8 @@ def fill_array(region: Any, pattern: bytes) -> None:
 
 
 class Buffer:
-    """A range of memory from an :class:`~hal_core.hal.allocator.Allocator`."""
+    """A range of memory from an :class:`~hal_core.hal.allocator.Allocator` (the interface;
+    see the module docstring for what ``storage`` is)."""
 
     __slots__ = (
         "__weakref__",

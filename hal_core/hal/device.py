@@ -105,8 +105,8 @@ class Device:
         wait: FenceLike,
         signal: FenceLike,
         size: int,
-        memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-        usage: BufferUsage = BufferUsage.DEFAULT,
+        memory_type: MemoryType | None = None,
+        usage: BufferUsage | None = None,
     ) -> Buffer:
         """Return a buffer that may be used once ``signal`` is reached."""
         raise NotImplementedError
@@ -137,8 +137,23 @@ class Device:
         The copy happens after ``wait``; ``signal`` is reached once it is in ``target``. The
         bytes are taken when this is called, so the caller may reuse ``data`` at once. Works
         for any memory type (it is how data reaches memory the host cannot map).
+
+        This default records a one-shot command buffer with ``update`` and executes it; a
+        driver with a direct path (a staging ring, a DMA queue) overrides it.
         """
-        raise NotImplementedError
+        from hal_core.hal.buffer import host_bytes
+
+        self._check_open("queue_write")
+        if not isinstance(target, Buffer):
+            raise UsageError(f"queue_write expects a target Buffer, got {type(target).__name__}")
+        src = host_bytes(data, "queue_write")
+        target.check_range(target_offset, src.size, "queue_write target")
+        cb = self.create_command_buffer()
+        cb.begin()
+        if src.size:
+            cb.update(target, src, target_offset)
+        cb.end()
+        self.queue_execute(wait, signal, [cb])
 
     def queue_read(
         self, wait: FenceLike, signal: FenceLike, source: Buffer, source_offset: int, target: Any
@@ -148,8 +163,49 @@ class Device:
         ``target`` is a writable host buffer (numpy array, bytearray, memoryview); it is
         written after ``wait`` and holds the bytes once ``signal`` is reached. The caller keeps
         it alive and leaves it alone until then.
+
+        This default copies into a host-visible staging buffer with a one-shot command buffer
+        and, once that ran, from the staging buffer into ``target`` (on the thread that
+        completes the copy), then signals. A driver whose allocator has no host-visible memory
+        overrides it.
         """
-        raise NotImplementedError
+        from hal_core.hal.allocator import BufferUsage, MemoryType
+        from hal_core.hal.buffer import writable_host_bytes
+        from hal_core.hal.fence import as_timepoints
+        from hal_core.hal.semaphore import wrap_failure
+
+        self._check_open("queue_read")
+        if not isinstance(source, Buffer):
+            raise UsageError(f"queue_read expects a source Buffer, got {type(source).__name__}")
+        dst = writable_host_bytes(target, "queue_read")
+        offset, length = source.check_range(source_offset, dst.size, "queue_read source")
+        signals = as_timepoints(signal, "signal")
+        staging = self.allocator.allocate_buffer(
+            length, MemoryType.HOST_VISIBLE, BufferUsage.TRANSFER | BufferUsage.MAPPING)
+        cb = self.create_command_buffer()
+        cb.begin()
+        if length:
+            cb.copy(source, staging, offset, 0, length)
+        cb.end()
+        copied = self.create_semaphore(0)
+        self.queue_execute(wait, [(copied, 1)], [cb])
+
+        def finish(error: BaseException | None) -> None:
+            if error is None:
+                try:
+                    dst[:] = staging.map()
+                except Exception as e:  # noqa: BLE001 - must reach the waiters
+                    error = wrap_failure(e, "queue_read")
+                finally:
+                    staging.release()
+            if error is not None:
+                for sem, _ in signals:
+                    sem.fail(error)
+                return
+            for sem, value in signals:
+                sem.signal(value)
+
+        copied.on_reached(1, finish)
 
     def queue_barrier(self, wait: FenceLike, signal: FenceLike) -> None:
         """Signal ``signal`` once ``wait`` is reached (no work)."""

@@ -111,16 +111,13 @@ _CPUINFO_TO_LLVM = {
 
 
 def normalize_cpu_flags(flags: Iterable[str]) -> frozenset[str]:
-    """/proc/cpuinfo flags in LLVM's spelling (``sse4_1`` -> ``sse4.1``, ``pni`` -> ``sse3``).
+    """/proc/cpuinfo flags in LLVM's spelling (``sse4_1`` -> ``sse4.1``, ``pni`` -> ``sse3``)."""
+    return frozenset(_CPUINFO_TO_LLVM.get(flag, flag) for flag in flags)
 
-    The original spelling is kept beside the LLVM one, so a legacy requirement written in
-    /proc/cpuinfo's spelling still matches.
-    """
-    out = set()
-    for flag in flags:
-        out.add(flag)
-        out.add(_CPUINFO_TO_LLVM.get(flag, flag))
-    return frozenset(out)
+
+def cpu_feature_name(name: str) -> str:
+    """A CPU requirement's name in LLVM's spelling (legacy requirements may use the kernel's)."""
+    return _CPUINFO_TO_LLVM.get(name, name)
 
 
 def check_cpu_requirements(requirements: Iterable[Requirement], features: frozenset[str],
@@ -134,7 +131,7 @@ def check_cpu_requirements(requirements: Iterable[Requirement], features: frozen
     for req in requirements:
         if req.namespace != "cpu":
             foreign.append(str(req))
-        elif req.op or req.name not in features:
+        elif req.op or cpu_feature_name(req.name) not in features:
             missing.append(str(req))
     if foreign:
         return (f"needs {', '.join(foreign)}, which {what} cannot provide (it checks only "

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from hal_core.errors import IRParseError, UsageError
 from hal_core.ir.module import Module
 from hal_core.ir.parser import parse
 
 
-def import_text(path_or_bytes: str | os.PathLike[str] | bytes) -> Module:
-    """Parse and verify text IR from a file path, or from UTF-8 bytes."""
+def import_text(path_or_bytes: str | os.PathLike[str] | bytes,
+                options: Mapping[str, str] | None = None) -> Module:
+    """Parse and verify text IR from a file path, or from UTF-8 bytes (no options)."""
+    if options:
+        names = ", ".join(f"--text-{k}" for k in sorted(options))
+        raise UsageError(f"the text importer has no options, got {names}; remove them")
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
         data, name = bytes(path_or_bytes), "<bytes>"
     else:

@@ -64,6 +64,9 @@ def describe(module: Module, *, file_size: int | None = None) -> dict[str, Any]:
                 "workgroup_size": list(ep.workgroup_size),
                 "binding_count": ep.binding_count,
                 "constant_count": ep.constant_count,
+                "scratch_bytes": ep.scratch_size,
+                "constant_packs": [{"binding": p.binding, "entry_point": p.entry_point,
+                                    "packed_bytes": p.packed_size} for p in ep.constant_packs],
             } for ep in v.entry_points],
         } for v in exe.variants],
     } for exe in module.executables]

@@ -106,12 +106,40 @@ class Function:
 
 
 @dataclass(frozen=True)
+class ConstantPack:
+    """A module constant an entry point reads in a layout of its own, made once at load.
+
+    Binding ``binding`` of the entry point must be bound to a CONSTANT region in every dispatch
+    of it. At load, the runtime allocates ``packed_size`` bytes and runs this variant's entry
+    point ``entry_point`` (a *load-time* entry point, never dispatched by a host program) once
+    with two bindings, (the constant region, the packed buffer), over that entry point's
+    workgroup count; every dispatch then binds the packed buffer in place of the constant.
+    The same constant region packed by the same entry point is packed once per load.
+    """
+
+    binding: int
+    entry_point: int
+    packed_size: int
+
+
+@dataclass(frozen=True)
 class VariantEntryPoint:
+    """One entry point of a variant.
+
+    ``scratch_size``: bytes of scratch memory the kernel wants per dispatch. When any variant
+    of an executable asks for scratch for an entry point, the compiler gives every dispatch of
+    it one more binding, a transient region of the largest size asked, after the kernel's own
+    bindings, and counts it in every variant's ``binding_count``; a variant that asked for
+    none ignores it. ``constant_packs``: see :class:`ConstantPack`.
+    """
+
     name: str
     workgroup_count: tuple[int, int, int]
     workgroup_size: tuple[int, int, int] = (1, 1, 1)
     binding_count: int = 0
     constant_count: int = 0
+    scratch_size: int = 0
+    constant_packs: tuple[ConstantPack, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,17 @@ class Variant:
     features: tuple[str, ...]  # required device features, e.g. ("avx512f",)
     entry_points: tuple[VariantEntryPoint, ...]
     payload: bytes | memoryview  # a read-only memoryview into the file when loaded
+
+
+def load_time_entry_points(variant: Variant) -> frozenset[int]:
+    """Indices of the variant's load-time (constant packing) entry points."""
+    return frozenset(p.entry_point for ep in variant.entry_points for p in ep.constant_packs)
+
+
+def dispatchable_entry_points(variant: Variant) -> tuple[VariantEntryPoint, ...]:
+    """The entry points a host program may dispatch: those before the load-time ones."""
+    tail = load_time_entry_points(variant)
+    return variant.entry_points[:len(variant.entry_points) - len(tail)]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from hal_core.module.model import (
     Barrier,
     BufferRef,
     Constant,
+    ConstantPack,
     Copy,
     Dispatch,
     Executable,
@@ -246,11 +247,18 @@ class _Decoder:
                     name=self.text(ep.Name(), "its name"),
                     workgroup_count=self.dim3(ep.WorkgroupCount(), "workgroup count"),
                     workgroup_size=self.dim3(ep.WorkgroupSize(), "workgroup size"),
-                    binding_count=ep.BindingCount(), constant_count=ep.ConstantCount()))
+                    binding_count=ep.BindingCount(), constant_count=ep.ConstantCount(),
+                    scratch_size=ep.ScratchSize(),
+                    constant_packs=tuple(self.constant_pack(ep.ConstantPacks(j))
+                                         for j in self.count(ep.ConstantPacksLength(), 4))))
             self.what = f"executable {i} variant {v}"
             variants.append(Variant(backend, fmt, features, tuple(entry_points),
                                     self.data(fv.Payload(), "its payload")))
         return Executable(name, tuple(variants))
+
+    def constant_pack(self, p) -> ConstantPack:
+        self.charge(4)
+        return ConstantPack(p.Binding(), p.EntryPoint(), p.PackedSize())
 
     def dim3(self, d, what: str) -> tuple[int, int, int]:
         if d is None:

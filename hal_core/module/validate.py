@@ -18,6 +18,7 @@ from hal_core.module.model import (
     Fill,
     Module,
     Slot,
+    dispatchable_entry_points,
 )
 
 U32 = 2**32
@@ -69,17 +70,20 @@ def check_module(module: Module, where: str, hint: str) -> None:
     for i, const in enumerate(module.constants):
         c.text(const.name, f"constant {i} name")
         const_sizes.append(c.blob(const.data, f"constant {i} ({const.name!r}) data"))
-    entry_points = [_check_executable(c, i, exe) for i, exe in enumerate(module.executables)]
+    packed: dict[tuple[int, int], set[int]] = {}  # (executable, entry) -> packed bindings
+    entry_points = [_check_executable(c, i, exe, packed)
+                    for i, exe in enumerate(module.executables)]
     seen: set[str] = set()
     for function in module.functions:
         c.text(function.name, "a function name")
         if function.name in seen:
             c.fail(f"function names must be unique, found {function.name!r} twice")
         seen.add(function.name)
-        _check_function(c, function, const_sizes, entry_points)
+        _check_function(c, function, const_sizes, entry_points, packed)
 
 
-def _check_executable(c: _Checker, i: int, exe) -> list:
+def _check_executable(c: _Checker, index: int, exe, packed: dict) -> list:
+    i = index
     c.text(exe.name, f"executable {i} name")
     what = f"executable {i} ({exe.name!r})"
     if not exe.variants:
@@ -106,7 +110,25 @@ def _check_executable(c: _Checker, i: int, exe) -> list:
                            f"found {ep.workgroup_size!r}")
             c.uint(ep.binding_count, U32, f"{ewhat} binding count")
             c.uint(ep.constant_count, U32, f"{ewhat} constant count")
-        layout = [(ep.binding_count, ep.constant_count) for ep in variant.entry_points]
+            c.uint(ep.scratch_size, MAX_BYTES + 1, f"{ewhat} scratch size")
+        dispatchable = dispatchable_entry_points(variant)
+        n = len(dispatchable)
+        for e, ep in enumerate(variant.entry_points):
+            for p in ep.constant_packs:
+                pwhat = f"{vwhat} entry point {e} constant pack of binding {p.binding}"
+                c.uint(p.packed_size, MAX_BYTES + 1, f"{pwhat} packed size")
+                if e >= n or c.uint(p.binding, U32, pwhat) >= ep.binding_count:
+                    c.fail(f"{pwhat} must name a binding (below {ep.binding_count}) of an entry "
+                           f"point a host program dispatches (below {n})")
+                if not n <= c.uint(p.entry_point, U32, pwhat) < len(variant.entry_points):
+                    c.fail(f"{pwhat} names entry point {p.entry_point}; load-time entry points "
+                           f"must follow the {n} dispatchable ones")
+                if variant.entry_points[p.entry_point].binding_count != 2:
+                    c.fail(f"{pwhat}: its packing entry point {p.entry_point} must take 2 "
+                           f"bindings (constant, packed), found "
+                           f"{variant.entry_points[p.entry_point].binding_count}")
+                packed.setdefault((index, e), set()).add(p.binding)
+        layout = [(ep.binding_count, ep.constant_count) for ep in dispatchable]
         if first is None:
             first = layout
         elif layout != first:
@@ -115,7 +137,8 @@ def _check_executable(c: _Checker, i: int, exe) -> list:
     return first or []
 
 
-def _check_function(c: _Checker, function, const_sizes: list[int], entry_points: list) -> None:
+def _check_function(c: _Checker, function, const_sizes: list[int], entry_points: list,
+                    packed: dict) -> None:
     fwhat = f"function {function.name!r}"
     slot_sizes: dict[Slot, list[int]] = {Slot.CONSTANT: const_sizes}
     for slot, types in ((Slot.INPUT, function.inputs), (Slot.OUTPUT, function.outputs)):
@@ -169,6 +192,10 @@ def _check_function(c: _Checker, function, const_sizes: list[int], entry_points:
                        f"{len(op.bindings)} and {len(op.constants)}")
             for b, binding in enumerate(op.bindings):
                 ref(binding, f"{owhat} binding {b}")
+            for b in sorted(packed.get((exe, entry), ())):
+                if op.bindings[b].slot is not Slot.CONSTANT:
+                    c.fail(f"{owhat} binding {b} must be a CONSTANT region: a variant packs "
+                           f"it at load, found {op.bindings[b].slot.name}")
             for k in op.constants:
                 if isinstance(k, bool) or not isinstance(k, int) or not -2**31 <= k < 2**32:
                     c.fail(f"{owhat} push constants must be 32-bit integers, found {k!r}")

@@ -5,6 +5,7 @@ Layout: see :mod:`hal_core.module.layout`; FlatBuffer schema: ``schema/module.fb
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from typing import BinaryIO
@@ -23,6 +24,7 @@ from hal_core.module.model import (
     Module,
 )
 from hal_core.module.schema.generated import (
+    ConstantPack,
     BarrierOp,
     Constant,
     CopyOp,
@@ -50,27 +52,38 @@ _FILE_IDENTIFIER = b"HALF"
 
 def serialize_module(module: Module) -> bytes:
     """The bytes of the ``.halm`` file for ``module`` (validated first)."""
-    return bytes(_file_image(module))
+    header, pieces = _file_pieces(module)
+    return b"".join([header, *pieces])
 
 
-def _file_image(module: Module) -> bytearray:
-    """The file's bytes, still mutable: :func:`write_module` writes them without the copy
-    that ``bytes()`` makes (the constants can be most of a large module)."""
+def _file_pieces(module: Module) -> tuple[bytes, list[bytes | memoryview]]:
+    """The sealed header and the rest of the file as a list of pieces: the FlatBuffer, zero
+    padding and views of the constants and payloads themselves. Writing them one by one never
+    copies a constant (they can be most of a large module); the digest is computed over the
+    same pieces."""
     fb, blobs, data_length = _plan(module)
     fb_offset = layout.HEADER_SIZE
     data_offset = layout.align(fb_offset + len(fb))
     total = data_offset + data_length
-    out = bytearray(total)
-    out[fb_offset:fb_offset + len(fb)] = fb
+    pieces: list[bytes | memoryview] = [fb, bytes(data_offset - fb_offset - len(fb))]
+    cursor = 0
     for offset, view in blobs:
-        out[data_offset + offset:data_offset + offset + view.nbytes] = view
-    header = layout.Header(FORMAT_VERSION, 0, layout.HEADER_SIZE, total, fb_offset, len(fb),
-                           data_offset, data_length, bytes(layout.DIGEST_SIZE))
-    out[:layout.HEADER_SIZE] = header.pack()
-    layout.seal(out)
+        if offset > cursor:
+            pieces.append(bytes(offset - cursor))
+        pieces.append(view)
+        cursor = offset + view.nbytes
+    blank = layout.Header(FORMAT_VERSION, 0, layout.HEADER_SIZE, total, fb_offset, len(fb),
+                          data_offset, data_length, bytes(layout.DIGEST_SIZE)).pack()
+    h = hashlib.blake2b(digest_size=layout.DIGEST_SIZE)
+    h.update(blank[:layout.DIGEST_OFFSET])
+    h.update(blank[layout.DIGEST_OFFSET + layout.DIGEST_SIZE:])
+    for p in pieces:
+        h.update(p)
+    header = (blank[:layout.DIGEST_OFFSET] + h.digest()
+              + blank[layout.DIGEST_OFFSET + layout.DIGEST_SIZE:])
     log.debug("serialised module %r: %d bytes (FlatBuffer %d, data %d)",
               module.name, total, len(fb), data_length)
-    return out
+    return header, pieces
 
 
 def serialized_size(module: Module) -> int:
@@ -116,21 +129,24 @@ def write_module(module: Module, path_or_file: str | os.PathLike[str] | BinaryIO
     A path is written through a temporary file and renamed into place, so a process that has
     the old file memory-mapped keeps seeing the old bytes and no reader sees a half-written file.
     """
-    data = _file_image(module)
+    header, pieces = _file_pieces(module)
     if hasattr(path_or_file, "write"):
-        path_or_file.write(data)  # type: ignore[union-attr]
+        for p in (header, *pieces):
+            path_or_file.write(p)  # type: ignore[union-attr]
         return
     path = os.fspath(path_or_file)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            for p in (header, *pieces):
+                f.write(p)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    log.info("wrote module %r to %s (%d bytes)", module.name, path, len(data))
+    log.info("wrote module %r to %s (%d bytes)", module.name, path,
+             len(header) + sum(memoryview(p).nbytes for p in pieces))
 
 
 def _build_flatbuffer(module: Module, const_refs: list[tuple[int, int]],
@@ -213,14 +229,26 @@ def _build_flatbuffer(module: Module, const_refs: list[tuple[int, int]],
         Function.AddTransientSize(b, f.transient_size)
         return Function.End(b)
 
+    def constant_pack(p) -> int:
+        ConstantPack.Start(b)
+        ConstantPack.AddBinding(b, p.binding)
+        ConstantPack.AddEntryPoint(b, p.entry_point)
+        ConstantPack.AddPackedSize(b, p.packed_size)
+        return ConstantPack.End(b)
+
     def entry_point(ep) -> int:
         name = b.CreateString(ep.name)
+        packs = tables([constant_pack(p) for p in ep.constant_packs]) \
+            if ep.constant_packs else None
         EntryPoint.Start(b)
         EntryPoint.AddName(b, name)
         EntryPoint.AddWorkgroupCount(b, CreateDim3(b, *ep.workgroup_count))
         EntryPoint.AddWorkgroupSize(b, CreateDim3(b, *ep.workgroup_size))
         EntryPoint.AddBindingCount(b, ep.binding_count)
         EntryPoint.AddConstantCount(b, ep.constant_count)
+        EntryPoint.AddScratchSize(b, ep.scratch_size)
+        if packs is not None:
+            EntryPoint.AddConstantPacks(b, packs)
         return EntryPoint.End(b)
 
     def variant(v, ref: tuple[int, int]) -> int:

@@ -70,6 +70,21 @@ def convert_argument(function: Any, index: int, value: Any) -> Any:
     if not isinstance(value, (bool, int, float, list, tuple)):
         raise ArgumentError(f"{where}: expected {expected} as a numpy array (or a Python "
                             f"number/list that converts exactly), got {_given(value)}")
+    if dtype.kind in "iu":
+        ints = _python_ints(value)
+        if ints is not None:  # checked as Python ints: numpy would wrap or go via float64
+            info = np.iinfo(dtype)
+            bad = next((v for v in ints if not info.min <= v <= info.max), None)
+            if bad is not None:
+                raise ArgumentError(f"{where}: expected {expected}; {bad} is out of range for "
+                                    f"{dtype.name} ({info.min}..{info.max})")
+            if ints:
+                try:
+                    raw = np.array(value, dtype=dtype)
+                except ValueError as e:  # ragged nesting
+                    raise ArgumentError(f"{where}: expected {expected}; cannot make an array "
+                                        f"of {_given(value)}: {e}") from None
+                return _reshaped(raw, shape, where, expected)
     try:
         raw = np.asarray(value)
     except (ValueError, OverflowError) as e:
@@ -80,6 +95,21 @@ def convert_argument(function: Any, index: int, value: Any) -> Any:
                             f"(nested) list of numbers")
     raw = _reshaped(raw, shape, where, expected)
     return _exact(raw, dtype, where, expected, value)
+
+
+def _python_ints(value: Any) -> list[int] | None:
+    """The leaves of a Python int or (nested) list of them; None if any leaf is not an int."""
+    if type(value) is int:
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        return None
+    out: list[int] = []
+    for v in value:
+        leaves = _python_ints(v)
+        if leaves is None:
+            return None
+        out += leaves
+    return out
 
 
 def _reshaped(raw: Any, shape: tuple[int, ...], where: str, expected: str) -> Any:
@@ -104,6 +134,14 @@ def _exact(raw: Any, dtype: Any, where: str, expected: str, value: Any) -> Any:
         if not np.array_equal(np.isfinite(converted), np.isfinite(raw)):
             raise ArgumentError(f"{where}: expected {expected}; a value overflows {dtype.name}")
         return converted
+    if src in "iu" and dst in "iu" and raw.size:
+        # Compare as Python ints: numpy compares uint64 with int64 through float64, and a
+        # cast round trip cannot see 2**63 wrap to int64 or -1 wrap to uint64.
+        info, lo, hi = np.iinfo(dtype), int(raw.min()), int(raw.max())
+        if lo < info.min or hi > info.max:
+            bad = lo if lo < info.min else hi
+            raise ArgumentError(f"{where}: expected {expected}; {bad} is out of range for "
+                                f"{dtype.name} ({info.min}..{info.max})")
     with np.errstate(all="ignore"):
         converted = raw.astype(dtype)
         back = converted.astype(raw.dtype) if src != "b" else converted

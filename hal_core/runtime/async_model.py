@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from hal_core.errors import HalError, UsageError
-from hal_core.hal.allocator import BufferUsage
+from hal_core.hal.allocator import BufferUsage, MemoryType
 from hal_core.hal.command_buffer import CommandBufferMode
 from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
 from hal_core.runtime.loaded import HostFunction, LoadedFunction, wrap_execution_error
@@ -32,21 +32,54 @@ from hal_core.runtime.memory import allocation_failed, binding_alignment, is_ali
 _READ_ONLY = BufferUsage.TRANSFER_SOURCE | BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING
 
 
+def host_visible(allocator: Any) -> bool:
+    """Whether kernels' memory can be mapped by the host (else data moves by queue transfers)."""
+    return allocator.query_compatibility(MemoryType.HOST_VISIBLE,
+                                         BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING)
+
+
+def mapped_type(allocator: Any) -> MemoryType:
+    """The memory type for buffers the host maps: the device's default, made host visible
+    (DEVICE_LOCAL | HOST_VISIBLE unless the allocator says otherwise)."""
+    default = getattr(allocator, "default_memory_type",
+                      MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE)
+    return default | MemoryType.HOST_VISIBLE
+
+
+def device_buffer(allocator: Any, size: int) -> Any:
+    """Device memory for kernels that queue transfers can fill and read back."""
+    return allocator.allocate_buffer(size, MemoryType.DEVICE_LOCAL,
+                                     BufferUsage.TRANSFER | BufferUsage.DISPATCH_STORAGE)
+
+
 def constant_buffers(module: Module, device: Any) -> list[Any]:
-    """A device buffer per module constant, aliasing the module's bytes where possible."""
+    """A device buffer per module constant, aliasing the module's bytes where possible.
+
+    Memory the host cannot map is filled with ``queue_write`` (waited for here, at load).
+    """
     import numpy as np
 
     allocator = device.allocator
     wrap = getattr(allocator, "wrap_host", None) if getattr(allocator, "can_wrap_host",
                                                             False) else None
+    mappable = wrap is not None or host_visible(allocator)
     buffers = []
+    writes = None
     for c in module.constants:
         data = np.frombuffer(c.data, dtype=np.uint8)
         if wrap is not None and (data.size == 0 or is_aligned(data)):
             buffers.append(wrap(data, _READ_ONLY))
-        else:
-            buf = allocator.allocate_buffer(data.size)
+        elif mappable:
+            buf = allocator.allocate_buffer(data.size, mapped_type(allocator))
             buf.write(data)
+            buffers.append(buf)
+        else:
+            buf = device_buffer(allocator, data.size)
+            if writes is None:
+                writes = device.create_semaphore(0)
+            value = writes.query()
+            device.queue_write([(writes, value)], [(writes, value + 1)], data, buf)
+            writes.wait(value + 1)
             buffers.append(buf)
     return buffers
 
@@ -116,7 +149,15 @@ class AsyncFunction(HostFunction):
                       else None)
         self._allocator = allocator
         self._alignment = binding_alignment(function, executables)
+        # Memory the host cannot map: arguments and results move by queue transfers into
+        # device buffers kept for the function's lifetime.
+        self._transfer = self._wrap is None and not host_visible(allocator)
+        self._device_inputs: list[Any] = [None] * self._n_in
+        self._device_outputs: list[Any] = []
         try:
+            if self._transfer:
+                self._device_outputs = [device_buffer(allocator, t.byte_size)
+                                        for t in function.outputs]
             self._arena = (allocator.allocate_buffer(function.transient_size)
                            if arena_slot is not None else None)
         except (MemoryError, ValueError) as e:
@@ -126,11 +167,59 @@ class AsyncFunction(HostFunction):
         self._value = 0
 
     def _new_staging(self, size: int) -> tuple[Any, Any]:
-        buf = self._allocator.allocate_buffer(size)
+        buf = self._allocator.allocate_buffer(size, mapped_type(self._allocator))
         return buf, buf.map()
+
+    def _call_transfer(self, args: tuple[Any, ...]) -> Any:
+        """A call on memory the host cannot map: queue_write each argument, execute,
+        queue_read each result, each step waiting on the previous one (call under lock)."""
+        device, sem = self._device, self._semaphore
+        value = self._value
+        arrays = self._checked_arguments(args)
+        try:
+            table = []
+            for i, a in enumerate(arrays):
+                buf = self._device_inputs[i]
+                if buf is None:
+                    buf = self._device_inputs[i] = device_buffer(self._allocator, a.nbytes)
+                device.queue_write([(sem, value)], [(sem, value + 1)], a, buf)
+                value += 1
+                table.append(buf)
+            table += self._device_outputs
+            if self._arena is not None:
+                table.append(self._arena)
+            device.queue_execute([(sem, value)], [(sem, value + 1)], self._cb, (table,))
+            value += 1
+            results = []
+            for buf, (size, _, _) in zip(self._device_outputs, self._out_specs):
+                try:
+                    raw = self._memory.take(size, results)
+                except (MemoryError, ValueError) as e:
+                    raise allocation_failed(f"{self.name} result", size, e) from e
+                device.queue_read([(sem, value)], [(sem, value + 1)], buf, 0, raw)
+                value += 1
+                results.append(raw)
+        except BaseException:
+            # Some transfers may have been queued: this semaphore's values are spoken for.
+            self._semaphore = device.create_semaphore(0)
+            self._value = 0
+            raise
+        self._value = value
+        try:
+            sem.wait(value)
+        except HalError as e:
+            self._semaphore = device.create_semaphore(0)
+            self._value = 0
+            if isinstance(e, UsageError):
+                raise
+            err = wrap_execution_error(self.name, self._module_name, device.id, e)
+            raise err from err.__cause__
+        return self._results(results)
 
     def __call__(self, *args: Any) -> Any:
         with self._lock:
+            if self._transfer:
+                return self._call_transfer(args)
             wrap = self._wrap
             table = []
             for i, a in enumerate(self._checked_arguments(args)):
@@ -147,7 +236,8 @@ class AsyncFunction(HostFunction):
                         table.append(wrap(raw))
                         results.append(raw)
                     else:
-                        table.append(self._allocator.allocate_buffer(size))
+                        table.append(self._allocator.allocate_buffer(
+                            size, mapped_type(self._allocator)))
                 except (MemoryError, ValueError) as e:
                     raise allocation_failed(f"{self.name} result", size, e) from e
             if self._arena is not None:
@@ -173,6 +263,10 @@ class AsyncFunction(HostFunction):
 
     def _release(self) -> None:
         self._cb = ()
+        for buf in (*self._device_outputs, *self._device_inputs):
+            if buf is not None:
+                buf.release()
+        self._device_outputs, self._device_inputs = [], [None] * self._n_in
         if self._arena is not None:
             self._arena.release()
             self._arena = None

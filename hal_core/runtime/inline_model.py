@@ -3,7 +3,9 @@
 For modules compiled with ``hal compile --execution-model=inline`` (IREE's inline-static): no
 command buffers, semaphores or queues. Executables are loaded straight through the registry's
 executable loaders, and each host op becomes a closure over ``slots``, the per-call list of
-1-D uint8 arrays (inputs, outputs, the transient arena, then the constants). A dispatch is one
+1-D uint8 arrays (inputs, outputs, the transient arena, then the constants), built by the local
+command buffer's step builders (:func:`hal_core.hal.local.command_buffer.build_step`), so both
+binding kinds of the local dispatch ABI work the same way here. A dispatch is one
 ``LocalExecutable.run(entry, workgroup_count, 0, total, bindings, constants)`` on the calling
 thread. Calls of one function are serialised by a lock (the arena is reused).
 """
@@ -23,7 +25,8 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
                            ) -> dict[str, LoadedFunction]:
     import numpy as np
 
-    from hal_core.hal.executable_cache import as_entry_point, loader_formats
+    from hal_core.hal.executable_cache import as_entry_point
+    from hal_core.hal.local.executable_cache import loader_formats
 
     loadable = set(loader_formats(registry)[0])
     executables = []
@@ -53,48 +56,36 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
             for f in module.functions}
 
 
-def _step(op: Any, slot_of: Any, executables: list[Any], variants: list[Any],
-          sizes: list[int]) -> Any:
-    """A closure ``step(slots)`` performing host op ``op``, or None when it does nothing."""
-    import numpy as np
+class _Inline:
+    """The "device" the local command buffer's step builders dispatch through: every
+    workgroup of a dispatch in one ``run`` call on the calling thread."""
 
-    def getter(ref: Any) -> Any:
-        s = slot_of(ref)
-        a, b = ref.offset, ref.offset + ref.length
-        if a == 0 and b == sizes[s]:
-            return lambda slots: slots[s]
-        return lambda slots: slots[s][a:b]
+    @staticmethod
+    def dispatch_tiles(executable: Any, entry: int, workgroup_count: tuple[int, int, int],
+                       total: int, bindings: Any, constants: Any) -> None:
+        executable.run(entry, workgroup_count, 0, total, bindings, constants)
+
+
+def _command(op: Any, slot_of: Any, executables: list[Any], variants: list[Any]) -> Any:
+    """Host op ``op`` as the local command buffer's command on slot references, or None
+    when it does nothing."""
+    from hal_core.hal.command_buffer import CopyCmd, DispatchCmd, FillCmd, Ref
+
+    def ref(r: Any) -> Ref:
+        return Ref(None, slot_of(r), r.offset, r.length)
 
     if isinstance(op, Dispatch):
         ep = variants[op.executable].entry_points[op.entry_point]
         wg = tuple(ep.workgroup_count)
-        total = wg[0] * wg[1] * wg[2]
-        if not total:
+        if not wg[0] * wg[1] * wg[2]:
             return None
-        run, entry, consts = executables[op.executable].run, op.entry_point, tuple(op.constants)
-        refs = [(slot_of(r), r.offset, r.offset + r.length) for r in op.bindings]
-        if all(a == 0 and b == sizes[s] for s, a, b in refs):
-            index = tuple(s for s, _, _ in refs)
-            return lambda slots: run(entry, wg, 0, total, [slots[s] for s in index], consts)
-        return lambda slots: run(entry, wg, 0, total, [slots[s][a:b] for s, a, b in refs],
-                                 consts)
+        words = tuple(c & 0xFFFFFFFF for c in op.constants)
+        return DispatchCmd(executables[op.executable], op.entry_point, wg,
+                           tuple(ref(r) for r in op.bindings), words)
     if isinstance(op, Copy):
-        if not op.source.length:
-            return None
-        src, dst = getter(op.source), getter(op.target)
-
-        def copy(slots: list) -> None:
-            dst(slots)[:] = src(slots)
-        return copy
+        return CopyCmd(ref(op.source), ref(op.target)) if op.source.length else None
     if isinstance(op, Fill):
-        if not op.target.length:
-            return None
-        dst, pattern = getter(op.target), np.frombuffer(op.pattern, dtype=np.uint8)
-        width = pattern.size
-
-        def fill(slots: list) -> None:
-            dst(slots).reshape(-1, width)[:] = pattern
-        return fill
+        return FillCmd(ref(op.target), bytes(op.pattern)) if op.target.length else None
     assert isinstance(op, Barrier)
     return None  # kernels run one after another on this thread: nothing to order
 
@@ -114,12 +105,17 @@ class InlineFunction(HostFunction):
                     Slot.CONSTANT: first_const}[ref.slot]
             return base if ref.slot is Slot.TRANSIENT else base + ref.index
 
+        from hal_core.hal.local.command_buffer import build_step, needs_addresses
+
         steps, names = [], []
+        self._needs_addresses = False
         for n, op in enumerate(function.program):
-            step = _step(op, slot_of, executables, variants, sizes)
+            cmd = _command(op, slot_of, executables, variants)
+            step = None if cmd is None else build_step(cmd, _Inline, sizes)
             if step is not None:
                 steps.append(step)
                 names.append(f"op {n} ({type(op).__name__.lower()})")
+                self._needs_addresses |= needs_addresses(cmd)
         self._steps = tuple(steps)
         self._step_names = tuple(names)
         try:
@@ -146,6 +142,10 @@ class InlineFunction(HostFunction):
                     size for size, _, _ in self._out_specs), e) from e
             slots += outs
             slots += self._fixed
+            if self._needs_addresses:
+                from hal_core.hal.local.command_buffer import BoundSlots, slot_addresses
+
+                slots = slot_addresses(BoundSlots(slots))
             i = 0
             try:
                 for step in self._steps:

@@ -30,6 +30,7 @@ ELEMENT_TYPES: dict[str, str] = {
     "i1": "bool", "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64",
     "si8": "int8", "si16": "int16", "si32": "int32", "si64": "int64",
     "ui8": "uint8", "u8": "uint8", "ui16": "uint16", "ui32": "uint32", "ui64": "uint64",
+    "u16": "uint16", "u32": "uint32", "u64": "uint64",
 }
 # numpy name -> the first IREE spelling listed for it (reversed: earlier keys win).
 _TYPE_NAMES = {v: k for k, v in reversed(list(ELEMENT_TYPES.items()))}
@@ -73,6 +74,7 @@ def parse_input(text: str, *, base_dir: Path | None = None) -> np.ndarray:
                 f"{spec} ({count} elements of {dtype})"
             )
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    _check_brackets(values, text)
     tokens = [t for t in re.split(r"[\s,\[\]]+", values) if t]
     try:
         if dtype == "bool":
@@ -98,6 +100,22 @@ def parse_input(text: str, *, base_dir: Path | None = None) -> np.ndarray:
     out = _zeros(shape, dtype, text)
     out[...] = array[0]
     return out
+
+
+def _check_brackets(values: str, text: str) -> None:
+    """Brackets are layout sugar, but they must pair up: '[[1 2][3 4]' is a typo."""
+    depth = 0
+    for i, ch in enumerate(values):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise UsageError(f"input {text!r}: unbalanced brackets: ']' at character "
+                                 f"{i + 1} of the values closes nothing")
+    if depth:
+        raise UsageError(f"input {text!r}: unbalanced brackets: {depth} '[' left open; "
+                         f"close each one, e.g. 2x2xf32=[[1 2][3 4]]")
 
 
 def _zeros(shape: tuple[int, ...], dtype: str, text: str) -> np.ndarray:
@@ -136,11 +154,24 @@ def _load_npy(name: str, text: str, base_dir: Path | None) -> np.ndarray:
 
     path = _resolve(name, base_dir)
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY":  # also .npz (a zip) and anything else: say what is read
+            if magic.startswith(b"PK"):
+                raise UsageError(f"input {text!r}: {path} is an .npz archive; expected one "
+                                 f".npy array")
+            raise UsageError(f"input {text!r}: {path} is not a .npy array file (@FILE without a "
+                             f"type reads one); for raw bytes give their type: "
+                             f"--input=4xf32=@{name}")
         value = np.load(path, allow_pickle=False)
     except OSError as e:
         raise UsageError(f"input {text!r}: cannot read {path}: {e}") from None
     except (ValueError, EOFError) as e:  # an empty file is an EOFError
-        raise UsageError(f"input {text!r}: {path} is not a .npy array file: {e}") from None
+        why = ("it holds Python objects (pickled), which are not read"
+               if "pickle" in str(e) else str(e))
+        raise UsageError(f"input {text!r}: {path} is not a .npy array file: {why}; save "
+                         f"arrays with numpy.save, or give raw bytes a type: "
+                         f"--input=4xf32=@FILE.bin") from None
     if not isinstance(value, np.ndarray):
         raise UsageError(f"input {text!r}: {path} is an .npz archive; expected one .npy array")
     return value
@@ -160,8 +191,9 @@ def format_output(array: np.ndarray, *, max_elements: int = 1024) -> str:
         return f"{type_string(array)}=[]"
     flat = array.reshape(-1)
     if flat.size > max_elements:
-        head = " ".join(_scalar(v) for v in flat[:8])
-        return f"{type_string(array)}=[{head} ...] ({flat.size} elements; use --output=@file.npy)"
+        head = " ".join(_scalar(v) for v in flat[:max_elements])
+        return (f"{type_string(array)}=[{head}{' ' if head else ''}...] ({flat.size} elements, "
+                f"{max_elements} shown; use --output=@file.npy)")
 
     def render(a: np.ndarray) -> str:
         if a.ndim == 1:

@@ -242,13 +242,14 @@ def _device(device: Any, registry: Any) -> tuple[Any, bool]:
 
 
 def load_module(module_or_path: Module | str | os.PathLike[str],
-                device: str | Any | None = "local-task", *, registry: Any = None
+                device: str | Any | None = None, *, registry: Any = None
                 ) -> LoadedModule:
     """Load a module (a :class:`Module` or a ``.halm`` path) on ``device``.
 
     ``device`` is a driver name or URI (``"local-sync"``, ``"local-task://?workers=4"``), a
-    :class:`~hal_core.hal.device.Device` (not closed by :meth:`LoadedModule.close`), or None for
-    the registry's default (``HAL_DEFAULT_DEVICE``). A named device is never replaced by another.
+    :class:`~hal_core.hal.device.Device` (not closed by :meth:`LoadedModule.close`), or None (the
+    default) for the registry's default device: ``HAL_DEFAULT_DEVICE``, else ``local-task``. A
+    named device is never replaced by another.
     Raises IncompatibleModuleError when an executable has no variant the device can run.
 
     Modules compiled with ``--execution-model=inline`` run their kernels on the calling thread
@@ -263,6 +264,9 @@ def load_module(module_or_path: Module | str | os.PathLike[str],
     dev, owns = _device(device, registry)
     try:
         variants = select_variants(module, dev, registry)
+        from hal_core.runtime.packing import pack_constants  # once per load (GEMM weights)
+
+        module = pack_constants(module, variants, dev, registry)
         if module.execution_model is ExecutionModel.INLINE:
             from hal_core.runtime.inline_model import build_inline_functions
 

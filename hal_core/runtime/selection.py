@@ -23,7 +23,10 @@ def variant_problem(device: Any, variant: Variant) -> str | None:
     if check is None:  # a duck-typed device without the check: its feature set decides
         missing = sorted(set(variant.features) - set(device.query_features()))
         return f"needs {', '.join(missing)}, which the device lacks" if missing else None
-    return check(variant)
+    try:
+        return check(variant)
+    except Exception as e:  # noqa: BLE001 - a driver's bug is a reason, the load goes on
+        return f"the device's check_variant raised {type(e).__name__}: {e}"
 
 
 def select_variants(module: Module, device: Any, registry: Any) -> list[Variant]:

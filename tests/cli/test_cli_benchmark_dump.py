@@ -36,7 +36,7 @@ def test_dump_text(hal, modules):
     assert lines[0].startswith("module 'chain': format version 1, async execution model, ")
     assert "  main(tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>)" in lines
     assert "    host program: 2 dispatch, 1 copy, 1 barrier; transient 64 bytes" in lines
-    assert any("variant 0: format vmvx-bytecode (target vmvx), features: none" in x
+    assert any("variant 0: format vmvx-bytecode (target vmvx), requires: none" in x
                for x in lines)
     assert any("entry 1 mul: workgroups" in x for x in lines)
     assert "  [0] c: 24 bytes" in lines and "peak transient bytes: 64" in lines

@@ -18,7 +18,7 @@ from hal_core.ir import ops as O
 PICKY = '''
 HAL_PLUGIN_API_VERSION = "1.0"
 import dataclasses, os
-from hal_core.descriptors import LoaderInfo, TargetInfo
+from hal_core.descriptors import ImporterInfo, LoaderInfo, TargetInfo
 from hal_core.hookspecs import hookimpl
 from hal_core.compiler.target import TargetBackend
 from hal_core.errors import UnsupportedKernelError
@@ -57,10 +57,26 @@ def create_loader():
 def probe():
     return os.environ.get("PICKY_LOADER_UNAVAILABLE") or None
 
+def target_probe():
+    return os.environ.get("PICKY_TARGET_UNAVAILABLE") or None
+
+def importer_probe():
+    return "the picky importer needs a library this machine lacks"
+
+def never_called(*args, **kwargs):
+    raise AssertionError("an unavailable importer must not be used")
+
 @hookimpl
 def hal_register_targets():
     return [TargetInfo(name="picky", description="declines reductions",
-                       factory=__name__ + ":create_target", formats=("picky-bytecode",))]
+                       factory=__name__ + ":create_target", formats=("picky-bytecode",),
+                       probe=__name__ + ":target_probe")]
+
+@hookimpl
+def hal_register_importers():
+    return [ImporterInfo(name="picky-text", description="never available",
+                         factory=__name__ + ":never_called", extensions=(".picky",),
+                         probe=__name__ + ":importer_probe")]
 
 @hookimpl
 def hal_register_executable_loaders():
@@ -112,7 +128,7 @@ def test_the_first_variant_a_device_can_run_wins(picky):
     (exe,) = m.executables
     assert [v.features for v in exe.variants] == [("cpu:sse2",), ()]
     with hal_core.load_module(m, device="local-sync") as loaded:
-        from hal_local import cpu
+        from hal_core.hal.local import cpu
 
         want = ("cpu:sse2",) if "sse2" in cpu.cpu_features() else ()
         assert loaded.variants[0].features == want
@@ -169,3 +185,39 @@ def test_malformed_requirement_from_a_target_is_a_compile_error(picky):
             compile(build(lambda a: O.exp(a), ((4,), "float32")), target_backends="picky")
     finally:
         picky.Picky.TUNED_NEEDS = "cpu:no-such-feature"
+
+
+def test_an_unavailable_target_is_a_clear_compile_error(picky, monkeypatch):
+    monkeypatch.setenv("PICKY_TARGET_UNAVAILABLE", "picky needs its SDK")
+    with pytest.raises(CompileError, match="target backend 'picky' from .* is unavailable "
+                                           "here: picky needs its SDK"):
+        compile(_program(), target_backends="picky,vmvx")
+
+
+def test_an_unavailable_importer_is_a_clear_compile_error(picky, tmp_path):
+    path = tmp_path / "model.picky"
+    path.write_text("anything")
+    with pytest.raises(CompileError, match="importer 'picky-text' .* is unavailable here: "
+                                           "the picky importer needs a library"):
+        hal_core.compile(str(path))
+
+
+def test_a_conflicting_loader_format_is_not_advertised(picky, tmp_path, monkeypatch):
+    (tmp_path / "picky_clash.py").write_text(
+        'HAL_PLUGIN_API_VERSION = "1.0"\n'
+        "from hal_core.descriptors import LoaderInfo\n"
+        "from hal_core.hookspecs import hookimpl\n"
+        "@hookimpl\n"
+        "def hal_register_executable_loaders():\n"
+        '    return [LoaderInfo(format="picky-bytecode", description="a second claim",\n'
+        '                       factory="picky_target:create_loader")]\n')
+    monkeypatch.setenv("HAL_EXTERNAL_DRIVERS", "picky_target,picky_clash")
+    from hal_core.registry import reset_registry
+
+    reset_registry()
+    m = compile(_program(), target_backends="picky,vmvx")
+    with hal_core.load_module(m, device="local-sync") as loaded:
+        assert "picky-bytecode" not in loaded.device.query_formats()
+        unavailable = loaded.device.executable_cache.unavailable["picky-bytecode"]
+        assert "registered by" in unavailable
+    assert _run(m, "local-sync") == [("vmvx", ()), ("vmvx", ())]

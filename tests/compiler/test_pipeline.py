@@ -9,7 +9,7 @@ from compiler_support import build, kinds
 import hal_core
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.pipeline import compile, compile_ir
-from hal_core.errors import CompileError, UsageError
+from hal_core.errors import CompileError, OptionError, UsageError
 from hal_core.ir import ops as O
 from hal_core.module.model import BufferRef, Copy, Dispatch, ExecutionModel, Slot
 
@@ -70,7 +70,7 @@ def test_unknown_target_and_execution_model_are_usage_errors() -> None:
         compile(ir, target_backends=())
     with pytest.raises(UsageError, match="not among the requested"):
         compile(ir, target_options={"llvm-cpu": {"cpu": "x"}})
-    with pytest.raises(CompileError, match="vmvx has no options"):
+    with pytest.raises(OptionError, match="vmvx has no options"):
         compile(ir, target_options={"vmvx": {"bogus": "1"}})
 
 
@@ -236,13 +236,13 @@ def test_dump_ir_writes_every_stage(tmp_path) -> None:
     compile(build(lambda a: O.sum(O.exp(a), axis=1) * 2.0, ((4, 6), F32)), dump_ir=tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["00-input.mlir", "01-fold.mlir", "02-fusion.txt", "03-kernels.txt",
-                     "04-host.txt", "05-variant-vmvx.txt"]
+                     "04-variant-vmvx.txt", "05-host.txt"]
     from hal_core.ir import parse
 
     parse((tmp_path / "01-fold.mlir").read_text())  # the text stages parse back
     fusion = (tmp_path / "02-fusion.txt").read_text()
     assert "inlined into its consumers" in fusion and "epilogue of" in fusion
-    host = (tmp_path / "04-host.txt").read_text()
+    host = (tmp_path / "05-host.txt").read_text()
     assert "dispatch exe0[0]" in host and "buffer plan" in host and "transient=0" in host
 
 

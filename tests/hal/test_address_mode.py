@@ -69,3 +69,29 @@ def test_array_mode_is_still_the_default(device):
     device.queue_execute((), [(sem, 1)], [cb])
     sem.wait(1, timeout=10)
     assert list(np.frombuffer(buf.read(), np.uint32)) == [10, 11, 12, 13]
+
+
+def test_overlapping_bindings_of_an_address_mode_dispatch_are_refused(device):
+    import pytest
+
+    from hal_core.errors import UsageError
+
+    exe = AddressExecutable()
+    buf = device.allocator.allocate_buffer(1024)
+    sub = buf.subspan(256, 512)
+    cases = [
+        [(buf, 0, 400), (buf, 256, 400), (buf, 768, 128)],      # one buffer, overlapping
+        [(buf, 256, 128), (sub, 32, 64), (buf, 800, 64)],        # a subspan inside a range
+        [(0, 0, 400), (0, 256, 400), (buf, 768, 128)],           # one slot, overlapping
+        [(0, 0, None), (0, 512, 64), (buf, 768, 128)],           # to the end of a slot
+    ]
+    for bindings in cases:
+        cb = device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=1)
+        cb.begin()
+        cb.dispatch(exe, 0, (1, 1, 1), bindings, [0])
+        with pytest.raises(UsageError, match="bindings 0 and 1 overlap"):
+            cb.end()
+    cb = device.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=1)
+    cb.begin()  # adjacent ranges and distinct slots are fine
+    cb.dispatch(exe, 0, (1, 1, 1), [(buf, 0, 256), (sub, 0, 256), (0, 0, 64)], [0])
+    cb.end()

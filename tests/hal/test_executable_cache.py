@@ -5,7 +5,7 @@ from hal_testing import FORMAT, FakeRegistry, PythonExecutable
 
 from hal_core.errors import IncompatibleModuleError, ModuleFormatError
 from hal_core.hal import EntryPoint
-from hal_core.hal.executable_cache import LoaderExecutableCache
+from hal_core.hal.local.executable_cache import LoaderExecutableCache
 from hal_core.hal.executable import ExecutableLoader
 from hal_core.module.model import VariantEntryPoint
 

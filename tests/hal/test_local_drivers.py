@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from hal_local import cpu
+from hal_core.hal.local import cpu
 from hal_local.sync import SyncDriver
 from hal_local.task import TaskDriver
 from hal_testing import FakeRegistry

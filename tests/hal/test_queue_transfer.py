@@ -54,3 +54,45 @@ def test_transfer_errors_are_usage_errors(device):
         device.queue_read((), (), buf, 0, b"12345678")
     with pytest.raises(UsageError, match="expects a target Buffer"):
         device.queue_write((), (), b"x", bytearray(1))
+
+
+@pytest.fixture
+def generic(registry):
+    """local-sync with the base Device's queue_write / queue_read (command-buffer based)."""
+    from hal_local.sync import SyncDevice, SyncDriver
+
+    from hal_core.hal.device import Device
+
+    class Generic(SyncDevice):
+        queue_write = Device.queue_write
+        queue_read = Device.queue_read
+
+    dev = Generic(SyncDriver(registry), "local-sync://", 1)
+    yield dev
+    dev.close()
+
+
+def test_base_device_transfers_work_through_command_buffers(generic):
+    buf = generic.allocator.allocate_buffer(64)
+    sem = generic.create_semaphore(0)
+    data = bytearray(range(16))
+    out = np.zeros(16, np.uint8)
+    generic.queue_read([(sem, 2)], [(sem, 3)], buf, 8, out)
+    generic.queue_write([(sem, 1)], [(sem, 2)], data, buf, 8)
+    data[:] = bytes(16)  # captured when called
+    assert sem.query() == 0
+    sem.signal(1)
+    sem.wait(3, timeout=10)
+    assert bytes(out) == bytes(range(16))
+    assert buf.read(0, 8) == bytes(8)
+
+
+def test_base_device_read_failure_reaches_the_signal(generic):
+    from hal_core.errors import HalRuntimeError
+
+    buf = generic.allocator.allocate_buffer(8)
+    gate, done = generic.create_semaphore(0), generic.create_semaphore(0)
+    generic.queue_read([(gate, 1)], [(done, 1)], buf, 0, bytearray(8))
+    gate.fail(HalRuntimeError("upstream work failed"))
+    with pytest.raises(HalRuntimeError, match="upstream work failed"):
+        done.wait(1, timeout=10)

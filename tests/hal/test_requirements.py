@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hal_local import cpu
+from hal_core.hal.local import cpu
 
 from hal_core.errors import UsageError
 from hal_core.hal.requirements import Requirement, normalize_cpu_flags, parse_requirement
@@ -39,8 +39,15 @@ def test_malformed_requirements_are_usage_errors(text):
 
 def test_cpuinfo_flags_are_normalised_to_llvm_names():
     flags = normalize_cpu_flags(["sse4_1", "sse4_2", "pni", "avx2", "asimd", "avx512_vnni"])
-    assert {"sse4.1", "sse4.2", "sse3", "avx2", "neon", "avx512vnni"} <= flags
-    assert "sse4_1" in flags  # the kernel's spelling still matches legacy requirements
+    assert flags == {"sse4.1", "sse4.2", "sse3", "avx2", "neon", "avx512vnni"}
+
+
+def test_legacy_requirements_in_the_kernels_spelling_still_match(device):
+    from hal_core.hal.requirements import check_cpu_requirements
+
+    reqs = [parse_requirement("sse4_1"), parse_requirement("cpu:pni")]
+    assert check_cpu_requirements(reqs, frozenset({"sse4.1", "sse3"}), "this CPU") is None
+    assert "cpu:sse4_1" in check_cpu_requirements(reqs, frozenset({"sse3"}), "this CPU")
 
 
 def _variant(*features):
@@ -52,7 +59,7 @@ def test_local_device_checks_cpu_requirements(device):
     reason = device.check_variant(_variant("cpu:no-such-feature"))
     assert reason == "needs cpu:no-such-feature, which this CPU lacks"
     have = sorted(cpu.cpu_features())
-    if have:  # /proc/cpuinfo exists here: a feature the CPU has passes, in both spellings
+    if have:  # /proc/cpuinfo exists here: a feature the CPU has passes, with or without cpu:
         assert device.check_variant(_variant(f"cpu:{have[0]}", have[0])) is None
 
 
@@ -77,3 +84,15 @@ def test_base_device_checks_cpu_requirements_against_query_features(device):
     assert "which device plain:// lacks" in plain.check_variant(_variant("cpu:fma"))
     assert "cannot provide" in plain.check_variant(dataclasses.replace(
         _variant(), features=("vulkan:ext:VK_KHR_16bit_storage",)))
+
+
+def test_local_cpu_features_are_the_cpuinfo_flags_in_llvm_spelling():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            line = next((x for x in f if x.split(":")[0].strip() in ("flags", "Features")), "")
+    except OSError:
+        line = ""
+    raw = line.partition(":")[2].split()
+    assert cpu.cpu_features() == normalize_cpu_flags(raw)
+    if "sse4_1" in raw:
+        assert "sse4.1" in cpu.cpu_features() and "sse4_1" not in cpu.cpu_features()

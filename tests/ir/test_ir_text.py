@@ -185,3 +185,30 @@ def test_parse_without_verify_keeps_a_wrong_signature_for_the_verifier() -> None
     with pytest.raises(VerificationError, match=r"<string>:2:8: in @main: op 'exp' \(result %0\):"
                                                 r" result type: expected tensor<4xf32>"):
         ir.verify_module(m)
+
+
+@pytest.mark.parametrize("literal", ['"0x00 01"', '"0x0G01"', '"0x001"', '"0x0001\t"'])
+def test_hex_constants_must_be_whole_bytes_without_spaces(literal: str) -> None:
+    text = (f"func.func @main() -> tensor<2xi8> {{\n  %0 = constant dense<{literal}> : "
+            "tensor<2xi8>\n  return %0 : tensor<2xi8>\n}\n")
+    with pytest.raises(IRParseError, match="hex constant must be pairs of hex digits") as info:
+        ir.parse(text)
+    assert info.value.line == 2
+
+
+def test_a_large_hex_constant_parses_to_its_bytes() -> None:
+    data = np.random.default_rng(1).integers(0, 256, 1 << 20, dtype=np.uint8)
+    text = (f'func.func @main() -> tensor<{data.size}xu8> {{\n  %0 = constant dense<"0x'
+            f'{data.tobytes().hex().upper()}"> : tensor<{data.size}xu8>\n'
+            f"  return %0 : tensor<{data.size}xu8>\n}}\n")
+    got = ir.parse(text)["main"].body[0].attrs["value"]
+    assert got.tobytes() == data.tobytes()
+
+
+def test_a_bad_large_hex_constant_is_reported_briefly() -> None:
+    digits = "00" * 100_000 + "0G"
+    text = (f'func.func @main() -> tensor<100001xi8> {{\n  %0 = constant dense<"0x{digits}">'
+            " : tensor<100001xi8>\n  return %0 : tensor<100001xi8>\n}\n")
+    with pytest.raises(IRParseError, match="hex constant") as info:
+        ir.parse(text)
+    assert len(str(info.value)) < 400

@@ -122,7 +122,8 @@ def test_describe_is_json_and_complete(module: Module) -> None:
     assert variant["payload_bytes"] == 200
     assert variant["entry_points"][0] == {
         "name": "add", "workgroup_count": [4, 1, 1], "workgroup_size": [16, 1, 1],
-        "binding_count": 3, "constant_count": 1}
+        "binding_count": 3, "constant_count": 1,
+        "scratch_bytes": 0, "constant_packs": []}
     assert [c["bytes"] for c in info["constants"]] == [100, 0, 7, 1000]
     assert info["execution_model"] == "async"
 

@@ -56,7 +56,7 @@ def test_python_lists_convert_when_exact(f32, i32):
 
 @pytest.mark.parametrize("value, pattern", [
     ([1.5, 2, 3, 4], "floats are not converted to int32"),
-    ([2**40, 0, 0, 0], "does not convert exactly to int32"),
+    ([2**40, 0, 0, 0], "1099511627776 is out of range for int32"),
     ([True, False, True, True], "booleans and numbers"),
     (["a", "b", "c", "d"], "not a \\(nested\\) list of numbers"),
     ([1, 2, 3], "shape \\(3,\\)"),
@@ -73,3 +73,23 @@ def test_int_that_float32_cannot_hold_is_refused(f32):
         f32([2**25 + 1, 0, 0, 0], np.zeros(4, np.float32))
     with pytest.raises(ArgumentError, match="overflows float32"):
         f32([1e300, 0.0, 0.0, 0.0], np.zeros(4, np.float32))
+
+
+@pytest.fixture(scope="module", params=["int64", "uint64"])
+def wide(request):
+    with load_module(add_module(dtype=request.param), "local-sync") as m:
+        yield request.param, m.main
+
+
+def test_python_ints_out_of_range_for_64_bit_integers_are_refused(wide):
+    # They used to wrap silently (2**63 -> -2**63 for int64, -1 -> 2**64-1 for uint64).
+    dtype, f = wide
+    info = np.iinfo(dtype)
+    zeros = np.zeros(4, dtype)
+    for bad in (info.max + 1, info.min - 1, 2**64, -(2**64), 2**70):
+        with pytest.raises(ArgumentError, match=f"{bad} is out of range for {dtype}"):
+            f([0, bad, 0, 0], zeros)
+        with pytest.raises(ArgumentError, match="out of range"):
+            f(zeros, [bad, 0, 0, 0])
+    edge = [int(info.min), int(info.max), 0, 1]
+    np.testing.assert_array_equal(f(edge, zeros), np.array(edge, dtype))

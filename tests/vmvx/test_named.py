@@ -314,3 +314,16 @@ def test_softmax_computed_in_the_output_over_many_tiles(log, dtype):
         tol = 3e-3 if dtype == "float16" else 1e-5
         np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
         np.testing.assert_allclose(got[7].astype(np.float64), want[7], rtol=tol)
+
+
+def test_pointwise_float_conv_is_one_blas_call():
+    # a 1x1, stride-1, unpadded f32 conv is a matmul on the input itself: one workgroup (BLAS
+    # threads itself), like matmul; a padded one still splits rows over workgroups
+    def workgroups(pads):
+        kern = K.Conv2dKernel("c", operand(0, (1, 64, 64, 64), "float32"),
+                              operand(1, (64, 64, 1, 1), "float32"),
+                              operand(2, (1, 64, 64 + pads[0] + pads[2], 64 + pads[1] + pads[3]),
+                                      "float32"), padding=pads)
+        return compile_one(kern)[0].entry_points[0].workgroup_count[0]
+    assert workgroups((0, 0, 0, 0)) == 1
+    assert workgroups((1, 1, 1, 1)) > 1

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from hal_core.compiler import kernel_ir as K
 from hal_core.compiler.target import TargetOptions
-from hal_core.errors import CompileError, HalError, HalRuntimeError, ModuleFormatError
+from hal_core.errors import (
+    CompileError,
+    HalError,
+    HalRuntimeError,
+    ModuleFormatError,
+    OptionError,
+)
 from hal_core.hal.executable import EntryPoint
 
 
@@ -47,7 +53,7 @@ def test_compile_rejects_invalid_kernels_and_unknown_options():
                           (ident(operand(1, (4,), "float32")),), (), (K.Input(0),))
     with pytest.raises(CompileError, match="'bad'.*size 3"):
         VmvxTarget().compile(K.KernelExecutable("e", (bad,)), TargetOptions())
-    with pytest.raises(CompileError, match="no options"):
+    with pytest.raises(OptionError, match="no options"):
         VmvxTarget().compile(_two_kernels(), TargetOptions({"cpu": "x"}))
 
 

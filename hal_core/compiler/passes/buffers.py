@@ -7,10 +7,14 @@
 * every other buffer lives in the ``TRANSIENT`` arena at a 64-byte aligned offset. Lifetimes
   run from the first dispatch that touches a buffer to the last; buffers whose lifetimes do not
   overlap share space (first fit, in order of definition). The arena's size is the peak.
+* a dispatch whose entry point asks for scratch (``VariantEntryPoint.scratch_size``) gets a
+  transient region of that size living for that dispatch only, bound after the kernel's own
+  bindings (``BufferPlan.scratch``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hal_core.compiler.passes.dispatch import FunctionDispatches
@@ -25,19 +29,39 @@ def _align(n: int) -> int:
 
 
 class ConstantPool:
-    """The module's constants, deduplicated by content."""
+    """The module's constants, deduplicated by content.
+
+    Data is kept as given (a memoryview of the IR's array: no copy on the way to the file);
+    content is compared through a digest, then byte for byte on a digest hit.
+    """
 
     def __init__(self) -> None:
         self.names: list[str] = []
-        self.data: list[bytes] = []
-        self._index: dict[bytes, int] = {}
+        self.data: list[bytes | memoryview] = []
+        self._index: dict[tuple[int, bytes], list[int]] = {}
 
-    def add(self, name: str, data: bytes) -> int:
-        if data not in self._index:
-            self._index[data] = len(self.data)
-            self.names.append(name)
-            self.data.append(data)
-        return self._index[data]
+    def add(self, name: str, data: bytes | memoryview) -> int:
+        import hashlib
+
+        view = memoryview(data).cast("B")
+        key = (view.nbytes, hashlib.blake2b(view, digest_size=16).digest())
+        for i in self._index.get(key, ()):
+            if memoryview(self.data[i]).cast("B") == view:
+                return i
+        self._index.setdefault(key, []).append(len(self.data))
+        self.names.append(name)
+        self.data.append(data)
+        return len(self.data) - 1
+
+
+def constant_bytes(value) -> memoryview:  # value: numpy.ndarray
+    """The little-endian bytes of a constant array: a view of it when it already is
+    contiguous little-endian (the usual case), else one converted copy."""
+    import numpy as np
+
+    arr = np.ascontiguousarray(value)
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return memoryview(arr.reshape(-1).view(np.uint8))
 
 
 @dataclass
@@ -46,20 +70,20 @@ class BufferPlan:
     copies: list[tuple[BufferRef, BufferRef]] = field(default_factory=list)  # (source, target)
     transient_size: int = 0
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)  # transients only
+    scratch: dict[int, BufferRef] = field(default_factory=dict)  # step -> its scratch region
 
 
-def plan_buffers(fd: FunctionDispatches, pool: ConstantPool) -> BufferPlan:
-    import numpy as np
-
+def plan_buffers(fd: FunctionDispatches, pool: ConstantPool,
+                 scratch: Sequence[int] = ()) -> BufferPlan:
+    """``scratch[s]``: bytes of scratch dispatch ``fd.steps[s]`` needs (none if absent)."""
     fn = fd.function
     plan = BufferPlan()
     for i, a in enumerate(fn.args):
         plan.refs[a.name] = BufferRef(Slot.INPUT, i, 0, a.type.byte_size)
     for name, op in fd.constants.items():
-        value = op.attrs["value"]
-        data = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()
+        data = constant_bytes(op.attrs["value"])
         plan.refs[name] = BufferRef(Slot.CONSTANT, pool.add(f"{fn.name}.{name}", data), 0,
-                                    len(data))
+                                    data.nbytes)
     for k, v in enumerate(fn.results):
         root = fd.storage_of(v)
         target = BufferRef(Slot.OUTPUT, k, 0, v.type.byte_size)
@@ -84,7 +108,14 @@ def plan_buffers(fd: FunctionDispatches, pool: ConstantPool) -> BufferPlan:
             raise CompileError(f"in @{fn.name}: buffer %{name} is read but nothing computes"
                                " it; this is a compiler bug, please report it")
         plan.lifetimes[name] = (start, last[name])
+    scratch_names = {}
+    for s, size in enumerate(scratch):
+        if size:
+            name = scratch_names[s] = f" scratch of dispatch {s}"  # no IR value has a space
+            plan.lifetimes[name] = (s, s)
+            sizes[name] = size
     _place_transients(plan, sizes)
+    plan.scratch = {s: plan.refs.pop(name) for s, name in scratch_names.items()}
     return plan
 
 

@@ -113,6 +113,10 @@ class _Former:
         self.flush()  # pending parallel roots come first: they are earlier in the program
         name = f"{self.fn.name}_dispatch_{len(self.fd.steps)}_{label}"
         kernel = dataclasses.replace(kernel, name=name)
+        consts = {i for i, v in enumerate(b.values) if v.name in self.fd.constants}
+        if consts:  # module constants: a target may pack them once at load
+            kernel = K.replace_operands(kernel, lambda o: dataclasses.replace(o, constant=True)
+                                        if o.binding in consts else o)
         self.fd.steps.append(KernelStep(kernel, tuple(b.values), frozenset(b.written),
                                         window, ops))
 

@@ -20,6 +20,37 @@ def _overlap(a: BufferRef, b: BufferRef) -> bool:
             and a.offset < b.offset + b.length and b.offset < a.offset + a.length)
 
 
+#: The dispatch ABI's alignment of binding offsets (buffers themselves are 64-byte aligned).
+BINDING_ALIGNMENT = 64
+
+
+def _check_no_aliasing(step: object, refs: Sequence[BufferRef]) -> None:
+    """The dispatch ABI promises that binding offsets are 64-byte aligned and that the
+    bindings of one dispatch never overlap (native code marks binding pointers noalias): a
+    written binding must share no byte with another."""
+    writes = getattr(step, "writes", ())
+    for i, r in enumerate(refs):
+        if r.offset % BINDING_ALIGNMENT:
+            from hal_core.errors import CompileError
+
+            raise CompileError(
+                f"internal compiler error: binding {i} of the dispatch of kernel "
+                f"{getattr(getattr(step, 'kernel', None), 'name', '?')!r} starts at offset "
+                f"{r.offset} of its buffer; the dispatch ABI promises {BINDING_ALIGNMENT}-byte "
+                f"aligned binding offsets; please report it with the input program")
+    for i, a in enumerate(refs):
+        for j in range(i + 1, len(refs)):
+            if (i in writes or j in writes) and _overlap(a, refs[j]):
+                from hal_core.errors import CompileError
+
+                kernel = getattr(getattr(step, "kernel", None), "name", "?")
+                raise CompileError(
+                    f"internal compiler error: bindings {i} and {j} of the dispatch of kernel "
+                    f"{kernel!r} overlap ({a} and {refs[j]}) and one of them is written; the "
+                    f"dispatch ABI promises non-overlapping bindings; please report it with "
+                    f"the input program")
+
+
 class _Hazards:
     def __init__(self) -> None:
         self.reads: list[BufferRef] = []
@@ -61,10 +92,14 @@ def emit_program(fd: FunctionDispatches, plan: BufferPlan,
         program.append(op)
         hazards.add(reads, writes, window)
 
-    for step, entry in zip(fd.steps, entry_points):
+    for s, (step, entry) in enumerate(zip(fd.steps, entry_points)):
         refs = [plan.refs[v.name] for v in step.buffers]
         reads = [r for b, r in enumerate(refs) if b not in step.writes]
         writes = [r for b, r in enumerate(refs) if b in step.writes]
+        _check_no_aliasing(step, refs)
+        if s in plan.scratch:  # the entry point's scratch: one more binding, written
+            refs.append(plan.scratch[s])
+            writes.append(plan.scratch[s])
         exe, ep = entry if isinstance(entry, tuple) else (executable, entry)
         command(Dispatch(exe, ep, tuple(refs)), reads, writes, step.window)
     for source, target in plan.copies:

@@ -13,12 +13,12 @@ def hal_register_drivers() -> list[DriverInfo]:
             name="local-sync",
             description="Host CPU, executes inline on the calling thread",
             factory="hal_local.sync:create_driver",
-            probe="hal_local.cpu:probe",
+            probe="hal_core.hal.local.cpu:probe",
         ),
         DriverInfo(
             name="local-task",
             description="Host CPU, a worker pool spreads workgroups over cores",
             factory="hal_local.task:create_driver",
-            probe="hal_local.cpu:probe",
+            probe="hal_core.hal.local.cpu:probe",
         ),
     ]

@@ -9,23 +9,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hal_local.device import LocalDevice, LocalDriver, Submission, run_flat
+from hal_core.hal.local.device import InlineLocalDevice, LocalDriver
 
 
-class SyncDevice(LocalDevice):
-    def launch(self, sub: Submission) -> None:
-        run_flat(sub.run)
-
-    def dispatch_tiles(
-        self,
-        executable: Any,
-        entry: int,
-        workgroup_count: tuple[int, int, int],
-        total: int,
-        bindings: list,
-        constants: tuple[int, ...],
-    ) -> None:
-        executable.run(entry, workgroup_count, 0, total, bindings, constants)
+class SyncDevice(InlineLocalDevice):
+    pass
 
 
 class SyncDriver(LocalDriver):

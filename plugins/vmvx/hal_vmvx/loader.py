@@ -2,8 +2,8 @@
 
 ``load`` decodes and checks the payload once and binds each instruction to a numpy microkernel
 closure. ``run`` then only (1) finds the rows of the tile, (2) builds the kernel's views of the
-bindings (cached per set of binding arrays, so a re-dispatch with the same buffers costs nothing
-here), (3) slices them per chunk and (4) calls the closures.
+bindings (afresh each run: a cache would keep the caller's arrays alive), (3) slices them per
+chunk and (4) calls the closures.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from hal_vmvx.microkernels import bind
 
 log = logging.getLogger(__name__)
 
+#: Scratch up to this size (per kernel and thread) is reused from run to run.
+_KEEP_SCRATCH_BYTES = 1 << 20
 
 
 class _Kernel:
@@ -56,6 +58,7 @@ class _Kernel:
                 self.scratch.append((i, np.dtype(v.dtype), list(v.shape), v.tile_axis))
             if v.tile_axis >= 0 and v.kind != bc.SCRATCH:
                 self.sliced.append((i, (slice(None),) * v.tile_axis))
+        self._kept = threading.local()
 
     def env_for(self, bindings: Sequence[Any]) -> list[Any]:
         # Built per run, never cached: a cached env's views would keep the caller's inputs and
@@ -76,6 +79,28 @@ class _Kernel:
                     "larger buffer range") from None
         return env
 
+    def scratch_for(self, rows: int) -> list[tuple[int, np.ndarray, int]]:
+        """(value index, array, tile axis) of each scratch value, ``rows`` long on its tile axis.
+
+        Small scratch is kept per thread and reused by the next run of this kernel on that
+        thread (every handler writes its scratch before reading it); a fresh np.empty per run
+        costs about as much as a small kernel's numpy calls.
+        """
+        if not self.scratch:
+            return []
+        kept = getattr(self._kept, "scratch", None)
+        if kept is not None and kept[0] == rows:
+            return kept[1]
+        arrays = []
+        for i, dt, shape, axis in self.scratch:
+            if axis >= 0:
+                shape = list(shape)
+                shape[axis] = rows
+            arrays.append((i, np.empty(shape, dt), axis))
+        if sum(a.nbytes for _, a, _ in arrays) <= _KEEP_SCRATCH_BYTES:
+            self._kept.scratch = (rows, arrays)
+        return arrays
+
     def run(self, count: int, first: int, last: int, bindings: Sequence[Any]) -> None:
         rows = self.rows
         if self.serial:  # the tile holding workgroup 0 does it all
@@ -88,13 +113,8 @@ class _Kernel:
         env = self.env_for(bindings)
         if r0 == 0 and r1 == rows and (not self.chunk or self.chunk >= rows):
             # The fast path (small dispatches, local-sync): whole range, nothing to slice.
-            if self.scratch:
-                env = list(env)
-                for i, dt, shape, axis in self.scratch:
-                    if axis >= 0:
-                        shape = list(shape)
-                        shape[axis] = rows
-                    env[i] = np.empty(shape, dt)
+            for i, arr, _ in self.scratch_for(rows):
+                env[i] = arr
             for h in self.handlers:
                 h(env, 0, rows)
             for h in self.tail:
@@ -102,12 +122,7 @@ class _Kernel:
             return
         chunk = self.chunk or (r1 - r0)
         local = list(env)
-        scratch = []
-        for i, dt, shape, axis in self.scratch:
-            if axis >= 0:
-                shape = list(shape)
-                shape[axis] = min(chunk, r1 - r0)
-            scratch.append((i, np.empty(shape, dt), axis))
+        scratch = self.scratch_for(min(chunk, r1 - r0))
         for c0 in range(r0, r1, chunk):
             c1 = min(c0 + chunk, r1)
             for i, prefix in self.sliced:

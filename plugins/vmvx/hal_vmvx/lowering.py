@@ -1,6 +1,7 @@
 """Kernel IR -> vmvx bytecode: the generic kernels and the shared elementwise machinery.
 
-Every analysis happens here so that ``run`` only slices views and calls numpy:
+Every analysis happens at compile time so that ``run`` only slices views and calls numpy
+(strides, dim collapsing and the tile axis come from :mod:`hal_core.compiler.kernel_analysis`):
 
 * each operand becomes a strided *view* over the kernel's iteration space (an affine map is a
   byte offset plus one byte stride per iteration dim, zero for broadcast, negative for
@@ -19,6 +20,11 @@ import math
 from collections.abc import Callable, Sequence
 
 from hal_core.compiler import kernel_ir as K
+from hal_core.compiler.kernel_analysis import (
+    collapse,
+    generic_operands,
+    map_strides,
+)
 from hal_vmvx.bytecode import IOTA, SCALAR, SCRATCH, VIEW, Instr, KernelCode, Value
 
 CHUNK_ELEMENTS = 1 << 15        # elements per streamed chunk (scratch stays in L2)
@@ -87,25 +93,6 @@ class KernelBuilder:
         return KernelCode(self.name, self.binding_count, rows, chunk_rows, workgroup_count,
                           tuple(self.values), tuple(self.instrs), self.quiet, serial,
                           tail_instrs)
-
-
-def dense_strides(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
-    out, acc = [], itemsize
-    for n in reversed(shape):
-        out.append(acc)
-        acc *= max(n, 1)
-    return tuple(reversed(out))
-
-
-def map_strides(m: K.MappedOperand) -> tuple[int, list[int]]:
-    """Byte offset of point 0 and byte stride per iteration dim of an operand's map."""
-    op = m.operand
-    isz = K.DTYPES[op.dtype]
-    st = dense_strides(op.shape, isz)
-    offset = op.byte_offset + sum(s * e.constant for s, e in zip(st, m.map.exprs))
-    strides = [sum(s * e.coeffs[i] for s, e in zip(st, m.map.exprs))
-               for i in range(m.map.num_dims)]
-    return offset, strides
 
 
 def workgroups_for(rows: int, elements: int) -> int:
@@ -200,34 +187,21 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
     par = [d for d in range(nd) if k.iterator_types[d] == "parallel"]
     red = [d for d in range(nd) if k.iterator_types[d] == "reduction"]
     fin_inputs = k.finalize.inputs if k.finalize else ()
-    mapped = list(k.inputs) + list(k.outputs) + list(fin_inputs)
-    geo = [map_strides(m) for m in mapped]
+    geo = [map_strides(m) for m in generic_operands(k)]
     if any(k.iteration_space[d] == 0 for d in par):
         return kb.finish(0, 0, 1)  # nothing to compute
-    pinned = _iter_dims_used(k)
     # A reduction whose inputs are contiguous along a parallel dim (sum over axis 0 of a
     # row-major matrix) runs reduction-first: chunks of whole input rows are reduced and
     # accumulated serially. Chunking the parallel dim instead would read a few contiguous
     # elements per row, each chunk striding over the whole input.
     outer = bool(par) and _reduction_outermost(k, geo, par, red)
-    order = red + par if outer else par + red
-    # Dims in execution order; size-1 dims vanish unless pinned.
-    groups: list[list[int]] = []
-    for d in order:
-        n = k.iteration_space[d]
-        if n == 1 and d not in pinned:
-            continue
-        if groups and d not in pinned and groups[-1][-1] not in pinned:
-            prev = groups[-1][-1]
-            same_kind = k.iterator_types[prev] == k.iterator_types[d]
-            if same_kind and all(s[prev] == s[d] * n for _, s in geo):
-                groups[-1].append(d)
-                continue
-        groups.append([d])
-    space = [math.prod(k.iteration_space[d] for d in g) for g in groups]
-    gstr = [[s[g[-1]] for g in groups] for _, s in geo]
-    par_axes = [i for i, g in enumerate(groups) if k.iterator_types[g[0]] == "parallel"]
-    red_axes = [i for i, g in enumerate(groups) if k.iterator_types[g[0]] == "reduction"]
+    # Loops in execution order; size-1 dims dropped, contiguous runs merged.
+    nest = collapse(k, reduction_first=outer)
+    groups = nest.dims
+    space = list(nest.sizes)
+    gstr = [list(acc.strides) for acc in nest.operands]
+    par_axes = list(nest.parallel_loops)
+    red_axes = list(nest.reduction_loops)
     npar = len(par_axes)
     # A reduction over many elements with nothing parallel outside it (a full reduction, or a
     # reduction-first one) streams chunks of its first dim serially, accumulating, instead of
@@ -316,10 +290,3 @@ def _reduction_outermost(k: K.GenericKernel, geo: Sequence[tuple[int, list[int]]
             return False
         seen = True
     return seen
-
-
-def _iter_dims_used(k: K.GenericKernel) -> set[int]:
-    bodies = list(k.body) + (list(k.finalize.body) if k.finalize else [])
-    refs = [a for op in bodies for a in op.args] + list(k.yields)
-    refs += list(k.finalize.yields) if k.finalize else []
-    return {a.dim for a in refs if isinstance(a, K.IterIndex)}

@@ -7,14 +7,13 @@ index space.
 
 from __future__ import annotations
 
-import math
 
 from hal_core.compiler import kernel_ir as K
+from hal_core.compiler.kernel_analysis import dense_strides, named_tiling
 from hal_vmvx.bytecode import DTYPE_CODE, KernelCode
 from hal_vmvx.lowering import (
     MAX_WORKGROUPS,
     KernelBuilder,
-    dense_strides,
     lower_body,
     map_strides,
 )
@@ -57,19 +56,24 @@ def _result_and_epilogue(kb: KernelBuilder, out: K.KernelOperand, acc_dtype: str
     return acc_v, finish
 
 
+def _pointwise_blas(k: K.Conv2dKernel) -> bool:
+    """A 1x1, stride-1, unpadded float conv: its microkernel is one matmul on the input."""
+    acc = k.acc_dtype or k.out.dtype
+    return tuple(k.filter.shape[2:]) == (1, 1) and tuple(k.strides) == (1, 1) and \
+        not any(k.padding) and acc in _BLAS_DTYPES and k.input.dtype == acc
+
+
 def lower_named(k: K.Kernel) -> KernelCode:
     kb = KernelBuilder(k.name, K.binding_count(k))
+    tiling = named_tiling(k)  # the tile axis: which dim of each operand workgroups split
+    rows, work = tiling.rows, tiling.work
     if isinstance(k, K.MatmulKernel):
-        m, _, kk = k.mnk
         acc = k.acc_dtype or k.out.dtype
-        rank = len(k.out.shape)
-        tile = rank - 2
-        a = _operand(kb, k.lhs, len(k.lhs.shape) - (1 if k.transpose_a else 2))
+        a = _operand(kb, k.lhs, tiling.axis("lhs"))
         b = _operand(kb, k.rhs)
-        dst, finish = _result_and_epilogue(kb, k.out, acc, k.epilogue, tile)
+        dst, finish = _result_and_epilogue(kb, k.out, acc, k.epilogue, tiling.axis("out"))
         kb.emit("matmul", dst, [a, b], [k.transpose_a, k.transpose_b, DTYPE_CODE[acc]])
         finish()
-        rows, work = m, math.prod(k.out.shape) * max(kk, 1)
         if acc in _BLAS_DTYPES and k.lhs.dtype == acc:
             work = 0  # one workgroup: numpy's BLAS threads itself; tiles would oversubscribe
     elif isinstance(k, K.Conv2dKernel):
@@ -77,54 +81,40 @@ def lower_named(k: K.Kernel) -> KernelCode:
         srcs = [_operand(kb, k.input), _operand(kb, k.filter)]
         if k.bias is not None:
             srcs.append(_operand(kb, k.bias))
-        dst, finish = _result_and_epilogue(kb, k.out, acc, k.epilogue, 2)
+        dst, finish = _result_and_epilogue(kb, k.out, acc, k.epilogue, tiling.axis("out"))
         kb.emit("conv2d", dst, srcs, [*k.strides, *k.padding, *k.dilation, k.groups,
                                       DTYPE_CODE[acc]])
         finish()
-        rows = k.out.shape[2]
-        work = math.prod(k.out.shape) * math.prod(k.filter.shape[1:])
     elif isinstance(k, K.Pool2dKernel):
         x = _operand(kb, k.input)
-        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, 2)
+        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue,
+                                           tiling.axis("out"))
         kb.emit("pool2d", dst, [x], [k.kind == "avg", *k.kernel_size, *k.strides, *k.padding,
                                      k.count_include_pad])
         finish()
-        rows = k.out.shape[2]
-        work = math.prod(k.out.shape) * math.prod(k.kernel_size)
     elif isinstance(k, K.ArgReduceKernel):
-        tile = 0 if k.axis != 0 else -1
-        x = _operand(kb, k.input, tile)
-        dst = _operand(kb, k.out, tile)
+        x = _operand(kb, k.input, tiling.axis("input"))
+        dst = _operand(kb, k.out, tiling.axis("out"))
         kb.emit("argreduce", dst, [x], [k.axis, k.kind == "argmin"])
-        rows = k.input.shape[0] if tile == 0 else 1
-        work = k.input.num_elements
     elif isinstance(k, K.GatherKernel):
-        if k.axis > 0:
-            tiles = (0, -1)
-        elif len(k.indices.shape) > 0:
-            tiles = (-1, 0)
-        else:
-            tiles = (-1, -1)
-        data = _operand(kb, k.data, tiles[0])
-        idx = _operand(kb, k.indices, tiles[1])
-        tile = 0 if tiles != (-1, -1) else -1
-        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, tile)
+        data = _operand(kb, k.data, tiling.axis("data"))
+        idx = _operand(kb, k.indices, tiling.axis("indices"))
+        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue,
+                                           tiling.axis("out"))
         kb.emit("gather", dst, [data, idx], [k.axis])
         finish()
-        rows = k.out.shape[0] if tile == 0 else 1
-        work = k.out.num_elements
     elif isinstance(k, K.SoftmaxKernel):
-        shape = k.input.shape
-        tile = next((d for d in range(len(shape)) if d != k.axis), -1)
-        x = _operand(kb, k.input, tile)
-        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue, tile)
+        x = _operand(kb, k.input, tiling.axis("input"))
+        dst, finish = _result_and_epilogue(kb, k.out, k.out.dtype, k.epilogue,
+                                           tiling.axis("out"))
         kb.emit("softmax", dst, [x], [k.axis, k.log])
         finish()
         kb.quiet = True
-        rows = shape[tile] if tile >= 0 else 1
-        work = k.input.num_elements * 8
+        work *= 8
     else:  # validate() has rejected anything else already
         raise TypeError(type(k).__name__)
+    if isinstance(k, K.Conv2dKernel) and _pointwise_blas(k):
+        work = 0  # one BLAS call on the input itself, as a matmul: BLAS threads itself
     if rows == 0 or k.out.num_elements == 0:
         return KernelCode(k.name, kb.binding_count, 0, 0, 1, tuple(kb.values), (), False)
     return kb.finish(rows, 0, _workgroups(rows, work))

@@ -131,7 +131,9 @@ def pool2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
             dt if dt.kind == "f" else np.dtype(np.float64))
         divisor = np.outer(counts(oh, sh, kh, pt, pb, h),
                            counts(ow, sw, kw, pl, pr, w)).astype(sum_dt)
-        divisor[divisor == 0] = 1
+        # A window lying wholly in padding averages no element: NaN, as the reference's 0/0
+        # and reduce_mean over an empty axis (0/NaN gives it without a warning).
+        divisor[divisor == 0] = np.nan
         fill = 0
     elif dt.kind == "f":
         fill = -np.inf

@@ -6,7 +6,7 @@ import logging
 
 from hal_core.compiler.kernel_ir import GenericKernel, KernelExecutable, binding_count, validate
 from hal_core.compiler.target import TargetBackend, TargetOptions
-from hal_core.errors import CompileError
+from hal_core.errors import CompileError, OptionError
 from hal_core.module.model import Variant, VariantEntryPoint
 from hal_vmvx import bytecode
 
@@ -21,8 +21,8 @@ class VmvxTarget(TargetBackend):
     def compile(self, executable: KernelExecutable, options: TargetOptions) -> Variant:
         unknown = sorted(set(options.options))
         if unknown:
-            raise CompileError(f"target vmvx has no options, got {', '.join(unknown)}; remove "
-                               "them from the vmvx flags")
+            raise OptionError(f"target vmvx has no options, got {', '.join(unknown)}; remove "
+                              "them from the vmvx flags")
         if not executable.kernels:
             raise CompileError(f"executable {executable.name!r} has no kernels to compile")
         from hal_vmvx.lowering import lower_generic

@@ -71,7 +71,39 @@ class EntryPoint(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
-def EntryPointStart(builder): builder.StartObject(5)
+    # EntryPoint
+    def ScratchSize(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # EntryPoint
+    def ConstantPacks(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            from hal_core.module.schema.generated.ConstantPack import ConstantPack
+            obj = ConstantPack()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # EntryPoint
+    def ConstantPacksLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # EntryPoint
+    def ConstantPacksIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        return o == 0
+
+def EntryPointStart(builder): builder.StartObject(7)
 def Start(builder):
     return EntryPointStart(builder)
 def EntryPointAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -89,6 +121,15 @@ def AddBindingCount(builder, bindingCount):
 def EntryPointAddConstantCount(builder, constantCount): builder.PrependUint32Slot(4, constantCount, 0)
 def AddConstantCount(builder, constantCount):
     return EntryPointAddConstantCount(builder, constantCount)
+def EntryPointAddScratchSize(builder, scratchSize): builder.PrependUint64Slot(5, scratchSize, 0)
+def AddScratchSize(builder, scratchSize):
+    return EntryPointAddScratchSize(builder, scratchSize)
+def EntryPointAddConstantPacks(builder, constantPacks): builder.PrependUOffsetTRelativeSlot(6, flatbuffers.number_types.UOffsetTFlags.py_type(constantPacks), 0)
+def AddConstantPacks(builder, constantPacks):
+    return EntryPointAddConstantPacks(builder, constantPacks)
+def EntryPointStartConstantPacksVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def StartConstantPacksVector(builder, numElems):
+    return EntryPointStartConstantPacksVector(builder, numElems)
 def EntryPointEnd(builder): return builder.EndObject()
 def End(builder):
     return EntryPointEnd(builder)
