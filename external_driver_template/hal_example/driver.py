@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from hal_core.errors import HalRuntimeError, UsageError
 from hal_core.hal.allocator import Allocator, BufferUsage, MemoryHeap, MemoryType
-from hal_core.hal.buffer import Buffer, host_bytes
+from hal_core.hal.buffer import Buffer, host_bytes, writable_host_bytes
 from hal_core.hal.device import Device
 from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
 from hal_core.hal.fence import FenceLike, as_timepoints
@@ -229,7 +229,7 @@ class ExampleDevice(Device):
         The copy happens on the device's thread; ``target`` must stay alive and untouched until
         ``signal`` is reached.
         """
-        dst = _writable_host_bytes(target)
+        dst = writable_host_bytes(target, "queue_read")
         src = self._device_range(source, source_offset, dst.size, "queue_read source")
         self._submit(wait, signal, lambda: dst.__setitem__(slice(None), src), "queue_read")
 
@@ -261,26 +261,6 @@ class ExampleDevice(Device):
         self._ready.put(None)
         if threading.current_thread() is not self._thread:
             self._thread.join()
-
-
-def _writable_host_bytes(target: Any) -> Any:
-    """``target`` (numpy array, bytearray, memoryview) as a writable 1-D uint8 numpy view."""
-    import numpy as np
-
-    if isinstance(target, np.ndarray):
-        if not (target.flags.c_contiguous and target.flags.writeable):
-            raise UsageError("queue_read: the target array must be C-contiguous and writable; "
-                             "pass np.empty(...) or a bytearray")
-        return target.reshape(-1).view(np.uint8)
-    try:
-        view = memoryview(target)
-    except TypeError:
-        raise UsageError(f"queue_read: target must be a writable host buffer (numpy array, "
-                         f"bytearray, memoryview), got {type(target).__name__}") from None
-    if view.readonly or not view.c_contiguous:
-        raise UsageError("queue_read: the target is read-only or not contiguous; pass a "
-                         "writable numpy array, bytearray or memoryview")
-    return np.frombuffer(view.cast("B"), np.uint8)
 
 
 class _Work:

@@ -11,7 +11,7 @@ from hal_core.hookspecs import hookimpl
 from hal_example import FORMAT, NAME
 
 #: The hal plugin API this plugin was written for (see hal_core/hookspecs.py).
-HAL_PLUGIN_API_VERSION = "1.0"
+HAL_PLUGIN_API_VERSION = "1.1"
 
 
 @hookimpl
