@@ -1,0 +1,1 @@
+"""Kernel IR -> SPIR-V: a module builder (builder), shader helpers (shader), lowerings."""
