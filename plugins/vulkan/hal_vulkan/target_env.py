@@ -58,12 +58,14 @@ class TargetEnv:
 
     @property
     def spirv_version(self) -> tuple[int, int]:
-        """SPIR-V 1.3 for Vulkan 1.1, 1.5 for 1.2, 1.6 for 1.3 (1.4 with VK_KHR_spirv_1_4)."""
+        """SPIR-V 1.3 for Vulkan 1.1, 1.5 for 1.2, 1.6 for 1.3.
+
+        VK_KHR_spirv_1_4 would allow 1.4 on a 1.1 device, but codegen needs nothing from 1.4,
+        and 1.3 keeps every module valid under ``spirv-val --target-env vulkan1.1``.
+        """
         if self.version >= (1, 3):
             return (1, 6)
-        if self.version >= (1, 2):
-            return (1, 5)
-        return (1, 4) if "VK_KHR_spirv_1_4" in self.extensions else (1, 3)
+        return (1, 5) if self.version >= (1, 2) else (1, 3)
 
 
 def _env(version, limits, features, exts=(), vendor=None) -> TargetEnv:
@@ -73,15 +75,16 @@ def _env(version, limits, features, exts=(), vendor=None) -> TargetEnv:
 
 
 _DESKTOP_FEATURES = set(FEATURES)
-#: Named target triples for ``--vulkan-target-triple``.
+#: Named target triples for ``--vulkan-target-triple``. All say Vulkan 1.1 (SPIR-V 1.3): codegen
+#: uses nothing newer, and such modules load on every Vulkan 1.1+ driver.
 TRIPLES: dict[str, TargetEnv] = {
     # Mesa lavapipe 22.x (llvmpipe): Vulkan 1.3 on the CPU.
-    "lavapipe": _env((1, 3), {
+    "lavapipe": _env((1, 1), {
         "maxComputeSharedMemorySize": 32768, "maxComputeWorkGroupInvocations": 1024,
         "maxComputeWorkGroupSize": (1024, 1024, 1024), "maxStorageBufferRange": 1 << 27,
         "subgroupFeatures": 0x7F, "subgroupSize": 8}, _DESKTOP_FEATURES,
         ("VK_KHR_spirv_1_4", "VK_KHR_storage_buffer_storage_class"), "Mesa:CPU"),
-    "ampere": _env((1, 3), {
+    "ampere": _env((1, 1), {
         "maxComputeSharedMemorySize": 49152, "maxComputeWorkGroupInvocations": 1024,
         "maxComputeWorkGroupSize": (1024, 1024, 64),
         "maxComputeWorkGroupCount": (2147483647, 65535, 65535),

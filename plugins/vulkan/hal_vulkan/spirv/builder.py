@@ -150,7 +150,10 @@ class ModuleBuilder:
 
         ``tag`` keeps structs of different buffers apart (each needs its own decorations).
         """
-        rid = self._type(("struct", member, tag), Op.TypeStruct, [member])
+        key = ("struct", member, tag)
+        if key in self._types:
+            return self._types[key]
+        rid = self._type(key, Op.TypeStruct, [member])
         self.decorate(rid, Deco.Block)
         self._annotations += _inst(Op.MemberDecorate, [rid, 0, Deco.Offset, 0])
         return rid

@@ -1,0 +1,218 @@
+"""GenericKernel -> SPIR-V, and the scalar-body evaluation every lowering shares.
+
+Parallel-only kernels: one invocation per point of the iteration space. Kernels with reduction
+iterators: one invocation per output point looping over the reduction dims when the reduction
+is short or there are many outputs; otherwise a workgroup per output point, each invocation
+striding over the reduction space, combined by a shared-memory tree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hal_core.compiler.kernel_ir import (
+    Acc, Const, Epilogue, GenericKernel, Input, IterIndex, MappedOperand, Result, ScalarOp,
+    ValueRef,
+)
+from hal_vulkan.spirv import scalar
+from hal_vulkan.spirv.builder import Op
+from hal_vulkan.spirv.shader import Shader, split_grid
+
+Coords = dict[int, int]  # iteration dim -> uint32 id of its coordinate
+
+
+@dataclass
+class Plan:
+    """Launch shape of a kernel: workgroup size (x only) and grid."""
+
+    local_size: int
+    grid: tuple[int, int, int]
+    shared_bytes: int = 0
+
+
+def element_index(sh: Shader, mapped: MappedOperand, coords: Coords) -> int:
+    """Row-major element index of ``mapped.operand`` at the point ``coords``: a linear form."""
+    shape = mapped.operand.shape
+    strides = [math.prod(shape[j + 1:]) for j in range(len(shape))]
+    constant = sum(e.constant * s for e, s in zip(mapped.map.exprs, strides))
+    terms = {}
+    for e, s in zip(mapped.map.exprs, strides):
+        for d, c in enumerate(e.coeffs):
+            if c:
+                terms[d] = terms.get(d, 0) + c * s
+    return sh.linear(constant, [(c, coords[d]) for d, c in sorted(terms.items())])
+
+
+def evaluate(sh: Shader, body: tuple[ScalarOp, ...], yields: tuple[ValueRef, ...],
+             load_input: Callable[[int], tuple[int, str]], coords: Coords,
+             accs: list[tuple[int, str]] = ()) -> list[tuple[int, str]]:
+    """Emit ``body`` and return the ``yields`` as (register id, dtype)."""
+    inputs: dict[int, tuple[int, str]] = {}
+    results: list[tuple[int, str]] = []
+
+    def ref(v: ValueRef) -> tuple[int, str]:
+        if isinstance(v, Input):
+            if v.index not in inputs:
+                inputs[v.index] = load_input(v.index)
+            return inputs[v.index]
+        if isinstance(v, Result):
+            return results[v.index]
+        if isinstance(v, Const):
+            return sh.const(v.dtype, v.value), v.dtype
+        if isinstance(v, IterIndex):
+            return sh.f.op(Op.UConvert, sh.m.t_int(64), coords[v.dim]), "int64"
+        if isinstance(v, Acc):
+            return accs[v.index]
+        raise TypeError(f"unknown value reference {v!r}")
+
+    for op in body:
+        results.append((scalar.emit(sh, op, [ref(a) for a in op.args]), op.dtype))
+    return [ref(y) for y in yields]
+
+
+def input_loader(sh: Shader, inputs: tuple[MappedOperand, ...],
+                 coords: Coords) -> Callable[[int], tuple[int, str]]:
+    def load(i: int) -> tuple[int, str]:
+        m = inputs[i]
+        return sh.load(m.operand, element_index(sh, m, coords)), m.operand.dtype
+    return load
+
+
+def apply_epilogue(sh: Shader, epi: Epilogue | None, accs: list[tuple[int, str]],
+                   coords: Coords) -> list[tuple[int, str]]:
+    if epi is None:
+        return accs
+    return evaluate(sh, epi.body, epi.yields, input_loader(sh, epi.inputs, coords), coords, accs)
+
+
+def decompose(sh: Shader, linear: int, dims: list[int], space: tuple[int, ...]) -> Coords:
+    """Coordinates of ``dims`` (row-major, last fastest) from a linear uint32 index."""
+    coords: Coords = {}
+    rest = linear
+    for d in reversed(dims):
+        n = space[d]
+        if d == dims[0]:
+            coords[d] = rest
+        else:
+            coords[d] = sh.umod(rest, sh.u(n))
+            rest = sh.udiv(rest, sh.u(n))
+    return coords
+
+
+def launch(env_limits, threads: int, local_size: int) -> Plan:
+    groups = -(-max(threads, 1) // local_size)
+    return Plan(local_size, split_grid(groups, env_limits("maxComputeWorkGroupCount")))
+
+
+def lower_generic(k: GenericKernel, sh_factory, limit) -> Plan:
+    par = [d for d, t in enumerate(k.iterator_types) if t == "parallel"]
+    red = [d for d, t in enumerate(k.iterator_types) if t == "reduction"]
+    space = k.iteration_space
+    outputs = math.prod(space[d] for d in par)
+    red_size = math.prod(space[d] for d in red)
+    if red and red_size >= 256 and outputs <= 4096 and outputs > 0:
+        return _lower_tree_reduction(k, sh_factory, limit, par, red, outputs, red_size)
+    local = min(64, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
+    plan = launch(limit, outputs, local)
+    sh: Shader = sh_factory((local, 1, 1))
+    gid = sh.add(sh.mul(sh.workgroup_linear_id(plan.grid), sh.u(local)), sh.local_id())
+    with sh.if_(sh.ult(gid, sh.u(outputs))):
+        coords = decompose(sh, gid, par, space) if par else {}
+        if not red:
+            vals = evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, coords), coords)
+        else:
+            vals = _serial_reduction(sh, k, coords, red)
+        _store_outputs(sh, k, vals, coords)
+    sh.finish()
+    return plan
+
+
+def _serial_reduction(sh: Shader, k: GenericKernel, coords: Coords,
+                      red: list[int]) -> list[tuple[int, str]]:
+    dtypes = _yield_dtypes(k)
+    accs = [sh.var(sh.reg(dt), scalar.identity(sh, c, dt)) for c, dt in zip(k.combiners, dtypes)]
+
+    def nest(level: int) -> None:
+        if level == len(red):
+            vals = evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, coords), coords)
+            for ptr, (v, dt), c in zip(accs, vals, k.combiners):
+                cur = sh.f.load(sh.reg(dt), ptr)
+                sh.f.store(ptr, scalar.combine(sh, c, dt, cur, v))
+            return
+        with sh.loop(sh.u(0), sh.u(k.iteration_space[red[level]])) as i:
+            coords[red[level]] = i
+            nest(level + 1)
+
+    nest(0)
+    return [(sh.f.load(sh.reg(dt), p), dt) for p, dt in zip(accs, dtypes)]
+
+
+def _yield_dtypes(k: GenericKernel) -> list[str]:
+    out = []
+    for y in k.yields:
+        if isinstance(y, Result):
+            out.append(k.body[y.index].dtype)
+        elif isinstance(y, Input):
+            out.append(k.inputs[y.index].operand.dtype)
+        elif isinstance(y, Const):
+            out.append(y.dtype)
+        else:
+            out.append("int64")
+    return out
+
+
+def _store_outputs(sh: Shader, k: GenericKernel, vals: list[tuple[int, str]],
+                   coords: Coords) -> None:
+    if k.finalize is not None:
+        vals = apply_epilogue(sh, k.finalize, vals, coords)
+    for out, (v, dt) in zip(k.outputs, vals):
+        if dt != out.operand.dtype:
+            v = scalar.cast(sh, dt, out.operand.dtype, v)
+        sh.store(out.operand, element_index(sh, out, coords), v)
+
+
+def _lower_tree_reduction(k, sh_factory, limit, par, red, outputs, red_size):
+    """A workgroup per output point; invocations stride the reduction, then a shared tree."""
+    dtypes = _yield_dtypes(k)
+    bytes_per = sum(8 if dt in ("int64", "uint64", "float64") else 4 for dt in dtypes)
+    local = min(256, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
+    while local > 1 and local * bytes_per > limit("maxComputeSharedMemorySize"):
+        local //= 2
+    local = 1 << (local.bit_length() - 1)  # the tree halves: a power of two
+    plan = Plan(local, split_grid(outputs, limit("maxComputeWorkGroupCount")), local * bytes_per)
+    sh: Shader = sh_factory((local, 1, 1))
+    wg = sh.workgroup_linear_id(plan.grid)
+    lid = sh.local_id()
+    shared = [sh.shared_array(sh.reg(dt), local) for dt in dtypes]
+    in_range = sh.ult(wg, sh.u(outputs))
+    coords = decompose(sh, wg, par, k.iteration_space) if par else {}
+    accs = [sh.var(sh.reg(dt), scalar.identity(sh, c, dt)) for c, dt in zip(k.combiners, dtypes)]
+    with sh.if_(in_range):
+        with sh.loop(lid, sh.u(red_size), sh.u(local)) as r:
+            point = dict(coords) | decompose(sh, r, red, k.iteration_space)
+            vals = evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, point), point)
+            for ptr, (v, dt), c in zip(accs, vals, k.combiners):
+                sh.f.store(ptr, scalar.combine(sh, c, dt, sh.f.load(sh.reg(dt), ptr), v))
+    for arr, ptr, dt in zip(shared, accs, dtypes):
+        sh.f.store(sh.shared_ptr(arr, sh.reg(dt), lid), sh.f.load(sh.reg(dt), ptr))
+    step = local // 2
+    while step >= 1:  # unrolled: every invocation reaches every barrier (uniform control flow)
+        sh.barrier()
+        with sh.if_(sh.ult(lid, sh.u(step))):
+            other = sh.add(lid, sh.u(step))
+            for arr, dt, c in zip(shared, dtypes, k.combiners):
+                t = sh.reg(dt)
+                mine = sh.shared_ptr(arr, t, lid)
+                theirs = sh.f.load(t, sh.shared_ptr(arr, t, other))
+                sh.f.store(mine, scalar.combine(sh, c, dt, sh.f.load(t, mine), theirs))
+        step //= 2
+    sh.barrier()
+    first = sh.f.op(Op.IEqual, sh.bool, lid, sh.u(0))
+    with sh.if_(sh.f.op(Op.LogicalAnd, sh.bool, first, in_range)):
+        vals = [(sh.f.load(sh.reg(dt), sh.shared_ptr(arr, sh.reg(dt), sh.u(0))), dt)
+                for arr, dt in zip(shared, dtypes)]
+        _store_outputs(sh, k, vals, coords)
+    sh.finish()
+    return plan
