@@ -226,8 +226,9 @@ class Shader:
         self.f.branch(header)
         self.f.label(header)
         cur = self.f.load(self.u32, i)
+        cond = self.ult(cur, stop)
         self.f.raw(Op.LoopMerge, merge, cont, 0)
-        self.f.raw(Op.BranchConditional, self.ult(cur, stop), body, merge)
+        self.f.raw(Op.BranchConditional, cond, body, merge)
         self.f.label(body)
         yield cur
         self.f.branch(cont)
