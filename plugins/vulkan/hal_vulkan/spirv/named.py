@@ -1,9 +1,266 @@
-"""Named kernels -> SPIR-V."""
+"""Named kernels -> SPIR-V: one invocation per output element (per row for softmax).
+
+Large float32 matmuls take the shared-memory tiled path of :mod:`hal_vulkan.spirv.matmul`;
+everything else here is a direct loop nest, correct for every dtype and shape.
+"""
 
 from __future__ import annotations
 
+import math
+
+from hal_core.compiler.kernel_ir import (
+    ArgReduceKernel, Conv2dKernel, FLOAT_DTYPES, GatherKernel, KernelOperand, MatmulKernel,
+    Pool2dKernel, SoftmaxKernel,
+)
 from hal_vulkan.errors import UnsupportedKernelError
+from hal_vulkan.spirv import scalar
+from hal_vulkan.spirv.builder import Op
+from hal_vulkan.spirv.generic import Coords, Plan, apply_epilogue, decompose, launch
+from hal_vulkan.spirv.shader import Shader
+
+EXP, LOG = scalar.EXP, scalar.LOG
 
 
-def lower_named(k, factory, limit):
-    raise UnsupportedKernelError(f"{type(k).__name__} is not lowered yet")
+def flat(sh: Shader, shape: tuple[int, ...], idx: list[int]) -> int:
+    """Row-major element index of ``shape`` at per-dim uint32 ids ``idx``."""
+    return sh.linear(0, [(math.prod(shape[j + 1:]), v) for j, v in enumerate(idx)])
+
+
+def _per_element(limit, factory, total: int, rank_shape: tuple[int, ...], body) -> Plan:
+    """Run ``body(sh, coords)`` once per element of ``rank_shape`` (``total`` elements)."""
+    local = min(64, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
+    plan = launch(limit, total, local)
+    sh: Shader = factory((local, 1, 1))
+    gid = sh.add(sh.mul(sh.workgroup_linear_id(plan.grid), sh.u(local)), sh.local_id())
+    with sh.if_(sh.ult(gid, sh.u(total))):
+        body(sh, decompose(sh, gid, list(range(len(rank_shape))), rank_shape) if rank_shape
+             else {})
+    sh.finish()
+    return plan
+
+
+def _store(sh: Shader, k, value: int, dtype: str, coords: Coords) -> None:
+    (v, dt), = apply_epilogue(sh, getattr(k, "epilogue", None), [(value, dtype)], coords)
+    if dt != k.out.dtype:
+        v = scalar.cast(sh, dt, k.out.dtype, v)
+    sh.store(k.out, flat(sh, k.out.shape, [coords[d] for d in range(len(k.out.shape))]), v)
+
+
+def lower_named(k, factory, limit) -> Plan:
+    if isinstance(k, MatmulKernel):
+        from hal_vulkan.spirv.matmul import lower_tiled_matmul, tiled_matmul_fits
+        if tiled_matmul_fits(k, limit):
+            return lower_tiled_matmul(k, factory, limit)
+        return _matmul(k, factory, limit)
+    lowering = {Conv2dKernel: _conv2d, Pool2dKernel: _pool2d, ArgReduceKernel: _argreduce,
+                GatherKernel: _gather, SoftmaxKernel: _softmax}.get(type(k))
+    if lowering is None:
+        raise UnsupportedKernelError(f"no SPIR-V lowering for {type(k).__name__}")
+    return lowering(k, factory, limit)
+
+
+def _matmul(k: MatmulKernel, factory, limit) -> Plan:
+    m, n, kk = k.mnk
+    acc = k.acc_dtype or k.out.dtype
+    ro = len(k.out.shape)
+
+    def operand_index(sh, op: KernelOperand, coords, row, col, transpose):
+        r = len(op.shape)
+        idx = [sh.u(0) if op.shape[j] == 1 else coords[j + ro - r] for j in range(r - 2)]
+        idx += [col, row] if transpose else [row, col]
+        return flat(sh, op.shape, idx)
+
+    def body(sh: Shader, c: Coords) -> None:
+        t = sh.reg(acc)
+        total = sh.var(t, sh.const(acc, 0))
+        with sh.loop(sh.u(0), sh.u(kk)) as i:
+            a = sh.load(k.lhs, operand_index(sh, k.lhs, c, c[ro - 2], i, k.transpose_a))
+            b = sh.load(k.rhs, operand_index(sh, k.rhs, c, i, c[ro - 1], k.transpose_b))
+            prod = scalar.binary(sh, "mul", acc, scalar.cast(sh, k.lhs.dtype, acc, a),
+                                 scalar.cast(sh, k.rhs.dtype, acc, b))
+            sh.f.store(total, scalar.binary(sh, "add", acc, sh.f.load(t, total), prod))
+        _store(sh, k, sh.f.load(t, total), acc, c)
+
+    return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
+
+
+def _conv2d(k: Conv2dKernel, factory, limit) -> Plan:
+    acc = k.acc_dtype or k.out.dtype
+    _, c_in, h, w = k.input.shape
+    o_total, cpg, kh, kw = k.filter.shape
+    opg = o_total // k.groups
+    (s_h, s_w), (d_h, d_w), (top, left) = k.strides, k.dilation, k.padding[:2]
+
+    def body(sh: Shader, c: Coords) -> None:
+        t = sh.reg(acc)
+        n, o, y, x = c[0], c[1], c[2], c[3]
+        first_c = sh.mul(sh.udiv(o, sh.u(opg)), sh.u(cpg))
+        total = sh.var(t, sh.const(acc, 0))
+        with sh.loop(sh.u(0), sh.u(cpg)) as ci, sh.loop(sh.u(0), sh.u(kh)) as ky, \
+                sh.loop(sh.u(0), sh.u(kw)) as kx:
+            iy = sh.linear(-top, [(s_h, y), (d_h, ky)])
+            ix = sh.linear(-left, [(s_w, x), (d_w, kx)])
+            # Negative positions wrap to huge unsigned values: one compare per axis.
+            inside = sh.f.op(Op.LogicalAnd, sh.bool, sh.ult(iy, sh.u(h)), sh.ult(ix, sh.u(w)))
+            with sh.if_(inside):
+                a = sh.load(k.input, flat(sh, k.input.shape, [n, sh.add(first_c, ci), iy, ix]))
+                b = sh.load(k.filter, flat(sh, k.filter.shape, [o, ci, ky, kx]))
+                prod = scalar.binary(sh, "mul", acc, scalar.cast(sh, k.input.dtype, acc, a),
+                                     scalar.cast(sh, k.filter.dtype, acc, b))
+                sh.f.store(total, scalar.binary(sh, "add", acc, sh.f.load(t, total), prod))
+        v = sh.f.load(t, total)
+        if k.bias is not None:
+            bias = scalar.cast(sh, k.bias.dtype, acc, sh.load(k.bias, o))
+            v = scalar.binary(sh, "add", acc, bias, v)
+        _store(sh, k, v, acc, c)
+
+    del c_in
+    return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
+
+
+def _pool2d(k: Pool2dKernel, factory, limit) -> Plan:
+    dt = k.input.dtype
+    h, w = k.input.shape[2:]
+    (kh, kw), (s_h, s_w) = k.kernel_size, k.strides
+    top, left, bottom, right = k.padding
+    avg = k.kind == "avg"
+    # Average: float16 sums in f32, integers in f64 (then truncated), as the reference does.
+    acc = ("float64" if dt not in FLOAT_DTYPES else "float32" if dt == "float16" else dt) \
+        if avg else dt
+
+    def body(sh: Shader, c: Coords) -> None:
+        t = sh.reg(acc)
+        n, ch, y, x = c[0], c[1], c[2], c[3]
+        total = sh.var(t, scalar.identity(sh, "sum" if avg else "max", acc))
+        count = sh.var(sh.u32, sh.u(0))
+        with sh.loop(sh.u(0), sh.u(kh)) as ky, sh.loop(sh.u(0), sh.u(kw)) as kx:
+            iy = sh.linear(-top, [(s_h, y), (1, ky)])
+            ix = sh.linear(-left, [(s_w, x), (1, kx)])
+            inside = sh.f.op(Op.LogicalAnd, sh.bool, sh.ult(iy, sh.u(h)), sh.ult(ix, sh.u(w)))
+            if avg and k.count_include_pad:
+                py, px = sh.add(iy, sh.u(top)), sh.add(ix, sh.u(left))
+                counted = sh.f.op(Op.LogicalAnd, sh.bool, sh.ult(py, sh.u(h + top + bottom)),
+                                  sh.ult(px, sh.u(w + left + right)))
+                with sh.if_(counted):
+                    sh.f.store(count, sh.add(sh.f.load(sh.u32, count), sh.u(1)))
+            with sh.if_(inside):
+                v = scalar.cast(sh, dt, acc, sh.load(k.input, flat(sh, k.input.shape,
+                                                                    [n, ch, iy, ix])))
+                cur = sh.f.load(t, total)
+                sh.f.store(total, scalar.combine(sh, "sum" if avg else "max", acc, cur, v))
+                if avg and not k.count_include_pad:
+                    sh.f.store(count, sh.add(sh.f.load(sh.u32, count), sh.u(1)))
+        v = sh.f.load(t, total)
+        if avg:
+            cnt = sh.f.load(sh.u32, count)
+            cnt = sh.f.op(Op.Select, sh.u32, sh.f.op(Op.IEqual, sh.bool, cnt, sh.u(0)),
+                          sh.u(1), cnt)
+            v = scalar.binary(sh, "div", acc, v, scalar.cast(sh, "uint32", acc, cnt))
+            v = scalar.cast(sh, acc, dt, v)
+        _store(sh, k, v, dt, c)
+
+    return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
+
+
+def _argreduce(k: ArgReduceKernel, factory, limit) -> Plan:
+    shape, dt, ax = k.input.shape, k.input.dtype, k.axis
+    outer = tuple(s for d, s in enumerate(shape) if d != ax)
+    is_max = k.kind == "argmax"
+
+    def body(sh: Shader, c: Coords) -> None:
+        t = sh.reg(dt)
+        idx = [c[j if j < ax else j - 1] if j != ax else None for j in range(len(shape))]
+
+        def at(i: int) -> int:
+            return sh.load(k.input, flat(sh, shape, [i if v is None else v for v in idx]))
+
+        best = sh.var(t, at(sh.u(0)))
+        best_i = sh.var(sh.u32, sh.u(0))
+        with sh.loop(sh.u(1), sh.u(shape[ax])) as i:
+            v, b = at(i), sh.f.load(t, best)
+            if dt == "bool":
+                v, b = (sh.f.op(Op.Select, sh.u32, z, sh.u(1), sh.u(0)) for z in (v, b))
+            better = scalar.compare(sh, "cmp_gt" if is_max else "cmp_lt",
+                                    "uint32" if dt == "bool" else dt, v, b)
+            if dt in FLOAT_DTYPES:  # the first NaN wins and stays
+                b_nan = sh.f.op(Op.IsNan, sh.bool, b)
+                better = sh.f.op(Op.LogicalAnd, sh.bool, sh.f.op(Op.LogicalNot, sh.bool, b_nan),
+                                 sh.f.op(Op.LogicalOr, sh.bool, better,
+                                         sh.f.op(Op.IsNan, sh.bool, v)))
+            with sh.if_(better):
+                sh.f.store(best, at(i))
+                sh.f.store(best_i, i)
+        res = scalar.cast(sh, "uint32", k.out.dtype, sh.f.load(sh.u32, best_i))
+        sh.store(k.out, flat(sh, outer, [c[j] for j in range(len(outer))]), res)
+
+    return _per_element(limit, factory, math.prod(outer), outer, body)
+
+
+def _gather(k: GatherKernel, factory, limit) -> Plan:
+    ax, n = k.axis, k.data.shape[k.axis]
+    ri = len(k.indices.shape)
+    it = k.indices.dtype
+
+    def body(sh: Shader, c: Coords) -> None:
+        raw = sh.load(k.indices, flat(sh, k.indices.shape, [c[ax + j] for j in range(ri)]))
+        if it in ("int64", "uint64"):
+            wide = "int64" if it == "int64" else "uint64"
+            v = _clamp_index(sh, wide, raw, n)
+        elif it == "uint32":
+            v = sh.f.ext(sh.u32, scalar.UMIN, raw, sh.u(n - 1))
+        else:
+            v = _clamp_index(sh, "int32", raw, n)
+        rest = [c[d] for d in range(ax)] + [v] + [c[d] for d in range(ax + ri, len(k.out.shape))]
+        val = sh.load(k.data, flat(sh, k.data.shape, rest))
+        _store(sh, k, val, k.data.dtype, c)
+
+    return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
+
+
+def _clamp_index(sh: Shader, dt: str, v: int, n: int) -> int:
+    t = sh.reg(dt)
+    if dt != "uint64":
+        neg = sh.f.op(Op.SLessThan, sh.bool, v, sh.const(dt, 0))
+        v = sh.f.op(Op.Select, t, neg, sh.f.op(Op.IAdd, t, v, sh.const(dt, n)), v)
+        v = sh.f.ext(t, scalar.SMAX, v, sh.const(dt, 0))
+        v = sh.f.ext(t, scalar.SMIN, v, sh.const(dt, n - 1))
+    else:
+        v = sh.f.ext(t, scalar.UMIN, v, sh.const(dt, n - 1))
+    return v if t == sh.u32 else sh.f.op(Op.UConvert, sh.u32, v)
+
+
+def _softmax(k: SoftmaxKernel, factory, limit) -> Plan:
+    shape, dt, ax = k.input.shape, k.input.dtype, k.axis
+    if dt == "float64":
+        raise UnsupportedKernelError("float64 softmax needs exp, which has no GLSL.std.450 "
+                                     "instruction for 64-bit floats")
+    rows = tuple(s for d, s in enumerate(shape) if d != ax)
+    if 0 in shape:
+        rows = (0,)
+
+    def body(sh: Shader, c: Coords) -> None:
+        f, t = sh.f, sh.f32
+        base = [c[j if j < ax else j - 1] if j != ax else None for j in range(len(shape))]
+
+        def index(i: int) -> int:
+            return flat(sh, shape, [i if v is None else v for v in base])
+
+        mx = sh.var(t, sh.const("float32", float("-inf")))
+        with sh.loop(sh.u(0), sh.u(shape[ax])) as i:
+            f.store(mx, scalar.fmax(sh, t, f.load(t, mx), sh.load(k.input, index(i)), True))
+        m = f.load(t, mx)
+        total = sh.var(t, sh.const("float32", 0.0))
+        with sh.loop(sh.u(0), sh.u(shape[ax])) as i:
+            e = f.ext(t, EXP, f.op(Op.FSub, t, sh.load(k.input, index(i)), m))
+            f.store(total, f.op(Op.FAdd, t, f.load(t, total), e))
+        s = f.load(t, total)
+        log_s = f.ext(t, LOG, s)
+        with sh.loop(sh.u(0), sh.u(shape[ax])) as i:
+            shifted = f.op(Op.FSub, t, sh.load(k.input, index(i)), m)
+            v = (f.op(Op.FSub, t, shifted, log_s) if k.log
+                 else f.op(Op.FDiv, t, f.ext(t, EXP, shifted), s))
+            v = scalar.normalize(sh, dt, v)
+            point = {d: (i if d == ax else c[d if d < ax else d - 1]) for d in range(len(shape))}
+            _store(sh, k, v, dt, point)
+
+    return _per_element(limit, factory, math.prod(rows), rows, body)
