@@ -87,7 +87,7 @@ def lower_tiled_matmul(k: MatmulKernel, factory, limit) -> Plan:
     b_base = _batch_offset(sh, k.rhs.shape, batch, len(batch_shape))
 
     def a_index(row: int, kcol: int) -> int:  # A[m, k] of this batch
-        return sh.add(a_base, sh.linear(0, [(1, kcol), (m, row)] if k.transpose_a
+        return sh.add(a_base, sh.linear(0, [(m, kcol), (1, row)] if k.transpose_a
                                         else [(kk, row), (1, kcol)]))
 
     def b_index(krow: int, col: int) -> int:

@@ -139,6 +139,9 @@ class Shader:
             return self.f.op(Op.Bitcast, self.f32, w) if dtype == "float32" else w
         if size == 8:
             hi = self.load_word(operand.binding, self.add(word, self.u(1)))
+            if dtype == "float64":  # through uvec2: f64 needs no 64-bit integers
+                v2 = self.f.op(Op.CompositeConstruct, self.m.t_vec(self.u32, 2), w, hi)
+                return self.f.op(Op.Bitcast, self.m.t_float(64), v2)
             u64 = self.m.t_int(64)
             v = self.f.op(Op.BitwiseOr, u64, self.f.op(Op.UConvert, u64, w),
                           self.f.op(Op.ShiftLeftLogical, u64, self.f.op(Op.UConvert, u64, hi),
@@ -165,11 +168,15 @@ class Shader:
             self.f.store(self._word_ptr_at(operand.binding, word), bits)
             return
         if size == 8:
-            u64 = self.m.t_int(64)
-            v = self.f.op(Op.Bitcast, u64, value) if dtype == "float64" else value
-            lo = self.f.op(Op.UConvert, self.u32, v)
-            hi = self.f.op(Op.UConvert, self.u32,
-                           self.f.op(Op.ShiftRightLogical, u64, v, self.u(32)))
+            if dtype == "float64":
+                v2 = self.f.op(Op.Bitcast, self.m.t_vec(self.u32, 2), value)
+                lo = self.f.op(Op.CompositeExtract, self.u32, v2, 0)
+                hi = self.f.op(Op.CompositeExtract, self.u32, v2, 1)
+            else:
+                u64 = self.m.t_int(64)
+                lo = self.f.op(Op.UConvert, self.u32, value)
+                hi = self.f.op(Op.UConvert, self.u32,
+                               self.f.op(Op.ShiftRightLogical, u64, value, self.u(32)))
             self.f.store(self._word_ptr_at(operand.binding, word), lo)
             self.f.store(self._word_ptr_at(operand.binding, self.add(word, self.u(1))), hi)
             return

@@ -1,0 +1,143 @@
+"""vulkan-spirv codegen beyond the e2e suite: the tiled matmul, launch shapes within the target
+environment's limits (split grids, workgroup sizes, shared memory), declines and requirements."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from e2e_support import data
+
+import hal_core
+from hal_core.compiler.kernel_ir import (
+    GenericKernel, IndexingMap, Input, KernelExecutable, KernelOperand, MappedOperand,
+    MatmulKernel, Result, ScalarOp,
+)
+from hal_core.errors import CompileError
+from hal_core.ir import Builder, evaluate
+from hal_core.ir import ops as O
+from hal_vulkan.errors import UnsupportedKernelError
+from hal_vulkan.target import compile_executable
+from hal_vulkan.target_env import TRIPLES, parse_target_env, with_limits
+
+SEED_ENV = ("#vk.target_env<v1.1, r(120), [VK_KHR_spirv_1_4, VK_KHR_storage_buffer_storage_class],"
+            " {maxComputeSharedMemorySize = 16384 : i32, maxComputeWorkGroupInvocations = 1024: i32,"
+            " maxComputeWorkGroupSize = dense<[128, 8, 4]>: vector<3xi32>, subgroupFeatures = 7: i32,"
+            " subgroupSize = 64 : i32}>")
+
+
+def _module(build, *inputs):
+    b = Builder()
+    with b.function("main", [(f"a{i}", x.shape, x.dtype.name) for i, x in enumerate(inputs)]) as f:
+        out = build(*f.args)
+        f.ret(*(out if isinstance(out, tuple) else (out,)))
+    return b.module()
+
+
+def _check(build, inputs, runner, spirv_val, options=None, rtol=1e-4, atol=1e-4):
+    ir = _module(build, *inputs)
+    module = hal_core.compile(ir, target_backends=("vulkan-spirv",),
+                              target_options={"vulkan-spirv": options} if options else None)
+    variants = [v for ex in module.executables for v in ex.variants]
+    for v in variants:
+        spirv_val(bytes(v.payload))
+    runner.messages.clear()
+    got = runner.run(module, list(inputs))
+    assert not runner.messages, "\n".join(runner.messages)
+    want = evaluate(ir.functions[0], *inputs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=rtol, atol=atol)
+    return variants
+
+
+@pytest.mark.parametrize("sa,sb,ta,tb", [
+    ((130, 33), (33, 70), False, False),     # edges in every dim
+    ((128, 64), (64, 256), False, False),    # whole tiles
+    ((2, 96, 40), (40, 80), False, False),   # batch, rhs broadcast
+    ((40, 96), (80, 40), True, True),        # both transposed
+])
+def test_tiled_matmul(sa, sb, ta, tb, vulkan_runner, spirv_val) -> None:
+    a, b = data(sa, seed=1), data(sb, seed=2)
+    variants = _check(lambda x, y: O.relu(O.matmul(x, y, ta, tb)), (a, b), vulkan_runner,
+                      spirv_val)
+    assert any(f.startswith("vulkan:limit:maxComputeSharedMemorySize>=")
+               for f in variants[0].features), "the tiled path stages K slices in shared memory"
+
+
+def test_tiled_matmul_within_small_limits(vulkan_runner, spirv_val) -> None:
+    a, b = data((100, 70), seed=3), data((70, 90), seed=4)
+    variants = _check(O.matmul, (a, b), vulkan_runner, spirv_val,
+                      {"target-triple": "mobile"})
+    ep = variants[0].entry_points[0]
+    assert ep.workgroup_size[0] <= 128
+    assert "vulkan:limit:maxComputeWorkGroupInvocations>=128" in variants[0].features
+
+
+def test_grid_split_past_65535_workgroups(vulkan_runner, spirv_val) -> None:
+    x = data((65535 * 64 + 100,), seed=5)
+    variants = _check(O.exp, (x,), vulkan_runner, spirv_val, rtol=1e-5, atol=1e-6)
+    gx, gy, gz = variants[0].entry_points[0].workgroup_count
+    assert gx <= 65535 and gy == 2 and gz == 1
+
+
+def test_tree_reduction_and_seed_env(vulkan_runner, spirv_val) -> None:
+    x = data((3, 5000), seed=6)
+    variants = _check(lambda t: O.sum(t, axis=1), (x,), vulkan_runner, spirv_val,
+                      {"target-env": SEED_ENV}, rtol=1e-5)
+    ep = variants[0].entry_points[0]
+    assert ep.workgroup_count == (3, 1, 1) and ep.workgroup_size[0] <= 128
+    shared = [f for f in variants[0].features if "SharedMemorySize" in f]
+    assert shared and int(shared[0].split(">=")[1]) <= 16384
+
+
+def _copy_kernel(n: int, dtype: str = "float32") -> KernelExecutable:
+    src, dst = KernelOperand(0, (n,), dtype), KernelOperand(1, (n,), dtype)
+    ident = IndexingMap.identity(1)
+    return KernelExecutable("e", (GenericKernel(
+        "neg", (n,), ("parallel",), (MappedOperand(src, ident),), (MappedOperand(dst, ident),),
+        (ScalarOp("neg", (Input(0),), dtype),), (Result(0),)),))
+
+
+def test_storage_buffer_range_declines() -> None:
+    env = with_limits(TRIPLES["lavapipe"], maxStorageBufferRange=1024)
+    with pytest.raises(UnsupportedKernelError, match="maxStorageBufferRange"):
+        compile_executable(_copy_kernel(1000), env)
+    assert compile_executable(_copy_kernel(256), env).entry_points[0].name == "neg"
+
+
+def test_64_bit_types_need_device_features() -> None:
+    lavapipe = compile_executable(_copy_kernel(8, "float64"), TRIPLES["lavapipe"])
+    assert "vulkan:feature:shaderFloat64" in lavapipe.features
+    with pytest.raises(UnsupportedKernelError, match="shaderFloat64"):
+        compile_executable(_copy_kernel(8, "float64"), TRIPLES["mobile"])
+    with pytest.raises(UnsupportedKernelError, match="shaderInt64"):
+        compile_executable(_copy_kernel(8, "int64"), TRIPLES["mobile"])
+    plain = compile_executable(_copy_kernel(8), TRIPLES["mobile"])
+    assert not any(f.startswith("vulkan:feature:") for f in plain.features)
+
+
+def test_unknown_option_and_triple_are_errors() -> None:
+    ir = _module(O.exp, np.zeros(4, np.float32))
+    with pytest.raises(CompileError, match="--vulkan-target-triple"):
+        hal_core.compile(ir, target_backends=("vulkan-spirv",),
+                         target_options={"vulkan-spirv": {"target-triple": "nope"}})
+    with pytest.raises(CompileError, match="no option"):
+        hal_core.compile(ir, target_backends=("vulkan-spirv",),
+                         target_options={"vulkan-spirv": {"bogus": "1"}})
+
+
+def test_env_overrides_triple() -> None:
+    from hal_vulkan.target_env import target_env_from_options
+    env = target_env_from_options("ampere", SEED_ENV)
+    assert env == parse_target_env(SEED_ENV)
+    assert env.limit("maxComputeWorkGroupSize") == (128, 8, 4)
+    assert target_env_from_options("hopper", None).limit("subgroupSize") == 32
+
+
+def test_matmul_kernel_ir_directly(vulkan_runner, spirv_val) -> None:
+    """A batch-broadcast matmul straight from kernel IR through the tiled path."""
+    lhs, rhs = KernelOperand(0, (2, 70, 50), "float32"), KernelOperand(1, (50, 90), "float32")
+    out = KernelOperand(2, (2, 70, 90), "float32")
+    variant = compile_executable(KernelExecutable("mm", (MatmulKernel("mm", lhs, rhs, out),)),
+                                 TRIPLES["ampere"])
+    spirv_val(bytes(variant.payload))
+    assert variant.entry_points[0].workgroup_count[2] == 2
