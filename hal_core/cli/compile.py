@@ -61,10 +61,17 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(func=run_compile, target_flags=[])
 
 
+_FLAG_ALIASES = {"vulkan": "vulkan-spirv"}  # flag prefix -> the target it addresses
+
+
 def _target_options(flags: list[str], targets: list[str]) -> dict[str, dict[str, str]]:
     options: dict[str, dict[str, str]] = {}
     for flag in flags:
         key, value = flag.split("=", 1)
+        # IREE spells vulkan-spirv's flags --vulkan-target-env/--vulkan-target-triple.
+        key = next((t + key[len(a):] for a, t in _FLAG_ALIASES.items()
+                    if t in targets and key.startswith(a + "-")
+                    and not key.startswith(t + "-")), key)
         owner = max((t for t in targets if key.startswith(t + "-")), key=len, default=None)
         if owner is None:
             raise UsageError(f"unrecognized option '--{key}'; target-specific options are "
