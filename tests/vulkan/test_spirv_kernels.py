@@ -54,6 +54,7 @@ def _check(build, inputs, runner, spirv_val, options=None, rtol=1e-4, atol=1e-4)
     ((128, 64), (64, 256), False, False),    # whole tiles
     ((2, 96, 40), (40, 80), False, False),   # batch, rhs broadcast
     ((40, 96), (80, 40), True, True),        # both transposed
+    ((200, 36), (36, 132), False, False),    # vec4 path with partial tiles
 ])
 def test_tiled_matmul(sa, sb, ta, tb, vulkan_runner, spirv_val) -> None:
     a, b = data(sa, seed=1), data(sb, seed=2)
@@ -61,6 +62,11 @@ def test_tiled_matmul(sa, sb, ta, tb, vulkan_runner, spirv_val) -> None:
                       spirv_val)
     assert any(f.startswith("vulkan:limit:maxComputeSharedMemorySize>=")
                for f in variants[0].features), "the tiled path stages K slices in shared memory"
+    m, n, kk = (sa[-1] if ta else sa[-2]), (sb[-2] if tb else sb[-1]), (sa[-2] if ta else sa[-1])
+    vec4 = not (ta or tb) and kk % 4 == 0 and n % 4 == 0
+    # The vec4 path stages 128x8 slices of A and B (8 KiB); the scalar path 16-deep slices.
+    shared = next(f for f in variants[0].features if "SharedMemorySize" in f)
+    assert shared.endswith(">=8192") == vec4, shared
 
 
 def test_tiled_matmul_within_small_limits(vulkan_runner, spirv_val) -> None:

@@ -28,6 +28,7 @@ class Op:
     UConvert, SConvert, FConvert, Bitcast = 113, 114, 115, 124
     SNegate, FNegate, IAdd, FAdd, ISub, FSub, IMul, FMul = 126, 127, 128, 129, 130, 131, 132, 133
     UDiv, SDiv, FDiv, UMod, SRem = 134, 135, 136, 137, 138
+    VectorTimesScalar = 142
     IsNan, IsInf = 156, 157
     LogicalEqual, LogicalNotEqual, LogicalOr, LogicalAnd, LogicalNot, Select = (
         164, 165, 166, 167, 168, 169)

@@ -1,6 +1,7 @@
 """Named kernels -> SPIR-V: one invocation per output element (per row for softmax).
 
-Large float32 matmuls take the shared-memory tiled path of :mod:`hal_vulkan.spirv.matmul`;
+Large float32 matmuls take a shared-memory tiled path: :mod:`hal_vulkan.spirv.matmul_vec4` for
+aligned row-major operands, :mod:`hal_vulkan.spirv.matmul` for the rest;
 everything else here is a direct loop nest, correct for every dtype and shape.
 """
 
@@ -49,6 +50,9 @@ def _store(sh: Shader, k, value: int, dtype: str, coords: Coords) -> None:
 def lower_named(k, factory, limit) -> Plan:
     if isinstance(k, MatmulKernel):
         from hal_vulkan.spirv.matmul import lower_tiled_matmul, tiled_matmul_fits
+        from hal_vulkan.spirv.matmul_vec4 import lower_vec4_matmul, vec4_matmul_fits
+        if vec4_matmul_fits(k, limit):
+            return lower_vec4_matmul(k, factory, limit)
         if tiled_matmul_fits(k, limit):
             return lower_tiled_matmul(k, factory, limit)
         return _matmul(k, factory, limit)

@@ -51,6 +51,7 @@ class Shader:
             self.buffers.append(var)
             self._interface.append(var)
         self._builtins: dict[int, int] = {}
+        self._vec4_views: dict[int, int] = {}
 
     # ----- registers and constants
 
@@ -125,6 +126,31 @@ class Shader:
 
     def _word_ptr_at(self, binding: int, word: int) -> int:
         return self.f.op(Op.AccessChain, self._word_ptr, self.buffers[binding], self.u(0), word)
+
+    def vec4_view(self, binding: int) -> int:
+        """A second variable on ``binding`` seeing it as ``uvec4 data[]`` (16-byte accesses)."""
+        if binding not in self._vec4_views:
+            uvec4 = self.m.t_vec(self.u32, 4)
+            block = self.m.t_struct_block(self.m.t_runtime_array(uvec4, 16), f"v{binding}")
+            var = self.m.variable(self.m.t_ptr(SC.StorageBuffer, block), SC.StorageBuffer)
+            self.m.decorate(var, Deco.DescriptorSet, 0)
+            self.m.decorate(var, Deco.Binding, binding)
+            self._interface.append(var)
+            self._vec4_views[binding] = var
+        return self._vec4_views[binding]
+
+    def load_vec4(self, binding: int, index: int) -> int:
+        """Float vec4 number ``index`` (16-byte units) of ``binding``."""
+        uvec4 = self.m.t_vec(self.u32, 4)
+        ptr = self.f.op(Op.AccessChain, self.m.t_ptr(SC.StorageBuffer, uvec4),
+                        self.vec4_view(binding), self.u(0), index)
+        return self.f.op(Op.Bitcast, self.m.t_vec(self.f32, 4), self.f.load(uvec4, ptr))
+
+    def store_vec4(self, binding: int, index: int, value: int) -> None:
+        uvec4 = self.m.t_vec(self.u32, 4)
+        ptr = self.f.op(Op.AccessChain, self.m.t_ptr(SC.StorageBuffer, uvec4),
+                        self.vec4_view(binding), self.u(0), index)
+        self.f.store(ptr, self.f.op(Op.Bitcast, uvec4, value))
 
     def load_word(self, binding: int, word: int) -> int:
         return self.f.load(self.u32, self._word_ptr_at(binding, word))
