@@ -147,3 +147,13 @@ def test_matmul_kernel_ir_directly(vulkan_runner, spirv_val) -> None:
                                  TRIPLES["ampere"])
     spirv_val(bytes(variant.payload))
     assert variant.entry_points[0].workgroup_count[2] == 2
+
+
+def test_declined_kernel_falls_back_to_another_target() -> None:
+    """float64 exp has no GLSL.std.450 form: vmvx serves that kernel, vulkan-spirv the rest."""
+    x, y = np.ones((4,), np.float64), np.ones((3,), np.float32)
+    module = hal_core.compile(_module(lambda a, b: (O.exp(a), O.mul(b, b)), x, y),
+                              target_backends=("vulkan-spirv", "vmvx"))
+    formats = sorted(tuple(v.format for v in ex.variants) for ex in module.executables)
+    assert ("vmvx-bytecode",) in formats, formats
+    assert ("spirv", "vmvx-bytecode") in formats, formats

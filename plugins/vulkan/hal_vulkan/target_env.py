@@ -37,8 +37,6 @@ VECTOR_LIMITS = frozenset({"maxComputeWorkGroupSize", "maxComputeWorkGroupCount"
 #: Device feature booleans codegen knows (VkPhysicalDeviceFeatures and Vulkan 1.1/1.2 structs).
 FEATURES = ("shaderInt64", "shaderFloat64", "shaderInt16", "shaderFloat16", "shaderInt8",
             "storageBuffer8BitAccess", "storageBuffer16BitAccess")
-#: VkSubgroupFeatureFlagBits codegen may use.
-SUBGROUP_BASIC, SUBGROUP_ARITHMETIC = 0x1, 0x8
 
 
 @dataclass(frozen=True)
