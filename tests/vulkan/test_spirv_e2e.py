@@ -59,3 +59,23 @@ def test_spirv_validates_and_runs(case, spirv_val, vulkan_runner) -> None:
     assert len(got) == len(want)
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, np.asarray(w), case.rtol, case.atol, f"{case.id} result {i}")
+
+
+VK13_ENV = ("#vk.target_env<v1.3, r(0), [], {maxComputeWorkGroupInvocations = 256 : i32, "
+            "maxComputeWorkGroupSize = dense<[256, 256, 64]> : vector<3xi32>, "
+            "shaderInt64 = true, shaderFloat64 = true}>")
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+def test_spirv_validates_for_vulkan13_env(case, spirv_val) -> None:
+    """A Vulkan 1.3 environment gets SPIR-V 1.6, valid under spirv-val's vulkan1.3 rules."""
+    try:
+        module = hal_core.compile(case.function(), target_backends=("vulkan-spirv",),
+                                  target_options={"vulkan-spirv": {"target-env": VK13_ENV}})
+    except CompileError as e:
+        assert any(r in str(e) for r in DECLINE_REASONS), f"{case.id}: unexpected decline: {e}"
+        pytest.xfail(f"declined: {e}")
+    for ex in module.executables:
+        for v in ex.variants:
+            assert bytes(v.payload)[4:8] == bytes([0, 6, 1, 0]), "SPIR-V 1.6 header"
+            spirv_val(bytes(v.payload), "vulkan1.3")

@@ -32,11 +32,14 @@ DEFAULT_LIMITS: dict[str, int | tuple[int, int, int]] = {
     "maxStorageBufferRange": 1 << 27,
     "subgroupFeatures": 1,
     "subgroupSize": 4,
+    "minSubgroupSize": 0,   # VK_EXT_subgroup_size_control's range; 0 = not stated
+    "maxSubgroupSize": 0,
 }
 VECTOR_LIMITS = frozenset({"maxComputeWorkGroupSize", "maxComputeWorkGroupCount"})
 #: Device feature booleans codegen knows (VkPhysicalDeviceFeatures and Vulkan 1.1/1.2 structs).
 FEATURES = ("shaderInt64", "shaderFloat64", "shaderInt16", "shaderFloat16", "shaderInt8",
-            "storageBuffer8BitAccess", "storageBuffer16BitAccess")
+            "storageBuffer8BitAccess", "storageBuffer16BitAccess", "subgroupSizeControl",
+            "computeFullSubgroups", "vulkanMemoryModel")
 
 
 @dataclass(frozen=True)
@@ -200,13 +203,16 @@ def _parse_dict(p: _Parser) -> tuple[dict, set[str]]:
         key_at = p.pos
         key = p.take(None, "a limit name or '}'")
         p.take("=", f"'=' after {key}")
-        if key in FEATURES:
-            val = p.take(None, "true or false")
-            if val not in ("true", "false", "unit"):
+        if key in FEATURES:  # true/false/unit, or an integer (the device dump writes 1 : i32)
+            val = p.take(None, "true, false or an integer")
+            if val not in ("true", "false", "unit") and not re.fullmatch(r"-?\d+", val):
                 p.pos -= len(val)
-                raise p.error(f"true or false for feature {key}")
-            if val != "false":
+                raise p.error(f"true, false or an integer for feature {key}")
+            if val not in ("false", "0"):
                 features.add(key)
+            if p.peek() == ":":
+                p.take(":")
+                p.take(None, "a type such as i32")
         elif key in VECTOR_LIMITS:
             p.take("dense<", "dense<[x, y, z]>")
             p.take("[", "'['")
