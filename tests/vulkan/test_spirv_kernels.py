@@ -157,3 +157,16 @@ def test_declined_kernel_falls_back_to_another_target() -> None:
     formats = sorted(tuple(v.format for v in ex.variants) for ex in module.executables)
     assert ("vmvx-bytecode",) in formats, formats
     assert ("spirv", "vmvx-bytecode") in formats, formats
+
+
+@pytest.mark.parametrize("xs,ws,kwargs", [
+    ((2, 16, 20, 20), (64, 16, 3, 3), {"padding": 1}),
+    ((1, 8, 33, 31), (96, 4, 3, 2), {"groups": 2, "strides": (2, 1), "dilations": (1, 2),
+                                     "padding": (1, 0, 2, 1)}),
+])
+def test_conv_implicit_gemm(xs, ws, kwargs, vulkan_runner, spirv_val) -> None:
+    x, w, bias = data(xs, seed=7), data(ws, seed=8), data((ws[0],), seed=9)
+    variants = _check(lambda a, b, c: O.relu(O.conv2d(a, b, c, **kwargs)), (x, w, bias),
+                      vulkan_runner, spirv_val)
+    conv = [v for v in variants if any("SharedMemorySize" in f for f in v.features)]
+    assert conv, "the conv took the shared-memory implicit-GEMM path"

@@ -1,4 +1,4 @@
-"""Shared-memory tiled float32 matmul for real GPUs.
+"""Shared-memory tiled float32 GEMM for real GPUs: matmul, and conv2d as an implicit GEMM.
 
 Each workgroup computes a BM x BN output tile; its TX x TY invocations each hold a TM x TN block
 of accumulators in registers (rows ``ty + TY*i``, columns ``tx + TX*j``: neighbouring
@@ -38,10 +38,7 @@ class Tiling:
         return 4 * BK * (self.bm + self.bn)
 
 
-def choose_tiling(k: MatmulKernel, limit) -> Tiling | None:
-    if {k.lhs.dtype, k.rhs.dtype, k.out.dtype, k.acc_dtype or k.out.dtype} != {"float32"}:
-        return None
-    m, n, _ = k.mnk
+def choose_tiling(m: int, n: int, limit) -> Tiling | None:
     max_threads = min(limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
     for t in (Tiling(128, 128, 16), Tiling(64, 64, 16), Tiling(64, 64, 8)):
         if (t.threads <= max_threads and t.shared_bytes <= limit("maxComputeSharedMemorySize")
@@ -50,50 +47,71 @@ def choose_tiling(k: MatmulKernel, limit) -> Tiling | None:
     return None
 
 
-def tiled_matmul_fits(k: MatmulKernel, limit) -> bool:
-    if m_n_too_small(k):
-        return False
-    t = choose_tiling(k, limit)
+def gemm_fits(m: int, n: int, kk: int, batches: int, limit) -> Tiling | None:
+    """The tiling for an (m x kk) @ (kk x n) float32 product, or None if too small to pay."""
+    if m * n < 64 * 64 or kk < 16:
+        return None
+    t = choose_tiling(m, n, limit)
     if t is None:
-        return False
-    m, n, _ = k.mnk
-    grid = (-(-n // t.bn), -(-m // t.bm), math.prod(k.out.shape[:-2]))
-    return all(g <= c for g, c in zip(grid, limit("maxComputeWorkGroupCount")))
+        return None
+    grid = (-(-n // t.bn), -(-m // t.bm), batches)
+    return t if all(g <= c for g, c in zip(grid, limit("maxComputeWorkGroupCount"))) else None
 
 
-def m_n_too_small(k: MatmulKernel) -> bool:
+def _all_f32(*dtypes: str | None) -> bool:
+    return set(dtypes) == {"float32"}
+
+
+def tiled_matmul_fits(k: MatmulKernel, limit) -> bool:
     m, n, kk = k.mnk
-    return m * n < 64 * 64 or kk < 16
+    return (_all_f32(k.lhs.dtype, k.rhs.dtype, k.out.dtype, k.acc_dtype or k.out.dtype)
+            and gemm_fits(m, n, kk, math.prod(k.out.shape[:-2]), limit) is not None)
 
 
 def lower_tiled_matmul(k: MatmulKernel, factory, limit) -> Plan:
-    t = choose_tiling(k, limit)
     m, n, kk = k.mnk
-    tm, tn = t.bm // t.ty, t.bn // TX
     batch_shape = k.out.shape[:-2]
-    grid = (-(-n // t.bn), -(-m // t.bm), math.prod(batch_shape))
+    t = gemm_fits(m, n, kk, math.prod(batch_shape), limit)
     sh: Shader = factory((t.threads, 1, 1))
+    bz = sh.component(sh.builtin(BuiltIn.WorkgroupId), 2)
+    batch = _batch_coords(sh, bz, batch_shape)
+    a_base = _batch_offset(sh, k.lhs.shape, batch, len(batch_shape))
+    b_base = _batch_offset(sh, k.rhs.shape, batch, len(batch_shape))
+    ro = len(k.out.shape)
+
+    def load_a(row: int, kcol: int) -> int:  # A[m, k] of this batch
+        return sh.load(k.lhs, sh.add(a_base, sh.linear(0, [(m, kcol), (1, row)] if k.transpose_a
+                                                       else [(kk, row), (1, kcol)])))
+
+    def load_b(krow: int, col: int) -> int:
+        return sh.load(k.rhs, sh.add(b_base, sh.linear(0, [(kk, col), (1, krow)] if k.transpose_b
+                                                       else [(n, krow), (1, col)])))
+
+    def store(row: int, col: int, acc: int) -> None:
+        coords = {d: batch[d] for d in range(len(batch))} | {ro - 2: row, ro - 1: col}
+        (v, dt), = apply_epilogue(sh, k.epilogue, [(acc, "float32")], coords)
+        if dt != k.out.dtype:
+            v = scalar.cast(sh, dt, k.out.dtype, v)
+        sh.store(k.out, sh.linear(0, [(m * n, bz), (n, row), (1, col)]), v)
+
+    tiled_gemm(sh, t, m, n, kk, load_a, load_b, store)
+    sh.finish()
+    return Plan(t.threads, (-(-n // t.bn), -(-m // t.bm), math.prod(batch_shape)),
+                t.shared_bytes)
+
+
+def tiled_gemm(sh: Shader, t: Tiling, m: int, n: int, kk: int, load_a, load_b, store) -> None:
+    """The tile loop: ``load_a(row, k)``/``load_b(k, col)`` run only in bounds (zeros
+    elsewhere); ``store(row, col, acc)`` runs once per in-bounds output element."""
     f, f32, u = sh.f, sh.f32, sh.u
+    tm, tn = t.bm // t.ty, t.bn // TX
     a_sh = sh.shared_array(f32, BK * t.bm)
     b_sh = sh.shared_array(f32, BK * t.bn)
     wg = sh.builtin(BuiltIn.WorkgroupId)
     col0 = sh.mul(sh.component(wg, 0), u(t.bn))
     row0 = sh.mul(sh.component(wg, 1), u(t.bm))
-    bz = sh.component(wg, 2)
     lid = sh.local_id()
     tx, ty = sh.umod(lid, u(TX)), sh.udiv(lid, u(TX))
-    batch = _batch_coords(sh, bz, batch_shape)
-    a_base = _batch_offset(sh, k.lhs.shape, batch, len(batch_shape))
-    b_base = _batch_offset(sh, k.rhs.shape, batch, len(batch_shape))
-
-    def a_index(row: int, kcol: int) -> int:  # A[m, k] of this batch
-        return sh.add(a_base, sh.linear(0, [(m, kcol), (1, row)] if k.transpose_a
-                                        else [(kk, row), (1, kcol)]))
-
-    def b_index(krow: int, col: int) -> int:
-        return sh.add(b_base, sh.linear(0, [(kk, col), (1, krow)] if k.transpose_b
-                                        else [(n, krow), (1, col)]))
-
     zero = sh.const("float32", 0.0)
     accs = [[sh.var(f32, zero) for _ in range(tn)] for _ in range(tm)]
     with sh.loop(u(0), u(kk), u(BK)) as k0:
@@ -103,14 +121,14 @@ def lower_tiled_matmul(k: MatmulKernel, factory, limit) -> Plan:
             row, kc = sh.udiv(e, u(BK)), sh.umod(e, u(BK))
             gr, gk = sh.add(row0, row), sh.add(k0, kc)
             ok = f.op(Op.LogicalAnd, sh.bool, sh.ult(gr, u(m)), sh.ult(gk, u(kk)))
-            v = _guarded_load(sh, k.lhs, ok, lambda gr=gr, gk=gk: a_index(gr, gk))
+            v = _guarded_load(sh, ok, lambda gr=gr, gk=gk: load_a(gr, gk))
             f.store(sh.shared_ptr(a_sh, f32, sh.add(sh.mul(kc, u(t.bm)), row)), v)
         for r in range(t.bn * BK // t.threads):
             e = sh.add(lid, u(r * t.threads))
             kr, col = sh.udiv(e, u(t.bn)), sh.umod(e, u(t.bn))
             gk, gc = sh.add(k0, kr), sh.add(col0, col)
             ok = f.op(Op.LogicalAnd, sh.bool, sh.ult(gk, u(kk)), sh.ult(gc, u(n)))
-            v = _guarded_load(sh, k.rhs, ok, lambda gk=gk, gc=gc: b_index(gk, gc))
+            v = _guarded_load(sh, ok, lambda gk=gk, gc=gc: load_b(gk, gc))
             f.store(sh.shared_ptr(b_sh, f32, sh.add(sh.mul(kr, u(t.bn)), col)), v)
         sh.barrier()
         for kq in range(BK):
@@ -124,29 +142,20 @@ def lower_tiled_matmul(k: MatmulKernel, factory, limit) -> Plan:
                     f.store(acc, f.op(Op.FAdd, f32, f.load(f32, acc),
                                       f.op(Op.FMul, f32, a_vals[i], b_vals[j])))
         sh.barrier()
-    ro = len(k.out.shape)
     for i in range(tm):
         row = sh.add(row0, sh.add(ty, u(t.ty * i)))
         for j in range(tn):
             col = sh.add(col0, sh.add(tx, u(TX * j)))
             inside = f.op(Op.LogicalAnd, sh.bool, sh.ult(row, u(m)), sh.ult(col, u(n)))
             with sh.if_(inside):
-                coords = {d: batch[d] for d in range(len(batch))} | {ro - 2: row, ro - 1: col}
-                (v, dt), = apply_epilogue(sh, k.epilogue, [(f.load(f32, accs[i][j]), "float32")],
-                                          coords)
-                if dt != k.out.dtype:
-                    v = scalar.cast(sh, dt, k.out.dtype, v)
-                out_i = sh.linear(0, [(m * n, bz), (n, row), (1, col)])
-                sh.store(k.out, out_i, v)
-    sh.finish()
-    return Plan(t.threads, grid, t.shared_bytes)
+                store(row, col, f.load(f32, accs[i][j]))
 
 
-def _guarded_load(sh: Shader, operand, ok: int, index) -> int:
-    """operand[index()] where ``ok``, else 0.0 (the load itself only runs where ok)."""
+def _guarded_load(sh: Shader, ok: int, load) -> int:
+    """``load()`` where ``ok``, else 0.0 (the load itself only runs where ok)."""
     result = sh.var(sh.f32, sh.const("float32", 0.0))
     with sh.if_(ok):
-        sh.f.store(result, sh.load(operand, index()))
+        sh.f.store(result, load())
     return sh.f.load(sh.f32, result)
 
 

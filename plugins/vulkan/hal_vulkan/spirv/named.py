@@ -1,7 +1,8 @@
 """Named kernels -> SPIR-V: one invocation per output element (per row for softmax).
 
 Large float32 matmuls take a shared-memory tiled path: :mod:`hal_vulkan.spirv.matmul_vec4` for
-aligned row-major operands, :mod:`hal_vulkan.spirv.matmul` for the rest;
+aligned row-major operands, :mod:`hal_vulkan.spirv.matmul` for the rest, and float32 conv2d
+the implicit GEMM of :mod:`hal_vulkan.spirv.conv`;
 everything else here is a direct loop nest, correct for every dtype and shape.
 """
 
@@ -56,6 +57,10 @@ def lower_named(k, factory, limit) -> Plan:
         if tiled_matmul_fits(k, limit):
             return lower_tiled_matmul(k, factory, limit)
         return _matmul(k, factory, limit)
+    if isinstance(k, Conv2dKernel):
+        from hal_vulkan.spirv.conv import lower_tiled_conv, tiled_conv_fits
+        if tiled_conv_fits(k, limit):
+            return lower_tiled_conv(k, factory, limit)
     lowering = {Conv2dKernel: _conv2d, Pool2dKernel: _pool2d, ArgReduceKernel: _argreduce,
                 GatherKernel: _gather, SoftmaxKernel: _softmax}.get(type(k))
     if lowering is None:
