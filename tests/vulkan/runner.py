@@ -136,6 +136,19 @@ class Runner:
         vk.vkDestroyDescriptorSetLayout(d, set_layout, None)
         vk.vkDestroyShaderModule(d, shader, None)
 
+    def run_bindings(self, spirv: bytes, entry: M.VariantEntryPoint,
+                     contents: list[np.ndarray]) -> list[np.ndarray]:
+        """Dispatch ``entry`` once over bindings holding ``contents`` (bytes); return them after."""
+        bufs = [self.buffer(c.nbytes) for c in contents]
+        try:
+            for buf, c in zip(bufs, contents):
+                buf[2][:c.nbytes] = c.view(np.uint8).reshape(-1)
+            self.dispatch(spirv, entry, [(b[0], 0, len(b[2])) for b in bufs])
+            return [b[2][:c.nbytes].copy() for b, c in zip(bufs, contents)]
+        finally:
+            for b in bufs:
+                self.free(b)
+
     # ----- a whole function of a module
 
     def run(self, module: M.Module, inputs: list[np.ndarray],
