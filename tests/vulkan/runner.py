@@ -22,7 +22,8 @@ class Runner:
         layers = [VALIDATION_LAYER] if validation and VALIDATION_LAYER in {
             p.layerName for p in vk.vkEnumerateInstanceLayerProperties()} else []
         self.validation = bool(layers)
-        app = vk.VkApplicationInfo(pApplicationName="hal-spirv-tests", apiVersion=vk.VK_MAKE_VERSION(1, 1, 0))
+        app = vk.VkApplicationInfo(pApplicationName="hal-spirv-tests",
+                                   apiVersion=vk.VK_MAKE_VERSION(1, 1, 0))
         exts = ["VK_EXT_debug_utils"] if layers else []
         self.instance = vk.vkCreateInstance(vk.VkInstanceCreateInfo(
             pApplicationInfo=app, enabledLayerCount=len(layers), ppEnabledLayerNames=layers,

@@ -19,10 +19,11 @@ from hal_vulkan.errors import UnsupportedKernelError
 from hal_vulkan.target import compile_executable
 from hal_vulkan.target_env import TRIPLES, parse_target_env, with_limits
 
-SEED_ENV = ("#vk.target_env<v1.1, r(120), [VK_KHR_spirv_1_4, VK_KHR_storage_buffer_storage_class],"
-            " {maxComputeSharedMemorySize = 16384 : i32, maxComputeWorkGroupInvocations = 1024: i32,"
-            " maxComputeWorkGroupSize = dense<[128, 8, 4]>: vector<3xi32>, subgroupFeatures = 7: i32,"
-            " subgroupSize = 64 : i32}>")
+SEED_ENV = ("#vk.target_env<v1.1, r(120), [VK_KHR_spirv_1_4, "
+            "VK_KHR_storage_buffer_storage_class], {maxComputeSharedMemorySize = 16384 : i32, "
+            "maxComputeWorkGroupInvocations = 1024: i32, maxComputeWorkGroupSize = "
+            "dense<[128, 8, 4]>: vector<3xi32>, subgroupFeatures = 7: i32, "
+            "subgroupSize = 64 : i32}>")
 
 
 def _module(build, *inputs):

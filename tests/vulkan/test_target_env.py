@@ -66,8 +66,9 @@ def test_parse_errors_name_position_expected_found(text, column, expected, found
 def test_driver_dump_syntax_parses() -> None:
     """What ``hal devices dump vulkan --target-env`` prints is accepted back."""
     text = ("#vk.target_env<v1.3, r(230), [VK_EXT_subgroup_size_control, VK_KHR_spirv_1_4], "
-            "{maxComputeSharedMemorySize = 32768 : i32, maxComputeWorkGroupInvocations = 1024 : i32,"
-            " maxComputeWorkGroupSize = dense<[1024, 1024, 1024]> : vector<3xi32>, "
+            "{maxComputeSharedMemorySize = 32768 : i32, "
+            "maxComputeWorkGroupInvocations = 1024 : i32, "
+            "maxComputeWorkGroupSize = dense<[1024, 1024, 1024]> : vector<3xi32>, "
             "maxComputeWorkGroupCount = dense<[65535, 65535, 65535]> : vector<3xi32>, "
             "maxStorageBufferRange = 134217728 : i64, subgroupFeatures = 127 : i32, "
             "subgroupSize = 8 : i32, minSubgroupSize = 4 : i32, maxSubgroupSize = 8 : i32, "

@@ -56,7 +56,8 @@ class SC:
 
 
 class Deco:
-    Block, ArrayStride, BuiltIn, NonWritable, Binding, DescriptorSet, Offset = 2, 6, 11, 24, 33, 34, 35
+    Block, ArrayStride, BuiltIn, NonWritable = 2, 6, 11, 24
+    Binding, DescriptorSet, Offset = 33, 34, 35
 
 
 class BuiltIn:
