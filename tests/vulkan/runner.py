@@ -14,6 +14,8 @@ import vulkan as vk
 from hal_core.module import model as M
 
 VALIDATION_LAYER = "VK_LAYER_KHRONOS_validation"
+#: Device extensions the target's variants may require (enabled when the device has them).
+DEVICE_EXTENSIONS = ("VK_KHR_shader_float_controls",)
 
 
 class Runner:
@@ -46,9 +48,12 @@ class Runner:
         feats = vk.vkGetPhysicalDeviceFeatures(self.physical)
         enabled = vk.VkPhysicalDeviceFeatures(shaderInt64=feats.shaderInt64,
                                               shaderFloat64=feats.shaderFloat64)
+        available = {e.extensionName for e in
+                     vk.vkEnumerateDeviceExtensionProperties(self.physical, None)}
+        exts = [e for e in DEVICE_EXTENSIONS if e in available]
         self.device = vk.vkCreateDevice(self.physical, vk.VkDeviceCreateInfo(
-            queueCreateInfoCount=1, pQueueCreateInfos=[queue_info], pEnabledFeatures=enabled),
-            None)
+            queueCreateInfoCount=1, pQueueCreateInfos=[queue_info], pEnabledFeatures=enabled,
+            enabledExtensionCount=len(exts), ppEnabledExtensionNames=exts), None)
         self.queue = vk.vkGetDeviceQueue(self.device, self.family, 0)
         mem = vk.vkGetPhysicalDeviceMemoryProperties(self.physical)
         want = vk.VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | vk.VK_MEMORY_PROPERTY_HOST_COHERENT_BIT

@@ -171,3 +171,18 @@ def test_conv_implicit_gemm(xs, ws, kwargs, vulkan_runner, spirv_val) -> None:
                       vulkan_runner, spirv_val)
     conv = [v for v in variants if any("SharedMemorySize" in f for f in v.features)]
     assert conv, "the conv took the shared-memory implicit-GEMM path"
+
+
+def test_signed_zero_preservation_is_requested(spirv_val) -> None:
+    """Envs with float controls get SignedZeroInfNanPreserve on non-GEMM kernels (kernel IR
+    tells -0.0 from 0.0); Vulkan 1.1 envs then require the extension, 1.2+ have it core."""
+    k = _copy_kernel(8)
+    env11 = parse_target_env("#vk.target_env<v1.1, r(0), [VK_KHR_shader_float_controls], {}>")
+    v = compile_executable(k, env11)
+    spirv_val(bytes(v.payload))
+    assert "vulkan:ext:VK_KHR_shader_float_controls" in v.features
+    v12 = compile_executable(k, parse_target_env("#vk.target_env<v1.2, r(0), [], {}>"))
+    spirv_val(bytes(v12.payload), "vulkan1.2")
+    assert not any(f.startswith("vulkan:ext:") for f in v12.features)
+    plain = compile_executable(k, TRIPLES["lavapipe"])
+    assert b"SPV_KHR_float_controls" not in bytes(plain.payload)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 FORMAT = "spirv"
 OPTIONS = ("target-triple", "target-env")
 _CAP_FEATURES = {11: "shaderInt64", 10: "shaderFloat64"}
+FLOAT_CONTROLS = "VK_KHR_shader_float_controls"
 
 
 class VulkanSpirvTarget(TargetBackend):
@@ -47,14 +48,18 @@ def compile_executable(executable: KernelExecutable, env: TargetEnv) -> Variant:
     from hal_vulkan.spirv.shader import Shader
 
     module = ModuleBuilder(env.spirv_version)
+    float_controls = env.version >= (1, 2) or FLOAT_CONTROLS in env.extensions
     entry_points, plans = [], []
     for k in executable.kernels:
         validate(k)
         _check_buffer_range(k, env)
         n = binding_count(k)
 
-        def factory(local_size, k=k, n=n):
-            return Shader(module, n, local_size, k.name)
+        # fast_math: the GEMM tiles skip IEEE special-value preservation (their sums need no
+        # sign of zero, and it can cost speed).
+        def factory(local_size, fast_math=False, k=k, n=n):
+            return Shader(module, n, local_size, k.name,
+                          preserve_float_specials=float_controls and not fast_math)
         try:
             plan = (lower_generic(k, factory, env.limit) if isinstance(k, GenericKernel)
                     else lower_named(k, factory, env.limit))
@@ -99,6 +104,8 @@ def _requirements(env: TargetEnv, module, plans, executable) -> tuple[str, ...]:
     reqs = [f"vulkan:api>={env.version[0]}.{env.version[1]}"]
     if env.spirv_version == (1, 4) and env.version < (1, 2):
         reqs.append("vulkan:ext:VK_KHR_spirv_1_4")
+    if 4466 in module.capabilities and env.version < (1, 2):  # SignedZeroInfNanPreserve
+        reqs.append(f"vulkan:ext:{FLOAT_CONTROLS}")
     reqs += [f"vulkan:feature:{f}" for c, f in sorted(_CAP_FEATURES.items())
              if c in module.capabilities]
     local = max(p.local_size for p in plans)

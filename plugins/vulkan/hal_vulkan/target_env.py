@@ -76,6 +76,9 @@ def _env(version, limits, features, exts=(), vendor=None) -> TargetEnv:
 
 
 _DESKTOP_FEATURES = set(FEATURES)
+# VK_KHR_shader_float_controls is left out: listing it makes codegen ask for IEEE signed zeros
+# (SignedZeroInfNanPreserve), which the driver must then enable; Vulkan 1.2+ envs get it core.
+_DESKTOP_EXTENSIONS = ("VK_KHR_spirv_1_4", "VK_KHR_storage_buffer_storage_class")
 #: Named target triples for ``--vulkan-target-triple``. All say Vulkan 1.1 (SPIR-V 1.3): codegen
 #: uses nothing newer, and such modules load on every Vulkan 1.1+ driver.
 TRIPLES: dict[str, TargetEnv] = {
@@ -84,13 +87,13 @@ TRIPLES: dict[str, TargetEnv] = {
         "maxComputeSharedMemorySize": 32768, "maxComputeWorkGroupInvocations": 1024,
         "maxComputeWorkGroupSize": (1024, 1024, 1024), "maxStorageBufferRange": 1 << 27,
         "subgroupFeatures": 0x7F, "subgroupSize": 8}, _DESKTOP_FEATURES,
-        ("VK_KHR_spirv_1_4", "VK_KHR_storage_buffer_storage_class"), "Mesa:CPU"),
+        _DESKTOP_EXTENSIONS, "Mesa:CPU"),
     "ampere": _env((1, 1), {
         "maxComputeSharedMemorySize": 49152, "maxComputeWorkGroupInvocations": 1024,
         "maxComputeWorkGroupSize": (1024, 1024, 64),
         "maxComputeWorkGroupCount": (2147483647, 65535, 65535),
         "maxStorageBufferRange": (1 << 32) - 1, "subgroupFeatures": 0xFF, "subgroupSize": 32},
-        _DESKTOP_FEATURES, ("VK_KHR_spirv_1_4", "VK_KHR_storage_buffer_storage_class"),
+        _DESKTOP_FEATURES, _DESKTOP_EXTENSIONS,
         "NVIDIA:DiscreteGPU"),
     "mobile": _env((1, 1), {
         "maxComputeSharedMemorySize": 16384, "maxComputeWorkGroupInvocations": 128,

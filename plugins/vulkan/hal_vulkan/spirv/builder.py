@@ -47,6 +47,11 @@ class Op:
 
 class Cap:
     Shader, Float16, Float64, Int64, Int16, Int8 = 1, 9, 10, 11, 22, 39
+    SignedZeroInfNanPreserve = 4466
+
+
+#: Execution mode of SPV_KHR_float_controls (core in SPIR-V 1.4).
+MODE_SIGNED_ZERO_INF_NAN_PRESERVE = 4461
 
 
 class SC:
@@ -216,6 +221,9 @@ class ModuleBuilder:
                     local_size: tuple[int, int, int]) -> None:
         self._entry += _inst(Op.EntryPoint, [5, fn, *_string_words(name), *interface])
         self._modes += _inst(Op.ExecutionMode, [fn, 17, *local_size])
+
+    def execution_mode(self, fn: int, mode: int, *literals: int) -> None:
+        self._modes += _inst(Op.ExecutionMode, [fn, mode, *literals])
 
     def add_function(self, words: list[int]) -> None:
         self._functions += words

@@ -39,7 +39,7 @@ def lower_tiled_conv(k: Conv2dKernel, factory, limit) -> Plan:
     _, o_total, oh, ow = k.out.shape
     _, cpg, kh, kw = k.filter.shape
     (s_h, s_w), (d_h, d_w), (top, left) = k.strides, k.dilation, k.padding[:2]
-    sh: Shader = factory((t.threads, 1, 1))
+    sh: Shader = factory((t.threads, 1, 1), fast_math=True)
     f, u = sh.f, sh.u
     g = sh.component(sh.builtin(BuiltIn.WorkgroupId), 2)
     first_o = sh.mul(g, u(m))

@@ -72,7 +72,7 @@ def lower_tiled_matmul(k: MatmulKernel, factory, limit) -> Plan:
     m, n, kk = k.mnk
     batch_shape = k.out.shape[:-2]
     t = gemm_fits(m, n, kk, math.prod(batch_shape), limit)
-    sh: Shader = factory((t.threads, 1, 1))
+    sh: Shader = factory((t.threads, 1, 1), fast_math=True)
     bz = sh.component(sh.builtin(BuiltIn.WorkgroupId), 2)
     batch = _batch_coords(sh, bz, batch_shape)
     a_base = _batch_offset(sh, k.lhs.shape, batch, len(batch_shape))

@@ -52,7 +52,7 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
     m, n, kk = k.mnk
     batch_shape = k.out.shape[:-2]
     grid = (-(-n // BN), -(-m // BM), math.prod(batch_shape))
-    sh: Shader = factory((THREADS, 1, 1))
+    sh: Shader = factory((THREADS, 1, 1), fast_math=True)
     f, u, f32 = sh.f, sh.u, sh.f32
     v4 = sh.m.t_vec(f32, 4)
     a_sh = sh.shared_array(v4, BK * BM // 4)   # As[k][m/4]

@@ -20,8 +20,8 @@ from typing import Iterator
 from hal_core.compiler.kernel_ir import DTYPES, KernelOperand
 from hal_vulkan.errors import UnsupportedKernelError
 from hal_vulkan.spirv.builder import (
-    SCOPE_DEVICE, SCOPE_WORKGROUP, SEM_ACQ_REL, SEM_WORKGROUP, BuiltIn, Deco, FunctionBuilder,
-    ModuleBuilder, Op, SC,
+    MODE_SIGNED_ZERO_INF_NAN_PRESERVE, SCOPE_DEVICE, SCOPE_WORKGROUP, SEM_ACQ_REL, SEM_WORKGROUP,
+    BuiltIn, Cap, Deco, FunctionBuilder, ModuleBuilder, Op, SC,
 )
 
 GLSL_UNPACK_HALF, GLSL_PACK_HALF = 62, 58
@@ -29,8 +29,12 @@ GLSL_UNPACK_HALF, GLSL_PACK_HALF = 62, 58
 
 class Shader:
     def __init__(self, module: ModuleBuilder, num_bindings: int,
-                 local_size: tuple[int, int, int], name: str) -> None:
+                 local_size: tuple[int, int, int], name: str,
+                 preserve_float_specials: bool = False) -> None:
         self.m = module
+        #: Ask for IEEE signed zeros, infinities and NaNs (SPV_KHR_float_controls): kernel IR's
+        #: semantics tell -0.0 from 0.0 (1/x), which drivers may otherwise fold away.
+        self.preserve_float_specials = preserve_float_specials
         self.f = FunctionBuilder(self.m)
         self.name = name
         self.local_size = local_size
@@ -306,6 +310,13 @@ class Shader:
         interface = (self._interface if self.m.version >= (1, 4)
                      else list(self._builtins.values()))
         self.m.entry_point(self.f.id, self.name, interface, self.local_size)
+        if self.preserve_float_specials:
+            self.m.capabilities.add(Cap.SignedZeroInfNanPreserve)
+            if self.m.version < (1, 4):
+                self.m.extensions.add("SPV_KHR_float_controls")
+            for width in (16, 32, 64):
+                if ("float", width) in self.m._types:
+                    self.m.execution_mode(self.f.id, MODE_SIGNED_ZERO_INF_NAN_PRESERVE, width)
 
 
 def split_grid(workgroups: int, max_count: tuple[int, int, int]) -> tuple[int, int, int]:
