@@ -186,3 +186,13 @@ def test_signed_zero_preservation_is_requested(spirv_val) -> None:
     assert not any(f.startswith("vulkan:ext:") for f in v12.features)
     plain = compile_executable(k, TRIPLES["lavapipe"])
     assert b"SPV_KHR_float_controls" not in bytes(plain.payload)
+
+
+def test_vec4_matmul_whole_tiles_without_bounds_checks(vulkan_runner, spirv_val) -> None:
+    """256x128x64: whole tiles take the unguarded loop (prefetch clamped to the last slice)."""
+    a, b = data((256, 64), seed=10), data((64, 128), seed=11)
+    variants = _check(O.matmul, (a, b), vulkan_runner, spirv_val)
+    assert variants[0].entry_points[0].workgroup_count == (1, 2, 1)
+    guarded = _check(O.matmul, (data((256, 68), seed=12), data((68, 128), seed=13)),
+                     vulkan_runner, spirv_val)
+    assert len(bytes(guarded[0].payload)) > len(bytes(variants[0].payload))

@@ -18,6 +18,7 @@ For row-major (non-transposed) operands whose K and N are multiples of 4 and who
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 from hal_core.compiler.kernel_ir import MatmulKernel
 from hal_vulkan.spirv import scalar
@@ -79,9 +80,15 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
         b_ok = f.op(Op.LogicalAnd, sh.bool, sh.ult(gb, u(kk)), sh.ult(b_col, u(n)))
         a_elem = sh.add(a_base, sh.linear(0, [(kk, a_row), (1, ga)]))
         b_elem = sh.add(b_base, sh.linear(0, [(n, gb), (1, b_col)]))
+        if aligned:  # every load in bounds: plain loads the driver may issue early
+            return (sh.load_vec4(k.lhs.binding, _vec4_index(sh, k.lhs, a_elem)),
+                    sh.load_vec4(k.rhs.binding, _vec4_index(sh, k.rhs, b_elem)))
         return (_guarded_vec4(sh, k.lhs, a_ok, a_elem, zero4),
                 _guarded_vec4(sh, k.rhs, b_ok, b_elem, zero4))
 
+    # Whole tiles only: no bounds checks at all; the prefetch after the last slice is clamped
+    # to re-read that slice instead of running past the operands.
+    aligned = m % BM == 0 and n % BN == 0 and kk % BK == 0
     reg_a, reg_b = sh.var(v4), sh.var(v4)
     first_a, first_b = fetch(u(0))
     f.store(reg_a, first_a)
@@ -99,7 +106,10 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
         b_idx = sh.add(sh.mul(b_k, u(BN // 4)), sh.umod(lid, u(32)))
         f.store(sh.shared_ptr(b_sh, v4, b_idx), f.load(v4, reg_b))
         sh.barrier()
-        next_a, next_b = fetch(sh.add(k0, u(BK)))
+        next_k0 = sh.add(k0, u(BK))
+        if aligned:
+            next_k0 = f.ext(sh.u32, scalar.UMIN, next_k0, u(kk - BK))
+        next_a, next_b = fetch(next_k0)
         f.store(reg_a, next_a)
         f.store(reg_b, next_b)
         for kq in range(BK):
@@ -118,8 +128,8 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
         row = sh.add(row0, sh.add(sh.mul(ty, u(4)), u(64 * (i // 4) + i % 4)))
         for h in range(2):
             col = sh.add(col0, sh.add(sh.mul(tx, u(4)), u(64 * h)))
-            inside = f.op(Op.LogicalAnd, sh.bool, sh.ult(row, u(m)), sh.ult(col, u(n)))
-            with sh.if_(inside):
+            with (nullcontext() if aligned else sh.if_(
+                    f.op(Op.LogicalAnd, sh.bool, sh.ult(row, u(m)), sh.ult(col, u(n))))):
                 val = f.load(v4, accs[i][h])
                 if k.epilogue is not None:
                     parts = []
@@ -137,10 +147,13 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
     return Plan(THREADS, grid, SHARED_BYTES)
 
 
+def _vec4_index(sh: Shader, operand, elem: int) -> int:
+    return sh.add(sh.u(operand.byte_offset // 16), sh.udiv(elem, sh.u(4)))
+
+
 def _guarded_vec4(sh: Shader, operand, ok: int, elem: int, zero4: int) -> int:
     v4 = sh.m.t_vec(sh.f32, 4)
     result = sh.var(v4, zero4)
     with sh.if_(ok):
-        index = sh.add(sh.u(operand.byte_offset // 16), sh.udiv(elem, sh.u(4)))
-        sh.f.store(result, sh.load_vec4(operand.binding, index))
+        sh.f.store(result, sh.load_vec4(operand.binding, _vec4_index(sh, operand, elem)))
     return sh.f.load(v4, result)
