@@ -196,3 +196,15 @@ def test_vec4_matmul_whole_tiles_without_bounds_checks(vulkan_runner, spirv_val)
     guarded = _check(O.matmul, (data((256, 68), seed=12), data((68, 128), seed=13)),
                      vulkan_runner, spirv_val)
     assert len(bytes(guarded[0].payload)) > len(bytes(variants[0].payload))
+
+
+def test_reduction_order_follows_memory_layout(vulkan_runner, spirv_val) -> None:
+    """Reducing the contiguous axis: a workgroup per output (tree); reducing a leading axis:
+    an invocation per output, neighbours reading neighbouring columns."""
+    x = data((64, 300), seed=14)
+    rows = _check(lambda t: O.sum(t, axis=1), (x,), vulkan_runner, spirv_val, rtol=1e-5)
+    assert rows[0].entry_points[0].workgroup_count == (64, 1, 1)
+    cols = _check(lambda t: O.sum(t, axis=0), (x.T.copy(),), vulkan_runner, spirv_val,
+                  rtol=1e-5)
+    assert cols[0].entry_points[0].workgroup_count == (1, 1, 1)
+    assert not any("SharedMemorySize" in f for f in cols[0].features)

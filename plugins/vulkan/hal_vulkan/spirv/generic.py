@@ -2,8 +2,9 @@
 
 Parallel-only kernels: one invocation per point of the iteration space. Kernels with reduction
 iterators: one invocation per output point looping over the reduction dims when the reduction
-is short or there are many outputs; otherwise a workgroup per output point, each invocation
-striding over the reduction space, combined by a shared-memory tree.
+is short or neighbouring outputs read neighbouring elements; otherwise a workgroup per output
+point, each invocation striding over the reduction space (coalesced reads), combined by a
+shared-memory tree.
 """
 
 from __future__ import annotations
@@ -32,16 +33,22 @@ class Plan:
     shared_bytes: int = 0
 
 
-def element_index(sh: Shader, mapped: MappedOperand, coords: Coords) -> int:
-    """Row-major element index of ``mapped.operand`` at the point ``coords``: a linear form."""
+def dim_strides(mapped: MappedOperand) -> tuple[int, dict[int, int]]:
+    """(constant, {iteration dim: element stride}) of the operand's row-major index."""
     shape = mapped.operand.shape
     strides = [math.prod(shape[j + 1:]) for j in range(len(shape))]
     constant = sum(e.constant * s for e, s in zip(mapped.map.exprs, strides))
-    terms = {}
+    terms: dict[int, int] = {}
     for e, s in zip(mapped.map.exprs, strides):
         for d, c in enumerate(e.coeffs):
             if c:
                 terms[d] = terms.get(d, 0) + c * s
+    return constant, terms
+
+
+def element_index(sh: Shader, mapped: MappedOperand, coords: Coords) -> int:
+    """Row-major element index of ``mapped.operand`` at the point ``coords``: a linear form."""
+    constant, terms = dim_strides(mapped)
     return sh.linear(constant, [(c, coords[d]) for d, c in sorted(terms.items())])
 
 
@@ -112,7 +119,7 @@ def lower_generic(k: GenericKernel, sh_factory, limit) -> Plan:
     space = k.iteration_space
     outputs = math.prod(space[d] for d in par)
     red_size = math.prod(space[d] for d in red)
-    if red and red_size >= 256 and outputs <= 4096 and outputs > 0:
+    if red and red_size >= 256 and outputs > 0 and not _coalesced_across_outputs(k, par):
         return _lower_tree_reduction(k, sh_factory, limit, par, red, outputs, red_size)
     local = min(64, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
     plan = launch(limit, outputs, local)
@@ -127,6 +134,15 @@ def lower_generic(k: GenericKernel, sh_factory, limit) -> Plan:
         _store_outputs(sh, k, vals, coords)
     sh.finish()
     return plan
+
+
+def _coalesced_across_outputs(k: GenericKernel, par: list[int]) -> bool:
+    """Whether neighbouring outputs read neighbouring elements (sum over a leading axis): then
+    one invocation per output, looping, reads memory coalesced; otherwise (reducing the
+    contiguous axis) a workgroup per output striding the reduction is the coalesced order."""
+    if not par or k.iteration_space[par[-1]] < 32:
+        return False
+    return any(abs(dim_strides(m)[1].get(par[-1], 0)) == 1 for m in k.inputs)
 
 
 def _serial_reduction(sh: Shader, k: GenericKernel, coords: Coords,
