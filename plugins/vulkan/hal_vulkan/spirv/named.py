@@ -95,7 +95,7 @@ def _matmul(k: MatmulKernel, factory, limit) -> Plan:
 
 def _conv2d(k: Conv2dKernel, factory, limit) -> Plan:
     acc = k.acc_dtype or k.out.dtype
-    _, c_in, h, w = k.input.shape
+    h, w = k.input.shape[2:]
     o_total, cpg, kh, kw = k.filter.shape
     opg = o_total // k.groups
     (s_h, s_w), (d_h, d_w), (top, left) = k.strides, k.dilation, k.padding[:2]
@@ -123,7 +123,6 @@ def _conv2d(k: Conv2dKernel, factory, limit) -> Plan:
             v = scalar.binary(sh, "add", acc, bias, v)
         _store(sh, k, v, acc, c)
 
-    del c_in
     return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
 
 
