@@ -44,5 +44,9 @@ def vulkan_runner():
     except Exception as e:  # no loader (OSError), no driver (VkErrorIncompatibleDriver), ...
         _missing(f"no usable Vulkan device: {type(e).__name__}: {e}; install libvulkan1 and "
                  "mesa-vulkan-drivers")
+    if not runner.validation and os.environ.get("CI"):
+        runner.close()
+        pytest.fail("the Khronos validation layer is missing (CI installs "
+                    "vulkan-validationlayers: see .ci/run)")
     yield runner
     runner.close()
