@@ -127,13 +127,24 @@ def lower_generic(k: GenericKernel, sh_factory, limit) -> Plan:
     gid = sh.add(sh.mul(sh.workgroup_linear_id(plan.grid), sh.u(local)), sh.local_id())
     with sh.if_(sh.ult(gid, sh.u(outputs))):
         coords = decompose(sh, gid, par, space) if par else {}
-        if not red:
-            vals = evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, coords), coords)
+        if not red and _is_copy(k):  # moves elements as they are: int64 needs no Int64
+            for y, out in zip(k.yields, k.outputs):
+                src = k.inputs[y.index]
+                sh.copy_element(src.operand, element_index(sh, src, coords), out.operand,
+                                element_index(sh, out, coords))
         else:
-            vals = _serial_reduction(sh, k, coords, red)
-        _store_outputs(sh, k, vals, coords)
+            vals = (evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, coords), coords)
+                    if not red else _serial_reduction(sh, k, coords, red))
+            _store_outputs(sh, k, vals, coords)
     sh.finish()
     return plan
+
+
+def _is_copy(k: GenericKernel) -> bool:
+    """A kernel that only moves elements (transpose, slice, concat piece, broadcast)."""
+    return not k.body and k.finalize is None and all(
+        isinstance(y, Input) and k.inputs[y.index].operand.dtype == o.operand.dtype
+        for y, o in zip(k.yields, k.outputs))
 
 
 def _coalesced_across_outputs(k: GenericKernel, par: list[int]) -> bool:

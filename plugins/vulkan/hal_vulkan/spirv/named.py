@@ -198,8 +198,12 @@ def _argreduce(k: ArgReduceKernel, factory, limit) -> Plan:
             with sh.if_(better):
                 sh.f.store(best, at(i))
                 sh.f.store(best_i, i)
-        res = scalar.cast(sh, "uint32", k.out.dtype, sh.f.load(sh.u32, best_i))
-        sh.store(k.out, flat(sh, outer, [c[j] for j in range(len(outer))]), res)
+        out_index = flat(sh, outer, [c[j] for j in range(len(outer))])
+        if k.out.dtype in ("int64", "uint64"):  # no 64-bit arithmetic needed for an index
+            sh.store_index64(k.out, out_index, sh.f.load(sh.u32, best_i))
+        else:
+            sh.store(k.out, out_index, scalar.cast(sh, "uint32", k.out.dtype,
+                                                   sh.f.load(sh.u32, best_i)))
 
     return _per_element(limit, factory, math.prod(outer), outer, body)
 
@@ -210,31 +214,48 @@ def _gather(k: GatherKernel, factory, limit) -> Plan:
     it = k.indices.dtype
 
     def body(sh: Shader, c: Coords) -> None:
-        raw = sh.load(k.indices, flat(sh, k.indices.shape, [c[ax + j] for j in range(ri)]))
+        at = flat(sh, k.indices.shape, [c[ax + j] for j in range(ri)])
         if it in ("int64", "uint64"):
-            wide = "int64" if it == "int64" else "uint64"
-            v = _clamp_index(sh, wide, raw, n)
+            v = _clamp_index_words(sh, *sh.load_words64(k.indices, at), n, it == "int64")
         elif it == "uint32":
-            v = sh.f.ext(sh.u32, scalar.UMIN, raw, sh.u(n - 1))
+            v = sh.f.ext(sh.u32, scalar.UMIN, sh.load(k.indices, at), sh.u(n - 1))
         else:
-            v = _clamp_index(sh, "int32", raw, n)
+            v = _clamp_index(sh, "int32", sh.load(k.indices, at), n)
         rest = [c[d] for d in range(ax)] + [v] + [c[d] for d in range(ax + ri, len(k.out.shape))]
-        val = sh.load(k.data, flat(sh, k.data.shape, rest))
-        _store(sh, k, val, k.data.dtype, c)
+        src = flat(sh, k.data.shape, rest)
+        if k.epilogue is None and k.data.dtype == k.out.dtype:  # int64 data needs no Int64
+            sh.copy_element(k.data, src, k.out, flat(sh, k.out.shape, [
+                c[d] for d in range(len(k.out.shape))]))
+        else:
+            _store(sh, k, sh.load(k.data, src), k.data.dtype, c)
 
     return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
 
 
+def _clamp_index_words(sh: Shader, lo: int, hi: int, n: int, signed: bool) -> int:
+    """numpy-style index (negatives from the end), clamped to [0, n), of a 64-bit integer given
+    as two words, without 64-bit arithmetic: only values with hi in {0, -1} are in range."""
+    f, b = sh.f, sh.bool
+    lo_neg = f.op(Op.SLessThan, b, lo, sh.u(0))
+    fits_pos = f.op(Op.LogicalAnd, b, f.op(Op.IEqual, b, hi, sh.u(0)),
+                    f.op(Op.LogicalNot, b, lo_neg))
+    if not signed:
+        return f.op(Op.Select, sh.u32, fits_pos, f.ext(sh.u32, scalar.UMIN, lo, sh.u(n - 1)),
+                    sh.u(n - 1))
+    fits_neg = f.op(Op.LogicalAnd, b, f.op(Op.IEqual, b, hi, sh.u(0xFFFFFFFF)), lo_neg)
+    small = _clamp_index(sh, "int32", lo, n)
+    hi_neg = f.op(Op.SLessThan, b, hi, sh.u(0))
+    far = f.op(Op.Select, sh.u32, hi_neg, sh.u(0), sh.u(n - 1))
+    return f.op(Op.Select, sh.u32, f.op(Op.LogicalOr, b, fits_pos, fits_neg), small, far)
+
+
 def _clamp_index(sh: Shader, dt: str, v: int, n: int) -> int:
-    t = sh.reg(dt)
-    if dt != "uint64":
-        neg = sh.f.op(Op.SLessThan, sh.bool, v, sh.const(dt, 0))
-        v = sh.f.op(Op.Select, t, neg, sh.f.op(Op.IAdd, t, v, sh.const(dt, n)), v)
-        v = sh.f.ext(t, scalar.SMAX, v, sh.const(dt, 0))
-        v = sh.f.ext(t, scalar.SMIN, v, sh.const(dt, n - 1))
-    else:
-        v = sh.f.ext(t, scalar.UMIN, v, sh.const(dt, n - 1))
-    return v if t == sh.u32 else sh.f.op(Op.UConvert, sh.u32, v)
+    """A signed 32-bit (or narrower, canonical) index, negatives from the end, into [0, n)."""
+    t = sh.u32
+    neg = sh.f.op(Op.SLessThan, sh.bool, v, sh.const(dt, 0))
+    v = sh.f.op(Op.Select, t, neg, sh.f.op(Op.IAdd, t, v, sh.const(dt, n)), v)
+    v = sh.f.ext(t, scalar.SMAX, v, sh.const(dt, 0))
+    return sh.f.ext(t, scalar.SMIN, v, sh.const(dt, n - 1))
 
 
 def _softmax(k: SoftmaxKernel, factory, limit) -> Plan:

@@ -227,6 +227,34 @@ class Shader:
         self.f.op(Op.AtomicOr, self.u32, ptr, self.u(SCOPE_DEVICE), self.u(0),
                   self.f.op(Op.ShiftLeftLogical, self.u32, bits, shift))
 
+    # ----- 64-bit integers as word pairs, for kernels that only move or produce them (no Int64)
+
+    def store_index64(self, operand: KernelOperand, index: int, value: int) -> None:
+        """Store a non-negative uint32 ``value`` into an int64/uint64 element (high word 0)."""
+        word = self.f.op(Op.ShiftRightLogical, self.u32,
+                         self.linear(operand.byte_offset, [(8, index)]), self.u(2))
+        self.f.store(self._word_ptr_at(operand.binding, word), value)
+        self.f.store(self._word_ptr_at(operand.binding, self.add(word, self.u(1))), self.u(0))
+
+    def load_words64(self, operand: KernelOperand, index: int) -> tuple[int, int]:
+        """(low, high) words of 8-byte element ``index``."""
+        word = self.f.op(Op.ShiftRightLogical, self.u32,
+                         self.linear(operand.byte_offset, [(8, index)]), self.u(2))
+        return (self.load_word(operand.binding, word),
+                self.load_word(operand.binding, self.add(word, self.u(1))))
+
+    def copy_element(self, src: KernelOperand, src_index: int, dst: KernelOperand,
+                     dst_index: int) -> None:
+        """dst[dst_index] = src[src_index] for one dtype; 8-byte elements move as two words."""
+        if DTYPES[src.dtype] != 8:
+            self.store(dst, dst_index, self.load(src, src_index))
+            return
+        lo, hi = self.load_words64(src, src_index)
+        word = self.f.op(Op.ShiftRightLogical, self.u32,
+                         self.linear(dst.byte_offset, [(8, dst_index)]), self.u(2))
+        self.f.store(self._word_ptr_at(dst.binding, word), lo)
+        self.f.store(self._word_ptr_at(dst.binding, self.add(word, self.u(1))), hi)
+
     def canonical(self, dtype: str, v: int) -> int:
         """Wrap a uint32 register to ``dtype``'s width (sign- or zero-extended)."""
         if dtype in ("int8", "int16"):
