@@ -30,7 +30,8 @@ from hal_vulkan.spirv.shader import Shader
 BM = BN = 128
 BK = 8
 THREADS = 256
-SHARED_BYTES = 4 * BK * (BM + BN)
+A_STAGE, B_STAGE = BK * BM // 4, BK * BN // 4  # vec4s per slice of A and of B
+SHARED_BYTES = 2 * 16 * (A_STAGE + B_STAGE)     # two slices each (double buffered): 16 KiB
 
 
 def vec4_matmul_fits(k: MatmulKernel, limit) -> bool:
@@ -56,8 +57,8 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
     sh: Shader = factory((THREADS, 1, 1), fast_math=True)
     f, u, f32 = sh.f, sh.u, sh.f32
     v4 = sh.m.t_vec(f32, 4)
-    a_sh = sh.shared_array(v4, BK * BM // 4)   # As[k][m/4]
-    b_sh = sh.shared_array(v4, BK * BN // 4)   # Bs[k][n/4]
+    a_sh = sh.shared_array(v4, 2 * A_STAGE)   # As[stage][k][m/4]
+    b_sh = sh.shared_array(v4, 2 * B_STAGE)   # Bs[stage][k][n/4]
     wg = sh.builtin(BuiltIn.WorkgroupId)
     col0 = sh.mul(sh.component(wg, 0), u(BN))
     row0 = sh.mul(sh.component(wg, 1), u(BM))
@@ -89,40 +90,48 @@ def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
     # Whole tiles only: no bounds checks at all; the prefetch after the last slice is clamped
     # to re-read that slice instead of running past the operands.
     aligned = m % BM == 0 and n % BN == 0 and kk % BK == 0
-    reg_a, reg_b = sh.var(v4), sh.var(v4)
-    first_a, first_b = fetch(u(0))
-    f.store(reg_a, first_a)
-    f.store(reg_b, first_b)
-    accs = [[sh.var(v4, zero4) for _ in range(2)] for _ in range(8)]
     a_slot = sh.udiv(lid, u(2))  # m of the A element this invocation stages
-    with sh.loop(u(0), u(kk), u(BK)) as k0:
-        sh.barrier()
-        a_val = f.load(v4, reg_a)
-        for c in range(4):  # As[a_k + c][a_slot]: component a_slot % 4 of vec4 a_slot / 4
-            idx = sh.add(sh.mul(sh.add(sh.mul(sh.umod(lid, u(2)), u(4)), u(c)), u(BM // 4)),
-                         sh.udiv(a_slot, u(4)))
+    a_kq = sh.mul(sh.umod(lid, u(2)), u(4))
+    b_idx = sh.add(sh.mul(b_k, u(BN // 4)), sh.umod(lid, u(32)))
+
+    def stage_in(a_val: int, b_val: int, stage: int) -> None:
+        """Store this invocation's A vec4 transposed (4 components of As[stage][k][m]) and its
+        B vec4 into Bs[stage][k][n]."""
+        a_base_idx = sh.add(sh.mul(stage, u(A_STAGE)), sh.udiv(a_slot, u(4)))
+        for c in range(4):
+            idx = sh.add(a_base_idx, sh.mul(sh.add(a_kq, u(c)), u(BM // 4)))
             ptr = f.op(Op.AccessChain, sh.m.t_ptr(4, f32), a_sh, idx, sh.umod(a_slot, u(4)))
             f.store(ptr, f.op(Op.CompositeExtract, f32, a_val, c))
-        b_idx = sh.add(sh.mul(b_k, u(BN // 4)), sh.umod(lid, u(32)))
-        f.store(sh.shared_ptr(b_sh, v4, b_idx), f.load(v4, reg_b))
-        sh.barrier()
+        f.store(sh.shared_ptr(b_sh, v4, sh.add(sh.mul(stage, u(B_STAGE)), b_idx)), b_val)
+
+    stage_in(*fetch(u(0)), u(0))
+    sh.barrier()
+    accs = [[sh.var(v4, zero4) for _ in range(2)] for _ in range(8)]
+    cur = sh.var(sh.u32, u(0))
+    with sh.loop(u(0), u(kk), u(BK)) as k0:
+        # Fetch the next slice into registers, multiply the current one out of shared memory,
+        # then stage the next into the other buffer: one barrier per slice.
+        stage = f.load(sh.u32, cur)
         next_k0 = sh.add(k0, u(BK))
         if aligned:
             next_k0 = f.ext(sh.u32, scalar.UMIN, next_k0, u(kk - BK))
         next_a, next_b = fetch(next_k0)
-        f.store(reg_a, next_a)
-        f.store(reg_b, next_b)
+        a_off, b_off = sh.mul(stage, u(A_STAGE)), sh.mul(stage, u(B_STAGE))
         for kq in range(BK):
-            a_vecs = [f.load(v4, sh.shared_ptr(a_sh, v4, sh.add(ty, u(kq * BM // 4 + 16 * h))))
-                      for h in range(2)]
-            b_vecs = [f.load(v4, sh.shared_ptr(b_sh, v4, sh.add(tx, u(kq * BN // 4 + 16 * h))))
-                      for h in range(2)]
+            a_vecs = [f.load(v4, sh.shared_ptr(a_sh, v4, sh.add(
+                a_off, sh.add(ty, u(kq * BM // 4 + 16 * h))))) for h in range(2)]
+            b_vecs = [f.load(v4, sh.shared_ptr(b_sh, v4, sh.add(
+                b_off, sh.add(tx, u(kq * BN // 4 + 16 * h))))) for h in range(2)]
             for i in range(8):
                 a_i = f.op(Op.CompositeExtract, f32, a_vecs[i // 4], i % 4)
                 for h in range(2):
                     acc = accs[i][h]
                     prod = f.op(Op.VectorTimesScalar, v4, b_vecs[h], a_i)
                     f.store(acc, f.op(Op.FAdd, v4, f.load(v4, acc), prod))
+        other = f.op(Op.BitwiseXor, sh.u32, stage, u(1))
+        stage_in(next_a, next_b, other)
+        sh.barrier()
+        f.store(cur, other)
     ro = len(k.out.shape)
     for i in range(8):
         row = sh.add(row0, sh.add(sh.mul(ty, u(4)), u(64 * (i // 4) + i % 4)))
