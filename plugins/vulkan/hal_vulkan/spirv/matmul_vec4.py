@@ -9,9 +9,9 @@ For row-major (non-transposed) operands whose K and N are multiples of 4 and who
 * K walks in slices of 8. A 128x8 slice of A is loaded with one vec4 per invocation and stored
   transposed as ``As[k][m]``; the 8x128 slice of B with one vec4 per invocation as ``Bs[k][n]``.
   Both live in shared memory as vec4 arrays, so the inner loop reads 4 vec4s per k and issues
-  64 FMAs (an 8 KiB tile pair, well inside every limit);
-* the next slice is fetched into registers while the current one is multiplied (one barrier
-  before the shared stores, one after);
+  64 FMAs;
+* the next slice is fetched into registers while the current one is multiplied, then staged
+  into the other half of a double buffer (16 KiB in all): one barrier per slice;
 * edges are zero-filled by guarded loads and skipped stores; results leave as vec4 stores.
 """
 
