@@ -13,7 +13,7 @@ from hal_vulkan.spirv import scalar
 from hal_vulkan.spirv.builder import BuiltIn, Op
 from hal_vulkan.spirv.generic import Plan, apply_epilogue
 from hal_vulkan.spirv.matmul import Tiling, gemm_fits, tiled_gemm
-from hal_vulkan.spirv.shader import Shader
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory
 
 
 def _gemm_shape(k: Conv2dKernel) -> tuple[int, int, int]:
@@ -22,7 +22,7 @@ def _gemm_shape(k: Conv2dKernel) -> tuple[int, int, int]:
     return o_total // k.groups, n * oh * ow, cpg * kh * kw
 
 
-def tiled_conv_fits(k: Conv2dKernel, limit) -> Tiling | None:
+def tiled_conv_fits(k: Conv2dKernel, limit: Limit) -> Tiling | None:
     dtypes = {k.input.dtype, k.filter.dtype, k.out.dtype, k.acc_dtype or k.out.dtype}
     if k.bias is not None:
         dtypes.add(k.bias.dtype)
@@ -32,7 +32,7 @@ def tiled_conv_fits(k: Conv2dKernel, limit) -> Tiling | None:
     return gemm_fits(m, n, kk, k.groups, limit)
 
 
-def lower_tiled_conv(k: Conv2dKernel, factory, limit) -> Plan:
+def lower_tiled_conv(k: Conv2dKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     t = tiled_conv_fits(k, limit)
     m, ncols, kk = _gemm_shape(k)
     _, c_in, h, w = k.input.shape

@@ -19,7 +19,7 @@ from hal_core.compiler.kernel_ir import (
 )
 from hal_vulkan.spirv import scalar
 from hal_vulkan.spirv.builder import Op
-from hal_vulkan.spirv.shader import Shader, split_grid
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory, split_grid
 
 Coords = dict[int, int]  # iteration dim -> uint32 id of its coordinate
 
@@ -108,12 +108,12 @@ def decompose(sh: Shader, linear: int, dims: list[int], space: tuple[int, ...]) 
     return coords
 
 
-def launch(env_limits, threads: int, local_size: int) -> Plan:
+def launch(env_limits: Limit, threads: int, local_size: int) -> Plan:
     groups = -(-max(threads, 1) // local_size)
     return Plan(local_size, split_grid(groups, env_limits("maxComputeWorkGroupCount")))
 
 
-def lower_generic(k: GenericKernel, sh_factory, limit) -> Plan:
+def lower_generic(k: GenericKernel, sh_factory: ShaderFactory, limit: Limit) -> Plan:
     par = [d for d, t in enumerate(k.iterator_types) if t == "parallel"]
     red = [d for d, t in enumerate(k.iterator_types) if t == "reduction"]
     space = k.iteration_space
@@ -200,7 +200,9 @@ def _store_outputs(sh: Shader, k: GenericKernel, vals: list[tuple[int, str]],
         sh.store(out.operand, element_index(sh, out, coords), v)
 
 
-def _lower_tree_reduction(k, sh_factory, limit, par, red, outputs, red_size):
+def _lower_tree_reduction(k: GenericKernel, sh_factory: ShaderFactory, limit: Limit,
+                          par: list[int], red: list[int], outputs: int,
+                          red_size: int) -> Plan:
     """A workgroup per output point; invocations stride the reduction, then a shared tree."""
     dtypes = _yield_dtypes(k)
     bytes_per = sum(8 if dt in ("int64", "uint64", "float64") else 4 for dt in dtypes)

@@ -17,7 +17,7 @@ from hal_core.compiler.kernel_ir import MatmulKernel
 from hal_vulkan.spirv import scalar
 from hal_vulkan.spirv.builder import BuiltIn, Op
 from hal_vulkan.spirv.generic import Plan, apply_epilogue
-from hal_vulkan.spirv.shader import Shader
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory
 
 TX = 16
 BK = 16
@@ -38,7 +38,7 @@ class Tiling:
         return 4 * BK * (self.bm + self.bn)
 
 
-def choose_tiling(m: int, n: int, limit) -> Tiling | None:
+def choose_tiling(m: int, n: int, limit: Limit) -> Tiling | None:
     max_threads = min(limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
     for t in (Tiling(128, 128, 16), Tiling(64, 64, 16), Tiling(64, 64, 8)):
         if (t.threads <= max_threads and t.shared_bytes <= limit("maxComputeSharedMemorySize")
@@ -47,7 +47,7 @@ def choose_tiling(m: int, n: int, limit) -> Tiling | None:
     return None
 
 
-def gemm_fits(m: int, n: int, kk: int, batches: int, limit) -> Tiling | None:
+def gemm_fits(m: int, n: int, kk: int, batches: int, limit: Limit) -> Tiling | None:
     """The tiling for an (m x kk) @ (kk x n) float32 product, or None if too small to pay."""
     if m * n < 64 * 64 or kk < 16:
         return None
@@ -62,13 +62,13 @@ def _all_f32(*dtypes: str | None) -> bool:
     return set(dtypes) == {"float32"}
 
 
-def tiled_matmul_fits(k: MatmulKernel, limit) -> bool:
+def tiled_matmul_fits(k: MatmulKernel, limit: Limit) -> bool:
     m, n, kk = k.mnk
     return (_all_f32(k.lhs.dtype, k.rhs.dtype, k.out.dtype, k.acc_dtype or k.out.dtype)
             and gemm_fits(m, n, kk, math.prod(k.out.shape[:-2]), limit) is not None)
 
 
-def lower_tiled_matmul(k: MatmulKernel, factory, limit) -> Plan:
+def lower_tiled_matmul(k: MatmulKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     m, n, kk = k.mnk
     batch_shape = k.out.shape[:-2]
     t = gemm_fits(m, n, kk, math.prod(batch_shape), limit)

@@ -25,7 +25,7 @@ from hal_vulkan.spirv import scalar
 from hal_vulkan.spirv.builder import BuiltIn, Op
 from hal_vulkan.spirv.generic import Plan, apply_epilogue
 from hal_vulkan.spirv.matmul import _batch_coords, _batch_offset
-from hal_vulkan.spirv.shader import Shader
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory
 
 BM = BN = 128
 BK = 8
@@ -34,7 +34,7 @@ A_STAGE, B_STAGE = BK * BM // 4, BK * BN // 4  # vec4s per slice of A and of B
 SHARED_BYTES = 2 * 16 * (A_STAGE + B_STAGE)     # two slices each (double buffered): 16 KiB
 
 
-def vec4_matmul_fits(k: MatmulKernel, limit) -> bool:
+def vec4_matmul_fits(k: MatmulKernel, limit: Limit) -> bool:
     m, n, kk = k.mnk
     if {k.lhs.dtype, k.rhs.dtype, k.out.dtype, k.acc_dtype or k.out.dtype} != {"float32"}:
         return False
@@ -50,7 +50,7 @@ def vec4_matmul_fits(k: MatmulKernel, limit) -> bool:
             and all(g <= c for g, c in zip(grid, limit("maxComputeWorkGroupCount"))))
 
 
-def lower_vec4_matmul(k: MatmulKernel, factory, limit) -> Plan:
+def lower_vec4_matmul(k: MatmulKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     m, n, kk = k.mnk
     batch_shape = k.out.shape[:-2]
     grid = (-(-n // BN), -(-m // BM), math.prod(batch_shape))

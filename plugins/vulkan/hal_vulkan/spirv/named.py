@@ -9,16 +9,17 @@ everything else here is a direct loop nest, correct for every dtype and shape.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from hal_core.compiler.kernel_ir import (
-    ArgReduceKernel, Conv2dKernel, FLOAT_DTYPES, GatherKernel, KernelOperand, MatmulKernel,
-    Pool2dKernel, SoftmaxKernel,
+    FLOAT_DTYPES, ArgReduceKernel, Conv2dKernel, GatherKernel, Kernel, KernelOperand,
+    MatmulKernel, Pool2dKernel, SoftmaxKernel,
 )
 from hal_vulkan.errors import UnsupportedKernelError
 from hal_vulkan.spirv import scalar
 from hal_vulkan.spirv.builder import Op
 from hal_vulkan.spirv.generic import Coords, Plan, apply_epilogue, decompose, launch
-from hal_vulkan.spirv.shader import Shader
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory
 
 EXP, LOG = scalar.EXP, scalar.LOG
 
@@ -28,7 +29,8 @@ def flat(sh: Shader, shape: tuple[int, ...], idx: list[int]) -> int:
     return sh.linear(0, [(math.prod(shape[j + 1:]), v) for j, v in enumerate(idx)])
 
 
-def _per_element(limit, factory, total: int, rank_shape: tuple[int, ...], body) -> Plan:
+def _per_element(limit: Limit, factory: ShaderFactory, total: int,
+                 rank_shape: tuple[int, ...], body: Callable[[Shader, Coords], None]) -> Plan:
     """Run ``body(sh, coords)`` once per element of ``rank_shape`` (``total`` elements)."""
     local = min(64, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
     plan = launch(limit, total, local)
@@ -48,7 +50,7 @@ def _store(sh: Shader, k, value: int, dtype: str, coords: Coords) -> None:
     sh.store(k.out, flat(sh, k.out.shape, [coords[d] for d in range(len(k.out.shape))]), v)
 
 
-def lower_named(k, factory, limit) -> Plan:
+def lower_named(k: Kernel, factory: ShaderFactory, limit: Limit) -> Plan:
     if isinstance(k, MatmulKernel):
         from hal_vulkan.spirv.matmul import lower_tiled_matmul, tiled_matmul_fits
         from hal_vulkan.spirv.matmul_vec4 import lower_vec4_matmul, vec4_matmul_fits
@@ -68,7 +70,7 @@ def lower_named(k, factory, limit) -> Plan:
     return lowering(k, factory, limit)
 
 
-def _matmul(k: MatmulKernel, factory, limit) -> Plan:
+def _matmul(k: MatmulKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     m, n, kk = k.mnk
     acc = k.acc_dtype or k.out.dtype
     ro = len(k.out.shape)
@@ -93,7 +95,7 @@ def _matmul(k: MatmulKernel, factory, limit) -> Plan:
     return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
 
 
-def _conv2d(k: Conv2dKernel, factory, limit) -> Plan:
+def _conv2d(k: Conv2dKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     acc = k.acc_dtype or k.out.dtype
     h, w = k.input.shape[2:]
     o_total, cpg, kh, kw = k.filter.shape
@@ -126,7 +128,7 @@ def _conv2d(k: Conv2dKernel, factory, limit) -> Plan:
     return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
 
 
-def _pool2d(k: Pool2dKernel, factory, limit) -> Plan:
+def _pool2d(k: Pool2dKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     dt = k.input.dtype
     h, w = k.input.shape[2:]
     (kh, kw), (s_h, s_w) = k.kernel_size, k.strides
@@ -170,7 +172,7 @@ def _pool2d(k: Pool2dKernel, factory, limit) -> Plan:
     return _per_element(limit, factory, k.out.num_elements, k.out.shape, body)
 
 
-def _argreduce(k: ArgReduceKernel, factory, limit) -> Plan:
+def _argreduce(k: ArgReduceKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     shape, dt, ax = k.input.shape, k.input.dtype, k.axis
     outer = tuple(s for d, s in enumerate(shape) if d != ax)
     is_max = k.kind == "argmax"
@@ -208,7 +210,7 @@ def _argreduce(k: ArgReduceKernel, factory, limit) -> Plan:
     return _per_element(limit, factory, math.prod(outer), outer, body)
 
 
-def _gather(k: GatherKernel, factory, limit) -> Plan:
+def _gather(k: GatherKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     ax, n = k.axis, k.data.shape[k.axis]
     ri = len(k.indices.shape)
     it = k.indices.dtype
@@ -258,7 +260,7 @@ def _clamp_index(sh: Shader, dt: str, v: int, n: int) -> int:
     return sh.f.ext(t, scalar.SMIN, v, sh.const(dt, n - 1))
 
 
-def _softmax(k: SoftmaxKernel, factory, limit) -> Plan:
+def _softmax(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     shape, dt, ax = k.input.shape, k.input.dtype, k.axis
     if dt == "float64":
         raise UnsupportedKernelError("float64 softmax needs exp, which has no GLSL.std.450 "

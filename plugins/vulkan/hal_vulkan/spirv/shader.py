@@ -14,8 +14,9 @@ precision after every op) and float32; f64 for float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from hal_core.compiler.kernel_ir import DTYPES, KernelOperand
 from hal_vulkan.errors import UnsupportedKernelError
@@ -25,6 +26,11 @@ from hal_vulkan.spirv.builder import (
 )
 
 GLSL_UNPACK_HALF, GLSL_PACK_HALF = 62, 58
+
+#: Makes the shader of the kernel being lowered: ``(local_size, fast_math=False) -> Shader``.
+ShaderFactory = Callable[..., "Shader"]
+#: The target environment's limit lookup (:meth:`hal_vulkan.target_env.TargetEnv.limit`).
+Limit = Callable[[str], Any]
 
 
 class Shader:
