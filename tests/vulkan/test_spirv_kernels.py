@@ -213,3 +213,13 @@ def test_reduction_order_follows_memory_layout(vulkan_runner, spirv_val) -> None
                   rtol=1e-5)
     assert cols[0].entry_points[0].workgroup_count == (1, 1, 1)
     assert not any("SharedMemorySize" in f for f in cols[0].features)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_rows_by_workgroup(log, vulkan_runner, spirv_val) -> None:
+    """Long contiguous rows: a workgroup per row with shared-memory max and sum trees."""
+    x = data((3, 5, 1000), seed=15, lo=-20, hi=20)
+    fn = O.log_softmax if log else O.softmax
+    variants = _check(lambda t: O.mul(fn(t, axis=-1), 2.0), (x,), vulkan_runner, spirv_val,
+                      rtol=1e-5, atol=1e-6)
+    assert variants[0].entry_points[0].workgroup_count == (15, 1, 1)

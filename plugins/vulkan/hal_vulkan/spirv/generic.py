@@ -200,16 +200,43 @@ def _store_outputs(sh: Shader, k: GenericKernel, vals: list[tuple[int, str]],
         sh.store(out.operand, element_index(sh, out, coords), v)
 
 
+def tree_size(limit: Limit, bytes_per_invocation: int) -> int:
+    """Invocations of a tree-reducing workgroup: a power of two, at most 256, within the
+    workgroup and shared-memory limits."""
+    local = min(256, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
+    while local > 1 and local * bytes_per_invocation > limit("maxComputeSharedMemorySize"):
+        local //= 2
+    return 1 << (local.bit_length() - 1)
+
+
+def tree_combine(sh: Shader, shared: list[int], values: list[int], lid: int, local: int,
+                 dtypes: list[str], combiners: tuple[str | None, ...]) -> None:
+    """Combine every invocation's ``values`` into element 0 of the ``shared`` arrays; ends
+    with a barrier, so all invocations may read the results. Unrolled, every invocation
+    reaches every barrier (uniform control flow)."""
+    for arr, v, dt in zip(shared, values, dtypes):
+        sh.f.store(sh.shared_ptr(arr, sh.reg(dt), lid), v)
+    step = local // 2
+    while step >= 1:
+        sh.barrier()
+        with sh.if_(sh.ult(lid, sh.u(step))):
+            other = sh.add(lid, sh.u(step))
+            for arr, dt, c in zip(shared, dtypes, combiners):
+                t = sh.reg(dt)
+                mine = sh.shared_ptr(arr, t, lid)
+                theirs = sh.f.load(t, sh.shared_ptr(arr, t, other))
+                sh.f.store(mine, scalar.combine(sh, c, dt, sh.f.load(t, mine), theirs))
+        step //= 2
+    sh.barrier()
+
+
 def _lower_tree_reduction(k: GenericKernel, sh_factory: ShaderFactory, limit: Limit,
                           par: list[int], red: list[int], outputs: int,
                           red_size: int) -> Plan:
     """A workgroup per output point; invocations stride the reduction, then a shared tree."""
     dtypes = _yield_dtypes(k)
     bytes_per = sum(8 if dt in ("int64", "uint64", "float64") else 4 for dt in dtypes)
-    local = min(256, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
-    while local > 1 and local * bytes_per > limit("maxComputeSharedMemorySize"):
-        local //= 2
-    local = 1 << (local.bit_length() - 1)  # the tree halves: a power of two
+    local = tree_size(limit, bytes_per)
     plan = Plan(local, split_grid(outputs, limit("maxComputeWorkGroupCount")), local * bytes_per)
     sh: Shader = sh_factory((local, 1, 1))
     wg = sh.workgroup_linear_id(plan.grid)
@@ -224,20 +251,8 @@ def _lower_tree_reduction(k: GenericKernel, sh_factory: ShaderFactory, limit: Li
             vals = evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, point), point)
             for ptr, (v, dt), c in zip(accs, vals, k.combiners):
                 sh.f.store(ptr, scalar.combine(sh, c, dt, sh.f.load(sh.reg(dt), ptr), v))
-    for arr, ptr, dt in zip(shared, accs, dtypes):
-        sh.f.store(sh.shared_ptr(arr, sh.reg(dt), lid), sh.f.load(sh.reg(dt), ptr))
-    step = local // 2
-    while step >= 1:  # unrolled: every invocation reaches every barrier (uniform control flow)
-        sh.barrier()
-        with sh.if_(sh.ult(lid, sh.u(step))):
-            other = sh.add(lid, sh.u(step))
-            for arr, dt, c in zip(shared, dtypes, k.combiners):
-                t = sh.reg(dt)
-                mine = sh.shared_ptr(arr, t, lid)
-                theirs = sh.f.load(t, sh.shared_ptr(arr, t, other))
-                sh.f.store(mine, scalar.combine(sh, c, dt, sh.f.load(t, mine), theirs))
-        step //= 2
-    sh.barrier()
+    tree_combine(sh, shared, [sh.f.load(sh.reg(dt), p) for p, dt in zip(accs, dtypes)], lid,
+                 local, dtypes, k.combiners)
     first = sh.f.op(Op.IEqual, sh.bool, lid, sh.u(0))
     with sh.if_(sh.f.op(Op.LogicalAnd, sh.bool, first, in_range)):
         vals = [(sh.f.load(sh.reg(dt), sh.shared_ptr(arr, sh.reg(dt), sh.u(0))), dt)

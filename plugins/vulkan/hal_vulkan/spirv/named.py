@@ -18,8 +18,10 @@ from hal_core.compiler.kernel_ir import (
 from hal_vulkan.errors import UnsupportedKernelError
 from hal_vulkan.spirv import scalar
 from hal_vulkan.spirv.builder import Op
-from hal_vulkan.spirv.generic import Coords, Plan, apply_epilogue, decompose, launch
-from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory
+from hal_vulkan.spirv.generic import (
+    Coords, Plan, apply_epilogue, decompose, launch, tree_combine, tree_size,
+)
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory, split_grid
 
 EXP, LOG = scalar.EXP, scalar.LOG
 
@@ -260,6 +262,51 @@ def _clamp_index(sh: Shader, dt: str, v: int, n: int) -> int:
     return sh.f.ext(t, scalar.SMIN, v, sh.const(dt, n - 1))
 
 
+def _softmax_rows(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit,
+                  rows: tuple[int, ...]) -> Plan:
+    """Softmax over the contiguous last axis: a workgroup per row, invocations striding the row
+    (coalesced), max and sum combined by shared-memory trees."""
+    n, dt = k.input.shape[-1], k.input.dtype
+    local = tree_size(limit, 4)
+    total_rows = math.prod(rows)
+    plan = Plan(local, split_grid(total_rows, limit("maxComputeWorkGroupCount")), 4 * local)
+    sh: Shader = factory((local, 1, 1))
+    f, t, u = sh.f, sh.f32, sh.u
+    row = sh.workgroup_linear_id(plan.grid)
+    lid = sh.local_id()
+    in_range = sh.ult(row, u(total_rows))
+    # Rows past the end (a grid folded over x and y) clamp to the last row and store nothing:
+    # every invocation must reach every barrier.
+    row = f.ext(sh.u32, scalar.UMIN, row, u(total_rows - 1))
+    base = sh.mul(row, u(n))
+    shared = sh.shared_array(t, local)
+
+    def x(i: int) -> int:
+        return sh.load(k.input, sh.add(base, i))
+
+    part = sh.var(t, sh.const("float32", float("-inf")))
+    with sh.loop(lid, u(n), u(local)) as i:
+        f.store(part, scalar.fmax(sh, t, f.load(t, part), x(i), True))
+    tree_combine(sh, [shared], [f.load(t, part)], lid, local, ["float32"], ("max",))
+    m = f.load(t, sh.shared_ptr(shared, t, u(0)))
+    sh.barrier()  # everyone has read the max before the sum tree reuses the array
+    f.store(part, sh.const("float32", 0.0))
+    with sh.loop(lid, u(n), u(local)) as i:
+        e = f.ext(t, EXP, f.op(Op.FSub, t, x(i), m))
+        f.store(part, f.op(Op.FAdd, t, f.load(t, part), e))
+    tree_combine(sh, [shared], [f.load(t, part)], lid, local, ["float32"], ("sum",))
+    s = f.load(t, sh.shared_ptr(shared, t, u(0)))
+    log_s = f.ext(t, LOG, s)
+    outer = decompose(sh, row, list(range(len(rows))), rows)
+    with sh.if_(in_range), sh.loop(lid, u(n), u(local)) as i:
+        shifted = f.op(Op.FSub, t, x(i), m)
+        v = (f.op(Op.FSub, t, shifted, log_s) if k.log
+             else f.op(Op.FDiv, t, f.ext(t, EXP, shifted), s))
+        _store(sh, k, scalar.normalize(sh, dt, v), dt, outer | {len(rows): i})
+    sh.finish()
+    return plan
+
+
 def _softmax(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     shape, dt, ax = k.input.shape, k.input.dtype, k.axis
     if dt == "float64":
@@ -268,6 +315,8 @@ def _softmax(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     rows = tuple(s for d, s in enumerate(shape) if d != ax)
     if 0 in shape:
         rows = (0,)
+    if ax == len(shape) - 1 and shape[ax] >= 128 and math.prod(rows) > 0:
+        return _softmax_rows(k, factory, limit, rows)
 
     def body(sh: Shader, c: Coords) -> None:
         f, t = sh.f, sh.f32
