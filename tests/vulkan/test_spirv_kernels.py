@@ -156,9 +156,9 @@ def test_matmul_kernel_ir_directly(vulkan_runner, spirv_val) -> None:
 
 
 def test_declined_kernel_falls_back_to_another_target() -> None:
-    """float64 exp has no GLSL.std.450 form: vmvx serves that kernel, vulkan-spirv the rest."""
+    """float64 tanh has no GLSL.std.450 form: vmvx serves that kernel, vulkan-spirv the rest."""
     x, y = np.ones((4,), np.float64), np.ones((3,), np.float32)
-    module = hal_core.compile(_module(lambda a, b: (O.exp(a), O.mul(b, b)), x, y),
+    module = hal_core.compile(_module(lambda a, b: (O.tanh(a), O.mul(b, b)), x, y),
                               target_backends=("vulkan-spirv", "vmvx"))
     formats = sorted(tuple(v.format for v in ex.variants) for ex in module.executables)
     assert ("vmvx-bytecode",) in formats, formats
@@ -223,3 +223,21 @@ def test_softmax_rows_by_workgroup(log, vulkan_runner, spirv_val) -> None:
     variants = _check(lambda t: O.mul(fn(t, axis=-1), 2.0), (x,), vulkan_runner, spirv_val,
                       rtol=1e-5, atol=1e-6)
     assert variants[0].entry_points[0].workgroup_count == (15, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sigmoid"])
+def test_float64_exp_log_are_double_precision(name, vulkan_runner, spirv_val) -> None:
+    """GLSL.std.450 has no float64 exp/log: ours must still be double precision everywhere."""
+    g = np.random.default_rng(16)
+    x = np.concatenate([g.uniform(-750, 750, 2000), g.uniform(-5, 5, 2000),
+                        np.exp(g.uniform(-700, 700, 2000)),
+                        [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, 1e-310,
+                         709.78, 709.79, -745.1, -745.2, 1e308]])
+    variants = _check(getattr(O, name), (x,), vulkan_runner, spirv_val, rtol=1e-14, atol=0)
+    assert "vulkan:feature:shaderFloat64" in variants[0].features
+
+
+def test_float64_softmax_rows(vulkan_runner, spirv_val) -> None:
+    x = data((4, 300), "float64", seed=17, lo=-30, hi=30)
+    _check(lambda t: O.log_softmax(t, axis=-1), (x,), vulkan_runner, spirv_val, rtol=1e-13,
+           atol=1e-13)

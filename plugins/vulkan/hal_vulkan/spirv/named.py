@@ -16,7 +16,7 @@ from hal_core.compiler.kernel_ir import (
     MatmulKernel, Pool2dKernel, SoftmaxKernel,
 )
 from hal_vulkan.errors import UnsupportedKernelError
-from hal_vulkan.spirv import scalar
+from hal_vulkan.spirv import scalar, scalar_f64
 from hal_vulkan.spirv.builder import Op
 from hal_vulkan.spirv.generic import (
     Coords, Plan, apply_epilogue, decompose, launch, tree_combine, tree_size,
@@ -262,16 +262,27 @@ def _clamp_index(sh: Shader, dt: str, v: int, n: int) -> int:
     return sh.f.ext(t, scalar.SMIN, v, sh.const(dt, n - 1))
 
 
+def _exp(sh: Shader, acc: str, v: int) -> int:
+    return scalar_f64.exp64(sh, v) if acc == "float64" else sh.f.ext(sh.f32, EXP, v)
+
+
+def _log(sh: Shader, acc: str, v: int) -> int:
+    return scalar_f64.log64(sh, v) if acc == "float64" else sh.f.ext(sh.f32, LOG, v)
+
+
 def _softmax_rows(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit,
                   rows: tuple[int, ...]) -> Plan:
     """Softmax over the contiguous last axis: a workgroup per row, invocations striding the row
     (coalesced), max and sum combined by shared-memory trees."""
     n, dt = k.input.shape[-1], k.input.dtype
-    local = tree_size(limit, 4)
+    acc = "float64" if dt == "float64" else "float32"
+    width = 8 if acc == "float64" else 4
+    local = tree_size(limit, width)
     total_rows = math.prod(rows)
-    plan = Plan(local, split_grid(total_rows, limit("maxComputeWorkGroupCount")), 4 * local)
+    plan = Plan(local, split_grid(total_rows, limit("maxComputeWorkGroupCount")),
+                width * local)
     sh: Shader = factory((local, 1, 1))
-    f, t, u = sh.f, sh.f32, sh.u
+    f, t, u = sh.f, sh.reg(acc), sh.u
     row = sh.workgroup_linear_id(plan.grid)
     lid = sh.local_id()
     in_range = sh.ult(row, u(total_rows))
@@ -284,24 +295,24 @@ def _softmax_rows(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit,
     def x(i: int) -> int:
         return sh.load(k.input, sh.add(base, i))
 
-    part = sh.var(t, sh.const("float32", float("-inf")))
+    part = sh.var(t, sh.const(acc, float("-inf")))
     with sh.loop(lid, u(n), u(local)) as i:
         f.store(part, scalar.fmax(sh, t, f.load(t, part), x(i), True))
-    tree_combine(sh, [shared], [f.load(t, part)], lid, local, ["float32"], ("max",))
+    tree_combine(sh, [shared], [f.load(t, part)], lid, local, [acc], ("max",))
     m = f.load(t, sh.shared_ptr(shared, t, u(0)))
     sh.barrier()  # everyone has read the max before the sum tree reuses the array
-    f.store(part, sh.const("float32", 0.0))
+    f.store(part, sh.const(acc, 0.0))
     with sh.loop(lid, u(n), u(local)) as i:
-        e = f.ext(t, EXP, f.op(Op.FSub, t, x(i), m))
+        e = _exp(sh, acc, f.op(Op.FSub, t, x(i), m))
         f.store(part, f.op(Op.FAdd, t, f.load(t, part), e))
-    tree_combine(sh, [shared], [f.load(t, part)], lid, local, ["float32"], ("sum",))
+    tree_combine(sh, [shared], [f.load(t, part)], lid, local, [acc], ("sum",))
     s = f.load(t, sh.shared_ptr(shared, t, u(0)))
-    log_s = f.ext(t, LOG, s)
+    log_s = _log(sh, acc, s)
     outer = decompose(sh, row, list(range(len(rows))), rows)
     with sh.if_(in_range), sh.loop(lid, u(n), u(local)) as i:
         shifted = f.op(Op.FSub, t, x(i), m)
         v = (f.op(Op.FSub, t, shifted, log_s) if k.log
-             else f.op(Op.FDiv, t, f.ext(t, EXP, shifted), s))
+             else f.op(Op.FDiv, t, _exp(sh, acc, shifted), s))
         _store(sh, k, scalar.normalize(sh, dt, v), dt, outer | {len(rows): i})
     sh.finish()
     return plan
@@ -309,9 +320,7 @@ def _softmax_rows(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit,
 
 def _softmax(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit) -> Plan:
     shape, dt, ax = k.input.shape, k.input.dtype, k.axis
-    if dt == "float64":
-        raise UnsupportedKernelError("float64 softmax needs exp, which has no GLSL.std.450 "
-                                     "instruction for 64-bit floats")
+    acc = "float64" if dt == "float64" else "float32"
     rows = tuple(s for d, s in enumerate(shape) if d != ax)
     if 0 in shape:
         rows = (0,)
@@ -319,26 +328,26 @@ def _softmax(k: SoftmaxKernel, factory: ShaderFactory, limit: Limit) -> Plan:
         return _softmax_rows(k, factory, limit, rows)
 
     def body(sh: Shader, c: Coords) -> None:
-        f, t = sh.f, sh.f32
+        f, t = sh.f, sh.reg(acc)
         base = [c[j if j < ax else j - 1] if j != ax else None for j in range(len(shape))]
 
         def index(i: int) -> int:
             return flat(sh, shape, [i if v is None else v for v in base])
 
-        mx = sh.var(t, sh.const("float32", float("-inf")))
+        mx = sh.var(t, sh.const(acc, float("-inf")))
         with sh.loop(sh.u(0), sh.u(shape[ax])) as i:
             f.store(mx, scalar.fmax(sh, t, f.load(t, mx), sh.load(k.input, index(i)), True))
         m = f.load(t, mx)
-        total = sh.var(t, sh.const("float32", 0.0))
+        total = sh.var(t, sh.const(acc, 0.0))
         with sh.loop(sh.u(0), sh.u(shape[ax])) as i:
-            e = f.ext(t, EXP, f.op(Op.FSub, t, sh.load(k.input, index(i)), m))
+            e = _exp(sh, acc, f.op(Op.FSub, t, sh.load(k.input, index(i)), m))
             f.store(total, f.op(Op.FAdd, t, f.load(t, total), e))
         s = f.load(t, total)
-        log_s = f.ext(t, LOG, s)
+        log_s = _log(sh, acc, s)
         with sh.loop(sh.u(0), sh.u(shape[ax])) as i:
             shifted = f.op(Op.FSub, t, sh.load(k.input, index(i)), m)
             v = (f.op(Op.FSub, t, shifted, log_s) if k.log
-                 else f.op(Op.FDiv, t, f.ext(t, EXP, shifted), s))
+                 else f.op(Op.FDiv, t, _exp(sh, acc, shifted), s))
             v = scalar.normalize(sh, dt, v)
             point = {d: (i if d == ax else c[d if d < ax else d - 1]) for d in range(len(shape))}
             _store(sh, k, v, dt, point)

@@ -16,8 +16,9 @@ ROUND_EVEN, FABS, SABS, FLOOR, CEIL, TANH, POW, EXP, LOG, SQRT = 2, 4, 5, 8, 9, 
 UMIN, SMIN, UMAX, SMAX, FCLAMP = 38, 39, 41, 42, 43
 
 SIGNED = frozenset({"int8", "int16", "int32", "int64"})
-#: Ops GLSL.std.450 offers only for 16/32-bit floats.
-_F32_ONLY = frozenset({"exp", "log", "tanh", "sigmoid", "erf", "pow"})
+#: Ops GLSL.std.450 offers only for 16/32-bit floats, with no float64 version here (exp, log
+#: and sigmoid have one: :mod:`hal_vulkan.spirv.scalar_f64`).
+_F32_ONLY = frozenset({"tanh", "erf", "pow"})
 
 
 def round_half(sh: Shader, v: int) -> int:
@@ -152,6 +153,8 @@ def unary(sh: Shader, opcode: str, dtype: str, x: int) -> int:
     f, t = sh.f, sh.reg(dtype)
     if dtype == "float64" and opcode in _F32_ONLY:
         raise UnsupportedKernelError(f"float64 {opcode} has no GLSL.std.450 instruction")
+    if dtype == "float64" and opcode in ("exp", "log", "sigmoid"):
+        return exp_log64(sh, opcode, x)
     if opcode == "neg":
         return normalize(sh, dtype, f.op(Op.FNegate if dtype in FLOAT_DTYPES else Op.SNegate, t, x))
     if opcode == "abs":
@@ -179,6 +182,17 @@ def unary(sh: Shader, opcode: str, dtype: str, x: int) -> int:
                 "round": ROUND_EVEN}[opcode]
         r = f.ext(t, code, x)
     return normalize(sh, dtype, r)
+
+
+def exp_log64(sh: Shader, opcode: str, x: int) -> int:
+    from hal_vulkan.spirv.scalar_f64 import exp64, log64
+
+    if opcode == "log":
+        return log64(sh, x)
+    if opcode == "exp":
+        return exp64(sh, x)
+    t, one = sh.reg("float64"), sh.const("float64", 1.0)  # sigmoid
+    return sh.f.op(Op.FDiv, t, one, sh.f.op(Op.FAdd, t, one, exp64(sh, sh.f.op(Op.FNegate, t, x))))
 
 
 def erf(sh: Shader, dtype: str, x: int) -> int:
