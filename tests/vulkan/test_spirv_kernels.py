@@ -156,9 +156,9 @@ def test_matmul_kernel_ir_directly(vulkan_runner, spirv_val) -> None:
 
 
 def test_declined_kernel_falls_back_to_another_target() -> None:
-    """float64 tanh has no GLSL.std.450 form: vmvx serves that kernel, vulkan-spirv the rest."""
+    """float64 erf has no SPIR-V lowering: vmvx serves that kernel, vulkan-spirv the rest."""
     x, y = np.ones((4,), np.float64), np.ones((3,), np.float32)
-    module = hal_core.compile(_module(lambda a, b: (O.tanh(a), O.mul(b, b)), x, y),
+    module = hal_core.compile(_module(lambda a, b: (O.erf(a), O.mul(b, b)), x, y),
                               target_backends=("vulkan-spirv", "vmvx"))
     formats = sorted(tuple(v.format for v in ex.variants) for ex in module.executables)
     assert ("vmvx-bytecode",) in formats, formats
@@ -225,7 +225,7 @@ def test_softmax_rows_by_workgroup(log, vulkan_runner, spirv_val) -> None:
     assert variants[0].entry_points[0].workgroup_count == (15, 1, 1)
 
 
-@pytest.mark.parametrize("name", ["exp", "log", "sigmoid"])
+@pytest.mark.parametrize("name", ["exp", "log", "sigmoid", "tanh"])
 def test_float64_exp_log_are_double_precision(name, vulkan_runner, spirv_val) -> None:
     """GLSL.std.450 has no float64 exp/log: ours must still be double precision everywhere."""
     g = np.random.default_rng(16)
@@ -241,3 +241,15 @@ def test_float64_softmax_rows(vulkan_runner, spirv_val) -> None:
     x = data((4, 300), "float64", seed=17, lo=-30, hi=30)
     _check(lambda t: O.log_softmax(t, axis=-1), (x,), vulkan_runner, spirv_val, rtol=1e-13,
            atol=1e-13)
+
+
+# Vulkan lets drivers flush float32 denormals (lavapipe does): atol covers them.
+@pytest.mark.parametrize("dtype,rtol,atol", [("float64", 1e-13, 0), ("float32", 1e-5, 2e-38)])
+def test_pow_special_values(dtype, rtol, atol, vulkan_runner, spirv_val) -> None:
+    g = np.random.default_rng(18)
+    x = np.concatenate([g.uniform(0, 10, 500), -g.integers(1, 5, 500).astype(np.float64),
+                        [0.0, 0.0, 0.0, np.inf, 1.0, np.nan, -2.0, 2.0]])
+    y = np.concatenate([g.uniform(-50, 50, 500), g.integers(-9, 9, 500).astype(np.float64),
+                        [0.0, 2.0, -1.0, -1.0, np.nan, 0.0, 0.5, 1000.0]])
+    _check(O.pow, (x.astype(dtype), y.astype(dtype)), vulkan_runner, spirv_val, rtol=rtol,
+           atol=atol)

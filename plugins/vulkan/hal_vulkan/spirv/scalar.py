@@ -16,9 +16,9 @@ ROUND_EVEN, FABS, SABS, FLOOR, CEIL, TANH, POW, EXP, LOG, SQRT = 2, 4, 5, 8, 9, 
 UMIN, SMIN, UMAX, SMAX, FCLAMP = 38, 39, 41, 42, 43
 
 SIGNED = frozenset({"int8", "int16", "int32", "int64"})
-#: Ops GLSL.std.450 offers only for 16/32-bit floats, with no float64 version here (exp, log
-#: and sigmoid have one: :mod:`hal_vulkan.spirv.scalar_f64`).
-_F32_ONLY = frozenset({"tanh", "erf", "pow"})
+#: Ops GLSL.std.450 offers only for 16/32-bit floats, with no float64 version here (exp, log,
+#: sigmoid, tanh and pow have one: :mod:`hal_vulkan.spirv.scalar_f64`).
+_F32_ONLY = frozenset({"erf"})
 
 
 def round_half(sh: Shader, v: int) -> int:
@@ -153,7 +153,7 @@ def unary(sh: Shader, opcode: str, dtype: str, x: int) -> int:
     f, t = sh.f, sh.reg(dtype)
     if dtype == "float64" and opcode in _F32_ONLY:
         raise UnsupportedKernelError(f"float64 {opcode} has no GLSL.std.450 instruction")
-    if dtype == "float64" and opcode in ("exp", "log", "sigmoid"):
+    if dtype == "float64" and opcode in ("exp", "log", "sigmoid", "tanh"):
         return exp_log64(sh, opcode, x)
     if opcode == "neg":
         return normalize(sh, dtype, f.op(Op.FNegate if dtype in FLOAT_DTYPES else Op.SNegate, t, x))
@@ -185,8 +185,10 @@ def unary(sh: Shader, opcode: str, dtype: str, x: int) -> int:
 
 
 def exp_log64(sh: Shader, opcode: str, x: int) -> int:
-    from hal_vulkan.spirv.scalar_f64 import exp64, log64
+    from hal_vulkan.spirv.scalar_f64 import exp64, log64, tanh64
 
+    if opcode == "tanh":
+        return tanh64(sh, x)
     if opcode == "log":
         return log64(sh, x)
     if opcode == "exp":
@@ -217,10 +219,14 @@ def erf(sh: Shader, dtype: str, x: int) -> int:
 
 
 def fpow(sh: Shader, dtype: str, x: int, y: int) -> int:
-    """numpy's float power: negative bases with integral exponents, 0**0 = 1."""
+    """numpy's float power: negative bases with integral exponents, x**0 = 1**y = 1."""
     f, t, b = sh.f, sh.reg(dtype), sh.bool
     c = lambda v: sh.const(dtype, v)  # noqa: E731
-    mag = f.ext(t, POW, f.ext(t, FABS, x), y)
+    if dtype == "float64":
+        from hal_vulkan.spirv.scalar_f64 import pow_magnitude64
+        mag = pow_magnitude64(sh, f.ext(t, FABS, x), y)
+    else:
+        mag = f.ext(t, POW, f.ext(t, FABS, x), y)
     y_int = f.op(Op.FOrdEqual, b, f.ext(t, FLOOR, y), y)
     half = f.op(Op.FMul, t, y, c(0.5))
     y_odd = f.op(Op.LogicalAnd, b, y_int,
@@ -231,7 +237,8 @@ def fpow(sh: Shader, dtype: str, x: int, y: int) -> int:
     x_zero = f.op(Op.FOrdEqual, b, x, c(0.0))
     zero_case = f.op(Op.Select, t, f.op(Op.FOrdGreaterThan, b, y, c(0.0)), c(0.0), c(float("inf")))
     r = f.op(Op.Select, t, x_zero, zero_case, r)
-    r = f.op(Op.Select, t, f.op(Op.FOrdEqual, b, y, c(0.0)), c(1.0), r)
+    one = f.op(Op.LogicalOr, b, f.op(Op.FOrdEqual, b, y, c(0.0)), f.op(Op.FOrdEqual, b, x, c(1.0)))
+    r = f.op(Op.Select, t, one, c(1.0), r)  # x**0 and 1**y are 1, NaN included
     return normalize(sh, dtype, r)
 
 
@@ -269,8 +276,6 @@ def emit(sh: Shader, op: ScalarOp, args: list[tuple[int, str]]) -> int:
     if code in ("add", "sub", "mul", "div"):
         return binary(sh, code, dt, *ids)
     if code == "pow":
-        if dt == "float64":
-            raise UnsupportedKernelError("float64 pow has no GLSL.std.450 instruction")
         return fpow(sh, dt, *ids) if dt in FLOAT_DTYPES else ipow(sh, dt, *ids)
     if code in ("max", "min"):
         return max_min(sh, dt, ids[0], ids[1], code == "max")

@@ -66,3 +66,32 @@ def log64(sh: Shader, x: int) -> int:
     y = f.op(Op.Select, t, f.op(Op.FOrdLessThan, b, x, c(0.0)), c(float("nan")), y)
     y = f.op(Op.Select, t, f.op(Op.FOrdEqual, b, x, c(float("inf"))), x, y)
     return f.op(Op.Select, t, f.op(Op.IsNan, b, x), x, y)
+
+
+#: tanh's odd Taylor coefficients (x, x^3, ..., x^15), used below |x| = 0.125.
+_TANH_SERIES = (1.0, -1 / 3, 2 / 15, -17 / 315, 62 / 2835, -1382 / 155925, 21844 / 6081075,
+                -929569 / 638512875)
+
+
+def tanh64(sh: Shader, x: int) -> int:
+    """Series near 0 (no cancellation), else 1 - 2/(exp(2|x|) + 1) with the sign of x."""
+    f, b = sh.f, sh.bool
+    t = sh.reg("float64")
+    c = lambda v: sh.const("float64", v)  # noqa: E731
+    x2 = f.op(Op.FMul, t, x, x)
+    p = c(_TANH_SERIES[-1])
+    for k in reversed(_TANH_SERIES[:-1]):
+        p = f.op(Op.FAdd, t, f.op(Op.FMul, t, p, x2), c(k))
+    small = f.op(Op.FMul, t, p, x)
+    ax = f.ext(t, 4, x)  # FAbs
+    e = exp64(sh, f.op(Op.FMul, t, ax, c(2.0)))
+    big = f.op(Op.FSub, t, c(1.0), f.op(Op.FDiv, t, c(2.0), f.op(Op.FAdd, t, e, c(1.0))))
+    big = f.op(Op.Select, t, f.op(Op.FOrdLessThan, b, x, c(0.0)), f.op(Op.FNegate, t, big), big)
+    y = f.op(Op.Select, t, f.op(Op.FOrdLessThan, b, ax, c(0.125)), small, big)
+    return f.op(Op.Select, t, f.op(Op.IsNan, b, x), x, y)
+
+
+def pow_magnitude64(sh: Shader, ax: int, y: int) -> int:
+    """|x|**y as exp(y log|x|) (relative error about |y log x| * 2^-53)."""
+    t = sh.reg("float64")
+    return exp64(sh, sh.f.op(Op.FMul, t, y, log64(sh, ax)))
