@@ -1,8 +1,10 @@
-"""float64 exp and log, which GLSL.std.450 offers only for 16/32-bit floats.
+"""float64 exp, log, tanh and pow, which GLSL.std.450 offers only for 16/32-bit floats.
 
-Both reduce the argument with exact steps (Cody-Waite for exp, frexp for log) and evaluate a
+exp and log reduce the argument with exact steps (Cody-Waite for exp, frexp for log) and sum a
 series to below double rounding error, so results stay within a few ulp of the correctly
-rounded value: float64 kernels are not silently computed in float32.
+rounded value: float64 kernels are never silently computed in float32. tanh and pow build on
+them (pow's relative error grows with |y log x|, about 1e-13 at the top of the range). erf has
+no float64 version: such kernels are declined.
 """
 
 from __future__ import annotations
