@@ -7,7 +7,6 @@ Registers are as :class:`~hal_vulkan.spirv.shader.Shader` keeps them: small inte
 from __future__ import annotations
 
 from hal_core.compiler.kernel_ir import DTYPES, FLOAT_DTYPES, ScalarOp
-from hal_vulkan.errors import UnsupportedKernelError
 from hal_vulkan.spirv.builder import Op
 from hal_vulkan.spirv.shader import GLSL_PACK_HALF, GLSL_UNPACK_HALF, Shader
 
@@ -16,9 +15,8 @@ ROUND_EVEN, FABS, SABS, FLOOR, CEIL, TANH, POW, EXP, LOG, SQRT = 2, 4, 5, 8, 9, 
 UMIN, SMIN, UMAX, SMAX, FCLAMP = 38, 39, 41, 42, 43
 
 SIGNED = frozenset({"int8", "int16", "int32", "int64"})
-#: Ops GLSL.std.450 offers only for 16/32-bit floats, with no float64 version here (exp, log,
-#: sigmoid, tanh and pow have one: :mod:`hal_vulkan.spirv.scalar_f64`).
-_F32_ONLY = frozenset({"erf"})
+#: GLSL.std.450 offers exp, log, tanh and pow only for 16/32-bit floats: float64 versions of
+#: those (and erf) are in :mod:`hal_vulkan.spirv.scalar_f64`.
 
 
 def round_half(sh: Shader, v: int) -> int:
@@ -151,9 +149,7 @@ def cast(sh: Shader, src: str, dst: str, v: int) -> int:
 
 def unary(sh: Shader, opcode: str, dtype: str, x: int) -> int:
     f, t = sh.f, sh.reg(dtype)
-    if dtype == "float64" and opcode in _F32_ONLY:
-        raise UnsupportedKernelError(f"float64 {opcode} has no GLSL.std.450 instruction")
-    if dtype == "float64" and opcode in ("exp", "log", "sigmoid", "tanh"):
+    if dtype == "float64" and opcode in ("exp", "log", "sigmoid", "tanh", "erf"):
         return exp_log64(sh, opcode, x)
     if opcode == "neg":
         return normalize(sh, dtype, f.op(Op.FNegate if dtype in FLOAT_DTYPES else Op.SNegate, t, x))
@@ -185,8 +181,10 @@ def unary(sh: Shader, opcode: str, dtype: str, x: int) -> int:
 
 
 def exp_log64(sh: Shader, opcode: str, x: int) -> int:
-    from hal_vulkan.spirv.scalar_f64 import exp64, log64, tanh64
+    from hal_vulkan.spirv.scalar_f64 import erf64, exp64, log64, tanh64
 
+    if opcode == "erf":
+        return erf64(sh, x)
     if opcode == "tanh":
         return tanh64(sh, x)
     if opcode == "log":
