@@ -254,3 +254,10 @@ def test_pow_special_values(dtype, rtol, atol, vulkan_runner, spirv_val) -> None
                         [0.0, 2.0, -1.0, -1.0, np.nan, 0.0, 0.5, 1000.0]])
     _check(O.pow, (x.astype(dtype), y.astype(dtype)), vulkan_runner, spirv_val, rtol=rtol,
            atol=atol)
+
+
+def test_scalar_tiled_matmul_whole_tiles(vulkan_runner, spirv_val) -> None:
+    """A transposed 128x128x32 product: the scalar tiled path without bounds checks."""
+    a, b = data((32, 128), seed=19), data((128, 32), seed=20)
+    variants = _check(lambda x, y: O.matmul(x, y, True, True), (a, b), vulkan_runner, spirv_val)
+    assert not _uses_vec4_buffers(bytes(variants[0].payload))

@@ -105,6 +105,7 @@ def tiled_gemm(sh: Shader, t: Tiling, m: int, n: int, kk: int, load_a, load_b, s
     elsewhere); ``store(row, col, acc)`` runs once per in-bounds output element."""
     f, f32, u = sh.f, sh.f32, sh.u
     tm, tn = t.bm // t.ty, t.bn // TX
+    aligned = m % t.bm == 0 and n % t.bn == 0 and kk % BK == 0  # whole tiles: no bounds checks
     a_sh = sh.shared_array(f32, BK * t.bm)
     b_sh = sh.shared_array(f32, BK * t.bn)
     wg = sh.builtin(BuiltIn.WorkgroupId)
@@ -121,14 +122,16 @@ def tiled_gemm(sh: Shader, t: Tiling, m: int, n: int, kk: int, load_a, load_b, s
             row, kc = sh.udiv(e, u(BK)), sh.umod(e, u(BK))
             gr, gk = sh.add(row0, row), sh.add(k0, kc)
             ok = f.op(Op.LogicalAnd, sh.bool, sh.ult(gr, u(m)), sh.ult(gk, u(kk)))
-            v = _guarded_load(sh, ok, lambda gr=gr, gk=gk: load_a(gr, gk))
+            v = load_a(gr, gk) if aligned else _guarded_load(
+                sh, ok, lambda gr=gr, gk=gk: load_a(gr, gk))
             f.store(sh.shared_ptr(a_sh, f32, sh.add(sh.mul(kc, u(t.bm)), row)), v)
         for r in range(t.bn * BK // t.threads):
             e = sh.add(lid, u(r * t.threads))
             kr, col = sh.udiv(e, u(t.bn)), sh.umod(e, u(t.bn))
             gk, gc = sh.add(k0, kr), sh.add(col0, col)
             ok = f.op(Op.LogicalAnd, sh.bool, sh.ult(gk, u(kk)), sh.ult(gc, u(n)))
-            v = _guarded_load(sh, ok, lambda gk=gk, gc=gc: load_b(gk, gc))
+            v = load_b(gk, gc) if aligned else _guarded_load(
+                sh, ok, lambda gk=gk, gc=gc: load_b(gk, gc))
             f.store(sh.shared_ptr(b_sh, f32, sh.add(sh.mul(kr, u(t.bn)), col)), v)
         sh.barrier()
         for kq in range(BK):
@@ -146,6 +149,9 @@ def tiled_gemm(sh: Shader, t: Tiling, m: int, n: int, kk: int, load_a, load_b, s
         row = sh.add(row0, sh.add(ty, u(t.ty * i)))
         for j in range(tn):
             col = sh.add(col0, sh.add(tx, u(TX * j)))
+            if aligned:
+                store(row, col, f.load(f32, accs[i][j]))
+                continue
             inside = f.op(Op.LogicalAnd, sh.bool, sh.ult(row, u(m)), sh.ult(col, u(n)))
             with sh.if_(inside):
                 store(row, col, f.load(f32, accs[i][j]))
