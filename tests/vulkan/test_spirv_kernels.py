@@ -261,3 +261,26 @@ def test_scalar_tiled_matmul_whole_tiles(vulkan_runner, spirv_val) -> None:
     a, b = data((32, 128), seed=19), data((128, 32), seed=20)
     variants = _check(lambda x, y: O.matmul(x, y, True, True), (a, b), vulkan_runner, spirv_val)
     assert not _uses_vec4_buffers(bytes(variants[0].payload))
+
+
+def _uses_atomics(spirv: bytes) -> bool:
+    words = np.frombuffer(spirv, np.uint32)
+    return any(w & 0xFFFF in (240, 241) for w in words[5:] if w >> 16 == 7)
+
+
+@pytest.mark.parametrize("build,inputs", [
+    (O.lt, (data((64, 128), seed=21), data((64, 128), seed=22))),                 # bool
+    (lambda t: O.cast(t, "float16"), (data((6, 66), seed=23),)),                  # half
+    (lambda t: O.cast(O.mul(t, 10.0), "int8"), (data((2, 3, 8), seed=24),)),      # int8
+])
+def test_small_outputs_in_whole_words(build, inputs, vulkan_runner, spirv_val) -> None:
+    """1/2-byte outputs whose rows fill whole words: an invocation computes a word's worth of
+    points and stores it plainly (no atomic read-modify-write)."""
+    variants = _check(build, inputs, vulkan_runner, spirv_val, rtol=1e-3, atol=1e-3)
+    assert not _uses_atomics(bytes(variants[0].payload))
+
+
+def test_small_outputs_with_odd_rows_use_atomics(vulkan_runner, spirv_val) -> None:
+    variants = _check(O.lt, (data((5, 7), seed=25), data((5, 7), seed=26)), vulkan_runner,
+                      spirv_val)
+    assert _uses_atomics(bytes(variants[0].payload))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hal_core.compiler.kernel_ir import (
-    Acc, Const, Epilogue, GenericKernel, Input, IterIndex, MappedOperand, Result, ScalarOp,
+    DTYPES, Acc, Const, Epilogue, GenericKernel, Input, IterIndex, MappedOperand, Result, ScalarOp,
     ValueRef,
 )
 from hal_vulkan.spirv import scalar
@@ -122,6 +122,9 @@ def lower_generic(k: GenericKernel, sh_factory: ShaderFactory, limit: Limit) -> 
     if red and red_size >= 256 and outputs > 0 and not _coalesced_across_outputs(k, par):
         return _lower_tree_reduction(k, sh_factory, limit, par, red, outputs, red_size)
     local = min(64, limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0])
+    pack = 1 if red else _pack_factor(k, par)
+    if pack > 1:
+        return _lower_packed(k, sh_factory, limit, par, outputs, pack, local)
     plan = launch(limit, outputs, local)
     sh: Shader = sh_factory((local, 1, 1))
     gid = sh.add(sh.mul(sh.workgroup_linear_id(plan.grid), sh.u(local)), sh.local_id())
@@ -136,6 +139,63 @@ def lower_generic(k: GenericKernel, sh_factory: ShaderFactory, limit: Limit) -> 
             vals = (evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, coords), coords)
                     if not red else _serial_reduction(sh, k, coords, red))
             _store_outputs(sh, k, vals, coords)
+    sh.finish()
+    return plan
+
+
+def _pack_factor(k: GenericKernel, par: list[int]) -> int:
+    """Points per invocation so that every 1- or 2-byte output is written in whole words
+    (plain stores instead of atomic read-modify-writes); 1 when the layout does not allow it."""
+    small = [DTYPES[o.operand.dtype] for o in k.outputs if DTYPES[o.operand.dtype] < 4]
+    if not small or not par:
+        return 1
+    pack, inner = 4 // min(small), par[-1]
+    if k.iteration_space[inner] % pack:
+        return 1
+    for o in k.outputs:
+        size = DTYPES[o.operand.dtype]
+        if size >= 4:
+            continue
+        constant, strides = dim_strides(o)
+        if strides.get(inner) != 1 or (o.operand.byte_offset + constant * size) % 4:
+            return 1
+        if any((s * size) % 4 for d, s in strides.items() if d != inner):
+            return 1
+    return pack
+
+
+def _lower_packed(k: GenericKernel, sh_factory: ShaderFactory, limit: Limit, par: list[int],
+                  outputs: int, pack: int, local: int) -> Plan:
+    """Parallel kernel, ``pack`` consecutive points along the innermost dim per invocation:
+    the 1/2-byte outputs of those points fill whole words, stored once."""
+    inner = par[-1]
+    plan = launch(limit, outputs // pack, local)
+    sh: Shader = sh_factory((local, 1, 1))
+    gid = sh.add(sh.mul(sh.workgroup_linear_id(plan.grid), sh.u(local)), sh.local_id())
+    space = tuple(n // pack if d == inner else n for d, n in enumerate(k.iteration_space))
+    with sh.if_(sh.ult(gid, sh.u(outputs // pack))):
+        base = decompose(sh, gid, par, space)
+        first = sh.mul(base[inner], sh.u(pack))
+        words: dict[int, int | None] = {}
+        for j in range(pack):
+            coords = dict(base) | {inner: sh.add(first, sh.u(j))}
+            vals = evaluate(sh, k.body, k.yields, input_loader(sh, k.inputs, coords), coords)
+            for i, (out, (v, dt)) in enumerate(zip(k.outputs, vals)):
+                if dt != out.operand.dtype:
+                    v = scalar.cast(sh, dt, out.operand.dtype, v)
+                size = DTYPES[out.operand.dtype]
+                if size >= 4:
+                    sh.store(out.operand, element_index(sh, out, coords), v)
+                    continue
+                per_word, slot = 4 // size, j % (4 // size)
+                bits = sh.subword_bits(out.operand.dtype, v)
+                if slot:
+                    bits = sh.f.op(Op.ShiftLeftLogical, sh.u32, bits, sh.u(8 * size * slot))
+                    bits = sh.f.op(Op.BitwiseOr, sh.u32, words[i], bits)
+                words[i] = bits
+                if slot == per_word - 1:  # the word is complete: one plain store
+                    start = dict(coords) | {inner: sh.add(first, sh.u(j - slot))}
+                    sh.store_word(out.operand, element_index(sh, out, start), bits)
     sh.finish()
     return plan
 

@@ -3,7 +3,8 @@
 Every binding is a ``StorageBuffer`` block of ``uint data[]`` (set 0, binding i). Elements of
 any kernel-IR dtype are read from and written to those words: 8- and 16-bit elements with
 shifts and masks (stores with atomic and/or, so invocations writing neighbouring bytes of one
-word never race), 64-bit elements as two words. That needs no 8/16-bit storage feature and lets
+word never race, unless the lowering gives one invocation the whole word: ``store_word``),
+64-bit elements as two words. That needs no 8/16-bit storage feature and lets
 operands of different dtypes share a binding at any element-aligned offset.
 
 Values live in registers of a few SPIR-V types (see :func:`Shader.reg`): bool for ``bool``;
@@ -216,14 +217,7 @@ class Shader:
             self.f.store(self._word_ptr_at(operand.binding, word), lo)
             self.f.store(self._word_ptr_at(operand.binding, self.add(word, self.u(1))), hi)
             return
-        if dtype == "bool":
-            bits = self.f.op(Op.Select, self.u32, value, self.u(1), self.u(0))
-        elif dtype == "float16":
-            v2 = self.f.op(Op.CompositeConstruct, self.m.t_vec(self.f32, 2), value,
-                           self.m.const(self.f32, 0.0))
-            bits = self.f.ext(self.u32, GLSL_PACK_HALF, v2)
-        else:
-            bits = self.f.op(Op.BitwiseAnd, self.u32, value, self.u((1 << (8 * size)) - 1))
+        bits = self.subword_bits(dtype, value)
         shift = self.mul(self.f.op(Op.BitwiseAnd, self.u32, addr, self.u(3)), self.u(8))
         mask = self.f.op(Op.ShiftLeftLogical, self.u32, self.u((1 << (8 * size)) - 1), shift)
         ptr = self._word_ptr_at(operand.binding, word)
@@ -260,6 +254,23 @@ class Shader:
                          self.linear(dst.byte_offset, [(8, dst_index)]), self.u(2))
         self.f.store(self._word_ptr_at(dst.binding, word), lo)
         self.f.store(self._word_ptr_at(dst.binding, self.add(word, self.u(1))), hi)
+
+    def subword_bits(self, dtype: str, value: int) -> int:
+        """The 8 or 16 bits a 1- or 2-byte element stores, in the low bits of a uint32."""
+        if dtype == "bool":
+            return self.f.op(Op.Select, self.u32, value, self.u(1), self.u(0))
+        if dtype == "float16":
+            v2 = self.f.op(Op.CompositeConstruct, self.m.t_vec(self.f32, 2), value,
+                           self.m.const(self.f32, 0.0))
+            return self.f.ext(self.u32, GLSL_PACK_HALF, v2)
+        return self.f.op(Op.BitwiseAnd, self.u32, value, self.u((1 << (8 * DTYPES[dtype])) - 1))
+
+    def store_word(self, operand: KernelOperand, first_index: int, word: int) -> None:
+        """Store a whole word of packed elements starting at (word-aligned) ``first_index``."""
+        addr = self.linear(operand.byte_offset, [(DTYPES[operand.dtype], first_index)])
+        self.f.store(self._word_ptr_at(operand.binding,
+                                       self.f.op(Op.ShiftRightLogical, self.u32, addr,
+                                                 self.u(2))), word)
 
     def canonical(self, dtype: str, v: int) -> int:
         """Wrap a uint32 register to ``dtype``'s width (sign- or zero-extended)."""
