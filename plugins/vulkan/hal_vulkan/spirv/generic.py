@@ -1,10 +1,11 @@
 """GenericKernel -> SPIR-V, and the scalar-body evaluation every lowering shares.
 
-Parallel-only kernels: one invocation per point of the iteration space. Kernels with reduction
-iterators: one invocation per output point looping over the reduction dims when the reduction
-is short or neighbouring outputs read neighbouring elements; otherwise a workgroup per output
-point, each invocation striding over the reduction space (coalesced reads), combined by a
-shared-memory tree.
+Parallel-only kernels: one invocation per point of the iteration space (per 2 or 4 points
+along the innermost dim when that lets 1/2-byte outputs be stored as whole words). Kernels with
+reduction iterators: one invocation per output point looping over the reduction dims when the
+reduction is short or neighbouring outputs read neighbouring elements; otherwise a workgroup
+per output point, each invocation striding over the reduction space (coalesced reads),
+combined by a shared-memory tree.
 """
 
 from __future__ import annotations
