@@ -77,7 +77,11 @@ def add_parser(subparsers: Any) -> None:
 #: IREE's former target backend names -> the hal target that produces the same code.
 LEGACY_TARGETS = {"dylib-llvm-aot": "llvm-cpu"}
 #: IREE's spellings of target option prefixes (``--iree-llvmcpu-target-cpu=host``).
-OPTION_PREFIXES = {"iree-llvmcpu-": "llvm-cpu-", "llvmcpu-": "llvm-cpu-"}
+OPTION_PREFIXES = {"iree-llvmcpu-": "llvm-cpu-", "llvmcpu-": "llvm-cpu-",
+                   "iree-vulkan-": "vulkan-spirv-"}
+#: Short flag prefixes -> the target they address (IREE spells vulkan-spirv's flags
+#: --vulkan-target-env / --vulkan-target-triple).
+_FLAG_ALIASES = {"vulkan": "vulkan-spirv"}
 
 
 def _plugin_options(flags: list[str], targets: list[str], importer: str | None
@@ -92,6 +96,9 @@ def _plugin_options(flags: list[str], targets: list[str], importer: str | None
             if key.startswith(prefix):
                 key = ours + key[len(prefix):]
                 break
+        key = next((t + key[len(a):] for a, t in _FLAG_ALIASES.items()
+                    if t in targets and key.startswith(a + "-")
+                    and not key.startswith(t + "-")), key)
         owner = max((t for t in owners if key.startswith(t + "-")), key=len, default=None)
         if owner is None:
             used = f" or --<importer>-<option>=VALUE for the importer in use ({importer})" \

@@ -1,0 +1,1 @@
+"""hal's Vulkan plugin: the ``vulkan-spirv`` target backend and the ``vulkan`` driver."""

@@ -1,0 +1,16 @@
+"""Registers the vulkan-spirv target backend (light: no vulkan or numpy imports here)."""
+
+from __future__ import annotations
+
+from hal_core.descriptors import TargetInfo
+from hal_core.hookspecs import hookimpl
+
+HAL_PLUGIN_API_VERSION = "1.0"
+
+
+@hookimpl
+def hal_register_targets() -> list[TargetInfo]:
+    return [TargetInfo(name="vulkan-spirv",
+                       description="SPIR-V compute shaders for a Vulkan target environment",
+                       factory="hal_vulkan.target:create_target",
+                       formats=("spirv",), drivers=("vulkan",))]
