@@ -1,0 +1,1 @@
+"""The vulkan HAL driver (imports ``vulkan`` only when its modules are used)."""
