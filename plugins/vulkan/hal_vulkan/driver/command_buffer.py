@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hal_core.errors import HalRuntimeError, UsageError
-from hal_core.hal.buffer import Buffer
+from hal_core.hal.buffer import Buffer, check_fill_alignment
 from hal_core.hal.command_buffer import (
     BarrierCmd,
     CommandBuffer,
@@ -39,6 +39,7 @@ from hal_vulkan.driver.memory import vk_range
 
 WHOLE_SIZE = 0xFFFFFFFFFFFFFFFF  # the package's VK_WHOLE_SIZE is -1
 _EDGE = 12  # bytes of pattern kept per fill for its unaligned edges
+_UNRECORDED = object()
 
 
 def _refs(cmd: Any) -> tuple[Ref, ...]:
@@ -112,7 +113,7 @@ class VulkanCommandBuffer(CommandBuffer):
             self._blob_offsets.append(offset)
         self.slot_extents = tuple(extents)
         self.recorded_buffers = tuple(roots.values())
-        self._blob = device.allocator.import_host(bytes(blob)) if blob else None
+        self._blob = device.allocator.import_host(bytes(blob), internal=True) if blob else None
         self._min_align = limits["minStorageBufferOffsetAlignment"]
         self._max_range = limits["maxStorageBufferRange"]
         vk, ffi = ctx.vk, ctx.ffi
@@ -212,6 +213,7 @@ class VulkanCommandBuffer(CommandBuffer):
                 if inst is None:
                     inst = self._new_instance(slots)
                     self._instances.append(inst)
+                inst.transfer_key = _UNRECORDED  # until _record succeeds
                 self._record(inst, slots)
                 inst.transfer_key = key
             inst.busy = True
@@ -383,6 +385,8 @@ class VulkanCommandBuffer(CommandBuffer):
                 copy(blob, self._blob_offsets[index], dst.buffer, do, len(cmd.data))
             else:
                 dst, off, n = self._resolve(cmd.target, slots)
+                if n % len(cmd.pattern):
+                    check_fill_alignment(cmd.target.offset, n, len(cmd.pattern), "fill")
                 self._record_fill(cb, cmd.pattern, dst.buffer, off, n, blob,
                                   self._blob_offsets[index], copy)
         lib.vkCmdPipelineBarrier(cb, stages, vk.VK_PIPELINE_STAGE_HOST_BIT, 0, 1,

@@ -114,6 +114,7 @@ class LogicalDevice:
         self._live_lock = threading.Lock()
         self._closing = False
         self.destroyed = False
+        self._destroying = False
         self._destroy_hooks: list[Callable[[], None]] = []
         self._pending: collections.deque[Pending] = collections.deque()
         self._cond = threading.Condition()
@@ -277,9 +278,10 @@ class LogicalDevice:
             self._destroy()
 
     def _destroy(self) -> None:
-        if self.destroyed:
-            return
-        self.destroyed = True
+        with self._live_lock:
+            if self._destroying:
+                return
+            self._destroying = True
         ffi, lib = self.ffi, self.lib
         lib.vkDeviceWaitIdle(self.handle)
         for hook in reversed(self._destroy_hooks):
@@ -287,6 +289,7 @@ class LogicalDevice:
                 hook()
             except Exception:  # noqa: BLE001 - keep tearing down
                 log.exception("vulkan teardown hook raised")
+        self.destroyed = True
         for fence in self._fences:
             lib.vkDestroyFence(self.handle, fence, ffi.NULL)
         if self.timeline is not None:

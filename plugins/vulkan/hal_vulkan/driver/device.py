@@ -264,7 +264,7 @@ class VulkanDevice(Device):
 
             self._after(waits, signals, write, "queue_write")
             return
-        staging = self.allocator.allocate_buffer(src.size, MemoryType.HOST_VISIBLE)
+        staging = self.allocator.allocate_buffer(src.size, MemoryType.HOST_VISIBLE, internal=True)
         staging._storage[:] = src  # captured now: the caller may reuse its array at once
         cb = self.create_command_buffer()
         with cb:
@@ -304,7 +304,7 @@ class VulkanDevice(Device):
 
             self._after(waits, signals, read, "queue_read")
             return
-        staging = self.allocator.allocate_buffer(n, MemoryType.HOST_VISIBLE)
+        staging = self.allocator.allocate_buffer(n, MemoryType.HOST_VISIBLE, internal=True)
         cb = self.create_command_buffer()
         with cb:
             cb.copy(source, staging, source_offset, 0, n)

@@ -200,8 +200,10 @@ class VulkanAllocator(Allocator):
         return fits[0]
 
     def allocate_buffer(self, size: int, memory_type: MemoryType = MemoryType.DEVICE_LOCAL
-                        | MemoryType.HOST_VISIBLE, usage: BufferUsage = BufferUsage.DEFAULT
-                        ) -> VulkanBuffer:
+                        | MemoryType.HOST_VISIBLE, usage: BufferUsage = BufferUsage.DEFAULT,
+                        internal: bool = False) -> VulkanBuffer:
+        """A new zeroed buffer. ``internal`` ones (staging, command data) are not counted in
+        :meth:`statistics`."""
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
         if size > self.max_vk_allocation:
@@ -215,17 +217,19 @@ class VulkanAllocator(Allocator):
         storage = alloc.map() if t & MemoryType.HOST_VISIBLE else _Extent(size, alloc)
         buf = VulkanBuffer(self, storage, t, usage)
         buf._vk = alloc
-        with self._lock:
-            self.bytes_allocated += size
+        if not internal:
+            with self._lock:
+                self.bytes_allocated += size
         if t & MemoryType.HOST_VISIBLE:
             storage[:] = 0
         else:
             self._device.zero_device_buffer(buf)
         return buf
 
-    def import_host(self, data: Any, usage: BufferUsage = BufferUsage.DEFAULT) -> VulkanBuffer:
+    def import_host(self, data: Any, usage: BufferUsage = BufferUsage.DEFAULT,
+                    internal: bool = False) -> VulkanBuffer:
         src = host_bytes(data, "Allocator.import_host")
-        buf = self.allocate_buffer(src.size, usage=usage)
+        buf = self.allocate_buffer(src.size, usage=usage, internal=internal)
         if buf.memory_type & MemoryType.HOST_VISIBLE:
             buf._storage[:] = src
         else:
