@@ -33,7 +33,7 @@ from hal_core.hal.command_buffer import (
     Ref,
     UpdateCmd,
 )
-from hal_vulkan.driver.executable import VulkanExecutable
+from hal_vulkan.driver.executable import POOL_UPDATE_AFTER_BIND, VulkanExecutable
 from hal_vulkan.driver.instance import check
 from hal_vulkan.driver.memory import vk_range
 
@@ -202,23 +202,36 @@ class VulkanCommandBuffer(CommandBuffer):
     # -- instances ----------------------------------------------------------------------------
 
     def acquire(self, slots: tuple) -> _Instance:
-        """A free instance, recorded for ``slots`` and with its descriptor sets pointing there."""
-        key = tuple(slots[s] for s in sorted(self._transfer_slots)) if self._transfer_slots \
-            else None
+        """A free instance, recorded for ``slots`` and with its descriptor sets pointing there.
+
+        Without update-after-bind, updating a bound descriptor set invalidates the recording,
+        so then every slot is part of the recording's key (and descriptors are written first).
+        """
+        uab = self._ctx.update_after_bind
+        if uab:
+            key = tuple(slots[s] for s in sorted(self._transfer_slots)) \
+                if self._transfer_slots else None
+        else:
+            key = slots
         with self._lock:
             inst = next((i for i in self._instances if not i.busy and i.transfer_key == key),
                         None)
-            if inst is None:
+            fresh = inst is None
+            if fresh:
                 inst = next((i for i in self._instances if not i.busy), None)
                 if inst is None:
                     inst = self._new_instance(slots)
                     self._instances.append(inst)
-                inst.transfer_key = _UNRECORDED  # until _record succeeds
-                self._record(inst, slots)
-                inst.transfer_key = key
             inst.busy = True
         try:
-            self._update_descriptors(inst, slots)
+            if fresh:
+                inst.transfer_key = _UNRECORDED  # until _record succeeds
+                if not uab:
+                    self._update_descriptors(inst, slots)
+                self._record(inst, slots)
+                inst.transfer_key = key
+            if uab:
+                self._update_descriptors(inst, slots)
         except BaseException:
             inst.busy = False
             raise
@@ -245,11 +258,23 @@ class VulkanCommandBuffer(CommandBuffer):
         sizes[0].descriptorCount = n_desc
         pool_info = ffi.new("VkDescriptorPoolCreateInfo*", {
             "sType": vk.VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, "maxSets": n_sets,
+            "flags": POOL_UPDATE_AFTER_BIND if ctx.update_after_bind else 0,
             "poolSizeCount": 1, "pPoolSizes": sizes})
         pool = ffi.new("VkDescriptorPool*")
         check(vk, lib.vkCreateDescriptorPool(ctx.handle, pool_info, ffi.NULL, pool),
               "vkCreateDescriptorPool")
         inst.pool = pool[0]
+        try:
+            self._fill_instance(inst, slots, n_sets, n_desc)
+        except BaseException:
+            lib.vkDestroyDescriptorPool(ctx.handle, inst.pool, ffi.NULL)
+            lib.vkFreeCommandBuffers(ctx.handle, self._pool, 1, cb)
+            raise
+        return inst
+
+    def _fill_instance(self, inst: _Instance, slots: tuple, n_sets: int, n_desc: int) -> None:
+        ctx = self._ctx
+        vk, ffi, lib = ctx.vk, ctx.ffi, ctx.lib
         inst.sets = ffi.new("VkDescriptorSet[]", n_sets)
         if self._dispatches:
             layouts = ffi.new("VkDescriptorSetLayout[]", [
@@ -296,7 +321,6 @@ class VulkanCommandBuffer(CommandBuffer):
             inst.writes, inst.infos = compact, compact_infos
             inst.slot_writes = [(ref, j, self._binding_of(k)) for j, (k, ref) in
                                 enumerate(slot_writes)]
-        return inst
 
     def _binding_of(self, k: int) -> tuple[DispatchCmd, int]:
         for d in self._dispatches:

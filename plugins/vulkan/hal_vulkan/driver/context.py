@@ -108,6 +108,10 @@ class LogicalDevice:
         self.queue = queue[0]
         self.queue_lock = threading.Lock()
         self.use_timeline = use_timeline
+        # With update-after-bind, a recorded command buffer survives descriptor updates, so
+        # binding tables cost one vkUpdateDescriptorSets per submission instead of a re-record.
+        self.update_after_bind = bool(
+            physical.features.get("descriptorBindingStorageBufferUpdateAfterBind"))
         self.validation_mark = len(instance.validation_errors)
         # Live VkDeviceMemory allocations; the VkDevice is destroyed when closed and none left.
         self._live = 0

@@ -57,12 +57,12 @@ class VulkanDevice(Device):
 
     command_buffer_class = VulkanCommandBuffer
 
-    def __init__(self, driver: VulkanDriver, physical: Any, device_id: str, timeline: bool
-                 ) -> None:
+    def __init__(self, driver: VulkanDriver, physical: Any, device_id: str, timeline: bool,
+                 device_only: bool = False) -> None:
         self.id = device_id
         self.physical = physical
         self.context = LogicalDevice(physical, timeline)
-        super().__init__(driver, device_id, VulkanAllocator(self, self.context),
+        super().__init__(driver, device_id, VulkanAllocator(self, self.context, device_only),
                          VulkanExecutableCache(self, self.context))
         self._parked: set[Any] = set()
         self._park_lock = threading.Lock()
@@ -365,6 +365,8 @@ class VulkanDriver(Driver):
     params: ClassVar[dict[str, str]] = {
         "sync": "how submissions are tracked: timeline (Vulkan 1.2 timeline semaphore, the "
                 "default where available) or fence",
+        "memory": "'device-only' offers buffers no host-visible memory (data moves through "
+                  "staging copies, as on a discrete GPU); default: what the device has",
     }
 
     def __init__(self, registry: Any = None) -> None:
@@ -415,9 +417,16 @@ class VulkanDriver(Driver):
         if sync not in ("timeline", "fence"):
             raise UsageError(f"device URI {uri!r}: sync must be 'timeline' or 'fence', "
                              f"got {sync!r}")
+        memory = params.get("memory", "")
+        if memory not in ("", "device-only"):
+            raise UsageError(f"device URI {uri!r}: memory must be 'device-only' (or absent), "
+                             f"got {memory!r}")
         physical = self._physical(path, uri or "vulkan://")
-        device_id = physical.uri + ("?sync=fence" if sync == "fence" else "")
-        return VulkanDevice(self, physical, device_id, timeline=sync == "timeline")
+        query = "&".join(p for p in ("sync=fence" if sync == "fence" else "",
+                                     f"memory={memory}" if memory else "") if p)
+        device_id = physical.uri + (f"?{query}" if query else "")
+        return VulkanDevice(self, physical, device_id, timeline=sync == "timeline",
+                            device_only=bool(memory))
 
 
 def create_driver(registry: Any = None) -> VulkanDriver:

@@ -24,7 +24,41 @@ from hal_vulkan.driver.instance import result_name
 log = logging.getLogger(__name__)
 
 FORMAT = "spirv"
+# Vulkan 1.2 core values (the package defines only the _EXT aliases, as None).
+_BINDING_UPDATE_AFTER_BIND = 0x1
+_LAYOUT_UPDATE_AFTER_BIND_POOL = 0x2
+POOL_UPDATE_AFTER_BIND = 0x2
 SPIRV_MAGIC = 0x07230203
+
+
+def scan_spirv(data: bytes) -> tuple[tuple[int, int], dict[str, tuple[int, int, int] | None]]:
+    """(SPIR-V version, {GLCompute entry point name: LocalSize or None}) of a binary.
+
+    Drivers crash (lavapipe segfaults) on a pipeline naming a missing entry point, so names
+    and workgroup sizes are checked here first.
+    """
+    import struct
+
+    words = struct.unpack(f"<{len(data) // 4}I", data)
+    version = (words[1] >> 16 & 0xFF, words[1] >> 8 & 0xFF)
+    by_id: dict[int, str] = {}
+    sizes: dict[int, tuple[int, int, int]] = {}
+    i = 5
+    while i < len(words):
+        count, opcode = words[i] >> 16, words[i] & 0xFFFF
+        if count == 0 or i + count > len(words):
+            raise ModuleFormatError(f"spirv payload is malformed: instruction at word {i} has "
+                                    f"length {count}")
+        if opcode == 15 and words[i + 1] == 5:  # OpEntryPoint GLCompute
+            raw = data[4 * (i + 3):4 * (i + count)]
+            by_id[words[i + 2]] = raw[:raw.index(0)].decode(errors="replace") if 0 in raw \
+                else raw.decode(errors="replace")
+        elif opcode == 16 and count >= 6 and words[i + 2] == 17:  # OpExecutionMode LocalSize
+            sizes[words[i + 1]] = (words[i + 3], words[i + 4], words[i + 5])
+        elif opcode == 54:  # OpFunction: the declarations are over
+            break
+        i += count
+    return version, {name: sizes.get(fid) for fid, name in by_id.items()}
 
 
 class VulkanExecutable:
@@ -51,6 +85,32 @@ class VulkanExecutable:
                                     f"0x07230203 (found 0x{int.from_bytes(data[:4], 'little'):08x}"
                                     f"); expected little-endian SPIR-V words")
         limits = context.physical.limits
+        version, found = scan_spirv(data)
+        physical = context.physical
+        api_minor = physical.api_version >> 12 & 0x3FF
+        max_minor = {0: 0, 1: 3, 2: 5}.get(api_minor, 6)
+        if version[1] == 4 and "VK_KHR_spirv_1_4" in physical.extensions:
+            max_minor = max(max_minor, 4)
+        if version[0] != 1 or version[1] > max_minor:
+            raise IncompatibleModuleError(
+                f"spirv payload is SPIR-V {version[0]}.{version[1]}, but device "
+                f"{physical.name!r} (Vulkan {physical.api_text()}) takes SPIR-V up to 1.{max_minor}")
+        for ep in entry_points:
+            if ep.name not in found:
+                raise ModuleFormatError(
+                    f"spirv payload has no GLCompute entry point {ep.name!r}; it has "
+                    f"{sorted(found)}")
+            size = found[ep.name]
+            if size is not None:
+                over = any(a > b for a, b in zip(size, limits["maxComputeWorkGroupSize"]))
+                if over or size[0] * size[1] * size[2] > limits[
+                        "maxComputeWorkGroupInvocations"]:
+                    raise IncompatibleModuleError(
+                        f"entry point {ep.name!r} has workgroup size {size}, beyond device "
+                        f"{physical.name!r}'s maxComputeWorkGroupSize "
+                        f"{tuple(limits['maxComputeWorkGroupSize'])} / "
+                        f"maxComputeWorkGroupInvocations "
+                        f"{limits['maxComputeWorkGroupInvocations']}")
         code = ffi.new("uint32_t[]", len(data) // 4)
         ffi.memmove(code, data, len(data))
         info = ffi.new("VkShaderModuleCreateInfo*", {
@@ -88,9 +148,17 @@ class VulkanExecutable:
             bindings[i].descriptorType = vk.VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
             bindings[i].descriptorCount = 1
             bindings[i].stageFlags = vk.VK_SHADER_STAGE_COMPUTE_BIT
-        set_info = ffi.new("VkDescriptorSetLayoutCreateInfo*", {
-            "sType": vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-            "bindingCount": ep.binding_count, "pBindings": bindings})
+        fields = {"sType": vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+                  "bindingCount": ep.binding_count, "pBindings": bindings}
+        if ctx.update_after_bind and ep.binding_count:
+            flags = ffi.new("VkDescriptorBindingFlags[]", [_BINDING_UPDATE_AFTER_BIND]
+                            * ep.binding_count)
+            flag_info = ffi.new("VkDescriptorSetLayoutBindingFlagsCreateInfo*", {
+                "sType": vk.VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_BINDING_FLAGS_CREATE_INFO,
+                "bindingCount": ep.binding_count, "pBindingFlags": flags})
+            fields["pNext"] = ffi.cast("void*", flag_info)
+            fields["flags"] = _LAYOUT_UPDATE_AFTER_BIND_POOL
+        set_info = ffi.new("VkDescriptorSetLayoutCreateInfo*", fields)
         set_layout = ffi.new("VkDescriptorSetLayout*")
         _check(vk, lib.vkCreateDescriptorSetLayout(ctx.handle, set_info, ffi.NULL, set_layout),
                "vkCreateDescriptorSetLayout", ep)

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 _VK_DEVICE_LOCAL, _VK_HOST_VISIBLE, _VK_HOST_COHERENT, _VK_HOST_CACHED = 1, 2, 4, 8
 _VK_LAZY, _VK_PROTECTED = 16, 32
+_HOST_BITS = (MemoryType.HOST_LOCAL | MemoryType.HOST_VISIBLE | MemoryType.HOST_COHERENT
+              | MemoryType.HOST_CACHED)
 
 
 def hal_memory_type(vk_flags: int, cpu_device: bool) -> MemoryType | None:
@@ -158,7 +160,7 @@ class VulkanAllocator(Allocator):
 
     can_wrap_host = False  # device memory cannot alias caller arrays; callers copy
 
-    def __init__(self, device: Any, context: Any) -> None:
+    def __init__(self, device: Any, context: Any, device_only: bool = False) -> None:
         physical = context.physical
         limit = physical.limits.get("maxMemoryAllocationSize", 0) or max(
             size for size, _ in physical.memory_heaps)
@@ -166,37 +168,44 @@ class VulkanAllocator(Allocator):
         self._device = device
         self._context = context
         cpu = physical.device_type == "cpu"
-        self._types: list[tuple[int, MemoryType]] = []
+        #: every usable Vulkan memory type (staging and command data may use any of them)
+        self._all_types: list[tuple[int, MemoryType]] = []
         for index, (flags, heap) in enumerate(physical.memory_types):
             t = hal_memory_type(flags, cpu)
             if t is not None:
-                self._types.append((index, t))
-        # Prefer types with the fewest flags beyond those asked for (pure device memory for a
-        # DEVICE_LOCAL request on a discrete GPU rather than its small host-visible window).
+                self._all_types.append((index, t))
+        # ``device_only`` (URI memory=device-only) offers hal buffers no host-visible memory,
+        # as on a discrete GPU without a host-visible window: the staging paths then run on
+        # any device, lavapipe included.
+        self._types = [(i, t) for i, t in self._all_types
+                       if not device_only or not t & MemoryType.HOST_VISIBLE]
+        if not self._types:
+            self._types = [(i, t & ~_HOST_BITS) for i, t in self._all_types]
         self._heaps = tuple(MemoryHeap(t, BufferUsage.DEFAULT if t & MemoryType.HOST_VISIBLE
                                        else BufferUsage.DEFAULT & ~BufferUsage.MAPPING,
                                        physical.memory_heaps[physical.memory_types[i][1]][0])
                             for i, t in self._types)
         self.max_vk_allocation = limit
-        self._choice: dict[MemoryType, tuple[int, MemoryType]] = {}
+        self._choice: dict[tuple[MemoryType, bool], tuple[int, MemoryType]] = {}
 
-    def _pick(self, memory_type: MemoryType, usage: BufferUsage) -> tuple[int, MemoryType]:
+    def _pick(self, memory_type: MemoryType, internal: bool) -> tuple[int, MemoryType]:
         key = MemoryType(memory_type)
-        hit = self._choice.get(key)
+        hit = self._choice.get((key, internal))
         if hit is not None:
             return hit
-        fits = [(i, t) for i, t in self._types if (t & key) == key]
+        types = self._all_types if internal else self._types
+        fits = [(i, t) for i, t in types if (t & key) == key]
         if not fits and key & MemoryType.HOST_VISIBLE and key & MemoryType.DEVICE_LOCAL:
             # hal's default asks for both; a GPU without host-visible device memory serves it
             # from host-visible memory the device reads over the bus.
             relaxed = key & ~MemoryType.DEVICE_LOCAL & ~MemoryType.DEVICE_VISIBLE
-            fits = [(i, t) for i, t in self._types if (t & relaxed) == relaxed]
+            fits = [(i, t) for i, t in types if (t & relaxed) == relaxed]
         if not fits:
-            have = ", ".join(f"{t!r}" for _, t in self._types)
+            have = ", ".join(f"{t!r}" for _, t in types)
             raise UsageError(f"device {self._device.id} cannot allocate memory type "
                              f"{memory_type!r}; its memory types are: {have}")
         fits.sort(key=lambda it: bin(int(it[1]) & ~int(key)).count("1"))
-        self._choice[key] = fits[0]
+        self._choice[(key, internal)] = fits[0]
         return fits[0]
 
     def allocate_buffer(self, size: int, memory_type: MemoryType = MemoryType.DEVICE_LOCAL
@@ -210,7 +219,7 @@ class VulkanAllocator(Allocator):
             raise UsageError(f"buffer of {size} bytes exceeds the maximum allocation size "
                              f"{self.max_vk_allocation} of device {self._device.id}")
         self._device._check_open("allocate_buffer")
-        index, t = self._pick(memory_type, usage)
+        index, t = self._pick(memory_type, internal)
         if not t & MemoryType.HOST_VISIBLE:
             usage = usage & ~BufferUsage.MAPPING
         alloc = Allocation(self._context, size, index)
@@ -229,7 +238,10 @@ class VulkanAllocator(Allocator):
     def import_host(self, data: Any, usage: BufferUsage = BufferUsage.DEFAULT,
                     internal: bool = False) -> VulkanBuffer:
         src = host_bytes(data, "Allocator.import_host")
-        buf = self.allocate_buffer(src.size, usage=usage, internal=internal)
+        memory_type = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE
+        if not internal and not any(t & MemoryType.HOST_VISIBLE for _, t in self._types):
+            memory_type = MemoryType.DEVICE_LOCAL  # staged through the queue below
+        buf = self.allocate_buffer(src.size, memory_type, usage=usage, internal=internal)
         if buf.memory_type & MemoryType.HOST_VISIBLE:
             buf._storage[:] = src
         else:
