@@ -33,7 +33,7 @@ def load() -> Any:
     try:
         import vulkan
     except OSError as e:  # the package raises OSError when it cannot dlopen libvulkan.so.1
-        raise DeviceUnavailableError(f"no Vulkan loader (libvulkan.so.1) could be loaded ({e}); "
+        raise DeviceUnavailableError("no Vulkan loader (libvulkan.so.1) could be loaded; "
                                      f"{INSTALL_HINT}") from None
     except ImportError as e:
         raise DeviceUnavailableError(f"the 'vulkan' Python package is not installed ({e}); "
