@@ -35,6 +35,15 @@ class CompileError(HalError):
     """The compiler rejected a program (parse error, verification failure, unsupported op)."""
 
 
+class UnsupportedKernelError(CompileError):
+    """A target backend declines one kernel (an op, dtype or shape it does not lower).
+
+    Raised from ``TargetBackend.compile``; the message names the kernel and why. The compiler
+    then keeps the other targets' variants for that kernel and fails only when no target
+    produced one.
+    """
+
+
 class IRParseError(CompileError):
     """Text IR could not be parsed; carries the line, column and offending token."""
 

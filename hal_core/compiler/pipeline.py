@@ -7,8 +7,10 @@ Stages (``dump_ir`` writes each one's result into a directory, numbered in order
 3. fusion (:mod:`.passes.fusion`) and dispatch formation (:mod:`.passes.dispatch`): one kernel
    IR kernel per dispatch; identical kernels share one entry point;
 4. buffer planning (:mod:`.passes.buffers`) and the host program (:mod:`.passes.host`);
-5. every requested target backend compiles the one :class:`KernelExecutable` of the module
-   into a variant; the variants form the module's one executable.
+5. each kernel becomes its own :class:`KernelExecutable` (one entry point), and every
+   requested target backend compiles it into one or more variants, or declines it with
+   :class:`~hal_core.errors.UnsupportedKernelError`; a kernel fails the compile only when
+   every target declined it. New targets can so land kernel by kernel beside vmvx.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hal_core.compiler import kernel_ir as K
-from hal_core.errors import CompileError, HalError, UsageError
+from hal_core.errors import CompileError, HalError, UnsupportedKernelError, UsageError
 from hal_core.module import model as M
 
 log = logging.getLogger(__name__)
@@ -133,10 +135,10 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
             entries.append(index_of[key])
             origins.setdefault(kernels[index_of[key]].name, []).extend(
                 op_context(fn, ops_by_result[r]) for r in step.ops)
-        formed.append((fn, plan, fd, entries))
+        formed.append((fn, plan, fd, [(e, 0) for e in entries]))
     dump("fusion.txt", lambda: format_fusion([(fn, plan) for fn, plan, _, _ in formed]))
-    executable = K.KernelExecutable(name, tuple(kernels))
-    dump("kernels.txt", lambda: format_kernels(executable))
+    kernel_executables = [K.KernelExecutable(k.name, (k,)) for k in kernels]
+    dump("kernels.txt", lambda: "\n".join(format_kernels(e) for e in kernel_executables))
     for k in kernels:
         K.validate(k)
 
@@ -153,17 +155,38 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
             program, bplan.transient_size))
     dump("host.txt", lambda: format_host(functions, bplans))
 
-    executables: tuple[M.Executable, ...] = ()
-    if kernels:
-        variants = []
+    topts = {tname: TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
+             for tname, _ in backends}
+    executables = []
+    per_target: dict[str, list[str]] = {tname: [] for tname, _ in backends}
+    for kexe in kernel_executables:
+        variants: list[M.Variant] = []
+        declined: list[str] = []
         for tname, backend in backends:
-            topts = TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
-            variant = _compile_variant(tname, backend, executable, topts, origins)
-            dump(f"variant-{tname}.txt", lambda v=variant: _format_variant(v))
-            variants.append(variant)
-        executables = (M.Executable(name, tuple(variants)),)
+            try:
+                made = _compile_variants(tname, backend, kexe, topts[tname], origins)
+            except UnsupportedKernelError as exc:
+                log.info("target %s declined kernel %s: %s", tname, kexe.name, exc)
+                declined.append(f"target {tname!r}: {exc}")
+                per_target[tname].append(f"executable {kexe.name}: declined: {exc}")
+                continue
+            variants += made
+            per_target[tname] += [f"executable {kexe.name}: " + _format_variant(v)
+                                  for v in made]
+        if not variants:
+            computes = "; ".join(dict.fromkeys(origins.get(kexe.name, ())))
+            hint = ",".join(names if "vmvx" in names else [*names, "vmvx"])
+            raise UnsupportedKernelError(
+                f"kernel {kexe.name!r} has no variant: every requested target backend "
+                f"declined it ({'; '.join(declined)})"
+                + (f" [the kernel computes: {computes}]" if computes else "")
+                + f"; add a target that handles it, e.g. --target-backends={hint}")
+        executables.append(M.Executable(kexe.name, tuple(variants)))
+    for tname, lines in per_target.items():
+        dump(f"variant-{tname}.txt", "\n".join(lines) or "(no kernels)")
     constants = tuple(M.Constant(n, d) for n, d in zip(pool.names, pool.data))
-    return M.Module(name, tuple(functions), executables, constants, execution_model=model)
+    return M.Module(name, tuple(functions), tuple(executables), constants,
+                    execution_model=model)
 
 
 def _run(what: str, fn: Any, *args: Any) -> Any:
@@ -176,10 +199,14 @@ def _run(what: str, fn: Any, *args: Any) -> Any:
                            "please report it with the input program") from exc
 
 
-def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
-                     options: Any, origins: Mapping[str, list[str]]) -> M.Variant:
+def _compile_variants(tname: str, backend: Any, executable: K.KernelExecutable,
+                      options: Any, origins: Mapping[str, list[str]]) -> list[M.Variant]:
+    """The variants ``backend`` makes of ``executable`` (one, or several in preference order);
+    UnsupportedKernelError passes through for the caller to fall back on other targets."""
     try:
-        variant = backend.compile(executable, options)
+        result = backend.compile(executable, options)
+    except UnsupportedKernelError:
+        raise
     except CompileError as exc:
         # The target names a kernel; say which ops of the user's program it came from.
         hits = [o for name, ops in origins.items() if name in str(exc) for o in ops]
@@ -192,12 +219,30 @@ def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
     except Exception as exc:
         raise CompileError(f"target backend {tname!r} failed: {type(exc).__name__}: {exc}"
                            ) from exc
+    variants = list(result) if isinstance(result, (list, tuple)) else [result]
+    if not variants:
+        raise CompileError(f"target backend {tname!r} returned no variant for "
+                           f"{executable.name!r}; return a Variant (or a list of them), or "
+                           "raise UnsupportedKernelError naming the kernel")
+    for variant in variants:
+        _check_variant(tname, executable, variant)
+    return variants
+
+
+def _check_variant(tname: str, executable: K.KernelExecutable, variant: Any) -> None:
+    from hal_core.hal.requirements import parse_requirement
+
     if not isinstance(variant, M.Variant) or len(variant.entry_points) != len(
             executable.kernels):
         got = len(variant.entry_points) if isinstance(variant, M.Variant) else variant
         raise CompileError(f"target backend {tname!r} returned {got!r} entry points for "
-                           f"{len(executable.kernels)} kernels; it must return one Variant "
+                           f"{len(executable.kernels)} kernels; it must return Variants "
                            "with one entry point per kernel, in order")
+    for feature in variant.features:
+        try:
+            parse_requirement(feature)
+        except UsageError as exc:
+            raise CompileError(f"target backend {tname!r}: {exc}") from None
     for i, (kernel, ep) in enumerate(zip(executable.kernels, variant.entry_points)):
         want = K.binding_count(kernel)
         if ep.binding_count != want or ep.constant_count != 0:
@@ -205,7 +250,6 @@ def _compile_variant(tname: str, backend: Any, executable: K.KernelExecutable,
                                f"declares {ep.binding_count} bindings and {ep.constant_count}"
                                f" push constants; kernel {kernel.name!r} has {want} bindings "
                                "and no push constants")
-    return variant
 
 
 def _format_variant(v: M.Variant) -> str:

@@ -1,14 +1,21 @@
-"""The target backend interface: kernel IR in, one executable variant out.
+"""The target backend interface: kernel IR in, executable variants out.
 
 A target backend plugin registers a :class:`~hal_core.descriptors.TargetInfo` whose factory
-returns a :class:`TargetBackend`. The compiler hands it a
-:class:`~hal_core.compiler.kernel_ir.KernelExecutable` (never tensor IR) and gets back a
-:class:`~hal_core.module.model.Variant`: the format string, the device features it requires,
-one :class:`~hal_core.module.model.VariantEntryPoint` per kernel *in the same order* (the host
+returns a :class:`TargetBackend`. The compiler makes one
+:class:`~hal_core.compiler.kernel_ir.KernelExecutable` per dispatch kernel (today: exactly one
+kernel each; never tensor IR) and hands it to every requested target. A target returns one
+:class:`~hal_core.module.model.Variant`, or a list of them in order of preference (e.g. a
+build tuned for the host CPU needing ``cpu:avx512f``, then a baseline): the format string, the
+requirements (:mod:`hal_core.hal.requirements`), one
+:class:`~hal_core.module.model.VariantEntryPoint` per kernel *in the same order* (the host
 program's Dispatch names entry points by index, the same in every variant) and the payload.
+A target that cannot lower a kernel raises :class:`~hal_core.errors.UnsupportedKernelError`
+naming it; the module then keeps the other targets' variants for that kernel.
 
 Tiling is the target's decision, so each entry point carries the workgroup count the target
-chose for its kernel; the compiler copies it into the Dispatch it records.
+chose for its kernel. The host program's Dispatch does not record one: the runtime takes it
+from the entry point of the variant it selected, so variants of one kernel may tile it
+differently.
 """
 
 from __future__ import annotations
@@ -43,9 +50,13 @@ class TargetBackend(ABC):
     name: str
 
     @abstractmethod
-    def compile(self, executable: KernelExecutable, options: TargetOptions) -> Variant:
-        """Return one variant with an entry point per kernel of ``executable``, in order.
+    def compile(self, executable: KernelExecutable, options: TargetOptions
+                ) -> Variant | list[Variant]:
+        """Return a variant (or several, preferred first), each with an entry point per kernel
+        of ``executable``, in order.
 
-        Raise :class:`~hal_core.errors.CompileError` for kernels or options it cannot handle,
-        naming the kernel and what is unsupported.
+        Raise :class:`~hal_core.errors.UnsupportedKernelError` for a kernel this target does
+        not lower (other targets may), and :class:`~hal_core.errors.CompileError` for options
+        it rejects or a kernel it should have lowered but could not, naming the kernel and
+        what is unsupported.
         """

@@ -12,7 +12,7 @@ from hal_core.hal.command_buffer import CommandBuffer, CommandBufferMode, Comman
 from hal_core.hal.device import Device
 from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
 from hal_core.hal.executable import EntryPoint, ExecutableLoader, LocalExecutable
-from hal_core.hal.executable_cache import ExecutableCache
+from hal_core.hal.executable_cache import ExecutableCache, LoaderExecutableCache
 from hal_core.hal.fence import Fence
 from hal_core.hal.semaphore import Semaphore
 
@@ -32,6 +32,7 @@ __all__ = [
     "ExecutableCache",
     "ExecutableLoader",
     "Fence",
+    "LoaderExecutableCache",
     "LocalExecutable",
     "MemoryType",
     "Semaphore",

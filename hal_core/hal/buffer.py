@@ -66,6 +66,32 @@ def host_bytes(data: Any, what: str) -> Any:
         ) from None
 
 
+def writable_host_bytes(target: Any, what: str) -> Any:
+    """A writable 1-D uint8 numpy view of host ``target`` (numpy array, bytearray, memoryview).
+
+    A numpy array must be C-contiguous (its bytes are written in place).
+    """
+    import numpy as np
+
+    if isinstance(target, np.ndarray):
+        if not target.flags.c_contiguous or not target.flags.writeable:
+            raise UsageError(f"{what}: the target array must be C-contiguous and writable "
+                             f"(got contiguous={target.flags.c_contiguous}, writeable="
+                             f"{target.flags.writeable}); pass np.empty(...) or a bytearray")
+        return target.reshape(-1).view(np.uint8)
+    try:
+        view = memoryview(target)
+    except TypeError:
+        raise UsageError(f"{what}: expected a writable host buffer (numpy array, bytearray, "
+                         f"memoryview), got {type(target).__name__}") from None
+    if view.readonly:
+        raise UsageError(f"{what}: the target {type(target).__name__} is read-only; pass a "
+                         f"bytearray or a writable numpy array")
+    if not view.c_contiguous:
+        raise UsageError(f"{what}: the target memoryview is not contiguous")
+    return np.frombuffer(view.cast("B"), dtype=np.uint8)
+
+
 def fill_array(region: Any, pattern: bytes) -> None:
     """Fill a 1-D uint8 array with a repeated pattern (length a multiple of the pattern)."""
     if len(pattern) == 1:

@@ -58,8 +58,29 @@ class Device:
         return self.executable_cache.can_prepare(format)
 
     def query_features(self) -> frozenset[str]:
-        """Features a variant may require (e.g. CPU features such as ``avx2``)."""
+        """Features this device has, for listings and for the default :meth:`check_variant`
+        (a CPU device: its ``cpu:`` features in LLVM's spelling, e.g. ``avx2``, ``sse4.1``)."""
         return frozenset()
+
+    def check_variant(self, variant: Any) -> str | None:
+        """None when this device can run ``variant`` (its format aside), else a one-line reason.
+
+        ``variant.features`` are requirements in the vocabulary of
+        :mod:`hal_core.hal.requirements` (``cpu:avx2``, ``vulkan:api>=1.1``, ...). This default
+        checks ``cpu:`` requirements (and bare legacy names) against :meth:`query_features` and
+        refuses every other namespace; a device with other capabilities (Vulkan version,
+        extensions, limits) overrides it. A malformed requirement is a reason, not an error.
+        """
+        from hal_core.hal.requirements import check_cpu_requirements, parse_requirement
+
+        try:
+            requirements = [parse_requirement(f) for f in variant.features]
+        except UsageError as e:
+            return str(e)
+        if not requirements:
+            return None
+        return check_cpu_requirements(requirements, frozenset(self.query_features()),
+                                      f"device {self.id}")
 
     # -- object creation ---------------------------------------------------------------------
 
@@ -105,6 +126,28 @@ class Device:
 
         ``binding_tables[i]`` (a sequence of Buffer or ``(Buffer, offset, length)``) fills the
         slots of ``command_buffers[i]``.
+        """
+        raise NotImplementedError
+
+    def queue_write(
+        self, wait: FenceLike, signal: FenceLike, data: Any, target: Buffer, target_offset: int = 0
+    ) -> None:
+        """Copy host ``data`` (bytes-like or a numpy array: its raw bytes) into ``target``.
+
+        The copy happens after ``wait``; ``signal`` is reached once it is in ``target``. The
+        bytes are taken when this is called, so the caller may reuse ``data`` at once. Works
+        for any memory type (it is how data reaches memory the host cannot map).
+        """
+        raise NotImplementedError
+
+    def queue_read(
+        self, wait: FenceLike, signal: FenceLike, source: Buffer, source_offset: int, target: Any
+    ) -> None:
+        """Copy ``target.nbytes`` bytes of ``source`` from ``source_offset`` into host ``target``.
+
+        ``target`` is a writable host buffer (numpy array, bytearray, memoryview); it is
+        written after ``wait`` and holds the bytes once ``signal`` is reached. The caller keeps
+        it alive and leaves it alone until then.
         """
         raise NotImplementedError
 

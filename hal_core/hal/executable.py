@@ -19,6 +19,13 @@ Dispatch ABI (local drivers):
   :attr:`LocalExecutable.binding_alignment` (then only that, and the natural alignment of the
   element types, is guaranteed). Kernels may view them with other dtypes.
 * ``constants`` are the dispatch's push constants, as Python ints (32-bit words).
+* Address mode: an executable whose class sets ``binding_kind = "address"`` receives instead
+  ``bindings`` as a ctypes array ``(ctypes.c_void_p * n)`` of each binding's base address
+  (the buffer's base plus the binding offset, resolved once per submission, not per tile) and
+  ``constants`` as a ctypes array ``(ctypes.c_uint32 * m)``, or None when ``m == 0``. This is
+  what native code called through ctypes wants: no numpy slicing on the dispatch path.
+* The bindings of one dispatch never overlap (the compiler checks it), so native code may mark
+  binding pointers ``noalias``. Buffers from the HAL allocator are 64-byte aligned.
 * ``run`` may be called concurrently from several threads for disjoint tiles of one dispatch;
   it must not keep state between calls that depends on tile order. Native code should release
   the GIL (ctypes does).
@@ -54,6 +61,10 @@ class LocalExecutable(ABC):
     #: into 64-byte aligned staging memory. Native code that assumes the ABI's 64 keeps the
     #: default; kernels content with naturally aligned memory (numpy views) may declare 1.
     binding_alignment: int = 64
+    #: How :meth:`run` receives bindings and constants: ``"array"`` (1-D numpy uint8 views and
+    #: Python ints) or ``"address"`` (ctypes arrays of addresses and uint32 words); see the
+    #: module docstring.
+    binding_kind: str = "array"
 
     @abstractmethod
     def run(

@@ -231,13 +231,13 @@ class _Parser:
             while self.accept(","):
                 results.append(self.use(env))
         if self.accept(":"):
-            for v in results:
+            for i, v in enumerate(results):  # by position: a value may be returned twice
                 tok = self.lex.peek()
                 t = self.type()
                 if t != v.type:
                     raise self.error(f"return value %{v.name} has type {v.type}, but the"
                                      f" return says {t}", tok)
-                if v is not results[-1]:
+                if i < len(results) - 1:
                     self.expect(",", " between return types")
         return results
 

@@ -120,7 +120,8 @@ _erf = np.frompyfunc(math.erf, 1, 1)
 
 @_impl("erf")
 def _erf_impl(op: Operation, a: np.ndarray) -> np.ndarray:
-    return _erf(a.astype(np.float64)).astype(np.float64)
+    # frompyfunc gives a bare Python float for a 0-d input; asarray keeps it an array.
+    return np.asarray(_erf(a.astype(np.float64)), dtype=np.float64)
 
 
 @_impl("relu")

@@ -60,13 +60,24 @@ def build_async_functions(module: Module, variants: list[Any], device: Any
             for f in module.functions}
 
 
+def _uses_arena(function: Function) -> bool:
+    for op in function.program:
+        refs = (op.bindings if isinstance(op, Dispatch) else (op.source, op.target)
+                if isinstance(op, Copy) else (op.target,) if isinstance(op, Fill) else ())
+        if any(r.slot is Slot.TRANSIENT for r in refs):
+            return True
+    return False
+
+
 class AsyncFunction(HostFunction):
     def __init__(self, module_name: str, function: Function, device: Any,
                  executables: list[Any], variants: list[Any], constants: list[Any]) -> None:
         super().__init__(module_name, function)
         self._device = device
         n_in, n_out = len(function.inputs), len(function.outputs)
-        arena_slot = n_in + n_out if function.transient_size else None
+        # An empty intermediate lives in the arena with length 0, so a program may name the
+        # arena although it takes no bytes: it still needs a (zero-size) buffer to bind.
+        arena_slot = n_in + n_out if function.transient_size or _uses_arena(function) else None
         capacity = n_in + n_out + (arena_slot is not None)
 
         def target(ref: Any) -> tuple[Any, int, int]:
@@ -127,12 +138,12 @@ class AsyncFunction(HostFunction):
                     table.append(wrap(a.reshape(-1).view("u1"), _READ_ONLY))
                 else:
                     table.append(self._staged(i, a))
-            results = []
+            results: list[Any] = []
             take = self._memory.take
             for size, _, _ in self._out_specs:
                 try:
                     if wrap is not None:
-                        raw = take(size)
+                        raw = take(size, results)
                         table.append(wrap(raw))
                         results.append(raw)
                     else:

@@ -23,9 +23,9 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
                            ) -> dict[str, LoadedFunction]:
     import numpy as np
 
-    from hal_core.hal.executable_cache import as_entry_point
+    from hal_core.hal.executable_cache import as_entry_point, loader_formats
 
-    loadable = {r.info.format for r in registry.loaders() if getattr(r, "error", None) is None}
+    loadable = set(loader_formats(registry)[0])
     executables = []
     loaders: dict[str, Any] = {}
     for exe, v in zip(module.executables, variants):
@@ -139,9 +139,8 @@ class InlineFunction(HostFunction):
             slots = [a.reshape(-1).view("u1") if wrappable(a, self._alignment)
                      else self._staged(i, a)
                      for i, a in enumerate(self._checked_arguments(args))]
-            take = self._memory.take
             try:
-                outs = [take(size) for size, _, _ in self._out_specs]
+                outs = self._memory.take_all([size for size, _, _ in self._out_specs])
             except (MemoryError, ValueError) as e:
                 raise allocation_failed(f"{self.name} results", sum(
                     size for size, _, _ in self._out_specs), e) from e

@@ -262,8 +262,7 @@ def load_module(module_or_path: Module | str | os.PathLike[str],
     module = _as_module(module_or_path)
     dev, owns = _device(device, registry)
     try:
-        variants = select_variants(module, dev.id, dev.can_prepare, dev.query_formats(),
-                                   frozenset(dev.query_features()), registry)
+        variants = select_variants(module, dev, registry)
         if module.execution_model is ExecutionModel.INLINE:
             from hal_core.runtime.inline_model import build_inline_functions
 

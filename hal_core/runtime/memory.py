@@ -10,7 +10,11 @@ per-call path:
   reference count of the memory's owner array says so exactly (every numpy view holds a
   reference to it), so a buffer is reused only when nothing else can see it. This spares the
   page faults of fresh memory (milliseconds for tens of MiB). At most :data:`SPARES` buffers
-  per size are kept, until the module is closed.
+  per size, and :data:`SPARE_BYTES` in all, are kept until the module is closed; a larger
+  result is never kept, so its memory goes back to the system once the caller drops it.
+
+The outputs of one call are taken together (:meth:`ResultMemory.take_all`): a spare handed to
+one output is not free for the next, even though nobody views it yet.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ SLAB_BYTES = 64 * 1024
 #: Results of at least this size are recycled once the caller no longer holds them.
 RECYCLE_BYTES = 1 << 20
 SPARES = 4
+#: Most bytes of spare result memory one function keeps between calls.
+SPARE_BYTES = 64 << 20
 #: Arguments up to this size are copied into a staging buffer rather than checked for
 #: alignment and wrapped: copying a few hundred bytes is cheaper than asking for the address.
 COPY_BELOW_BYTES = 1024
@@ -37,16 +43,25 @@ class ResultMemory:
     Not thread safe: each function has one and serialises its calls.
     """
 
-    __slots__ = ("_pos", "_slab", "_spares")
+    __slots__ = ("_kept", "_pos", "_slab", "_spares")
 
     def __init__(self) -> None:
         self._slab: Any = None
         self._pos = SLAB_BYTES
         self._spares: dict[int, list[tuple[Any, int]]] = {}  # size -> [(array, free refcount)]
+        self._kept = 0  # bytes held in _spares
 
-    def take(self, size: int) -> Any:
+    def take_all(self, sizes: Any) -> list[Any]:
+        """One array per size for the outputs of one call, never two the same."""
+        out: list[Any] = []
+        for size in sizes:
+            out.append(self.take(size, out))
+        return out
+
+    def take(self, size: int, taken: Any = ()) -> Any:
+        """An array of ``size`` bytes that nothing refers to and that is not in ``taken``."""
         if size >= RECYCLE_BYTES:
-            return self._recycled(size)
+            return self._recycled(size, taken)
         if size > SMALL_BYTES:
             return aligned_host_array(size)
         pos = self._pos
@@ -57,19 +72,22 @@ class ResultMemory:
         self._pos = -(-end // BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
         return self._slab[pos:end]
 
-    def _recycled(self, size: int) -> Any:
+    def _recycled(self, size: int, taken: Any) -> Any:
         spares = self._spares.setdefault(size, [])
         for array, free in spares:
-            # Free when only ``array`` itself (and the argument of this call) refer to the owner.
-            if getrefcount(array.base) == free:
+            # Free when only ``array`` itself (and the argument of this call) refer to the owner;
+            # an array already taken by this call is referred to by nothing else yet either.
+            if getrefcount(array.base) == free and not any(t is array for t in taken):
                 return array
         array = aligned_host_array(size)
-        if len(spares) < SPARES:
+        if len(spares) < SPARES and self._kept + size <= SPARE_BYTES:
             spares.append((array, getrefcount(array.base)))
+            self._kept += size
         return array
 
     def clear(self) -> None:
         self._spares.clear()
+        self._kept = 0
         self._slab = None
 
 

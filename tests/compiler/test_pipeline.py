@@ -138,7 +138,7 @@ def test_results_that_are_arguments_constants_or_repeated_get_copies() -> None:
     np.testing.assert_allclose(outs[4], np.exp(x).reshape(3, 2), rtol=1e-6)
 
 
-def test_identical_kernels_share_an_entry_point_and_functions_share_the_executable() -> None:
+def test_identical_kernels_share_an_executable_across_functions() -> None:
     from hal_core.ir import Builder
 
     b = Builder()
@@ -149,10 +149,12 @@ def test_identical_kernels_share_an_entry_point_and_functions_share_the_executab
         first = O.exp(f.args[0]) * 2.0
         f.ret(first, O.sum(first, axis=0), O.exp(f.args[1]) * 2.0)
     m = compile(b.module())
-    assert len(m.executables) == 1 and len(m.executables[0].variants[0].entry_points) == 2
-    entries = [op.entry_point for fn in m.functions for op in fn.program
-               if isinstance(op, Dispatch)]
-    assert entries == [0, 0, 0, 1, 0]
+    # One executable per distinct kernel, each with one entry point.
+    assert len(m.executables) == 2
+    assert all(len(e.variants[0].entry_points) == 1 for e in m.executables)
+    used = [(op.executable, op.entry_point) for fn in m.functions for op in fn.program
+            if isinstance(op, Dispatch)]
+    assert used == [(0, 0), (0, 0), (0, 0), (1, 0), (0, 0)]
 
 
 def test_independent_parallel_kernels_of_one_shape_share_a_dispatch() -> None:
@@ -162,7 +164,7 @@ def test_independent_parallel_kernels_of_one_shape_share_a_dispatch() -> None:
     m = compile(build(prog, ((2, 3), F32), ((3,), F32)))
     program = m.functions[0].program
     assert kinds(program) == ["D", "D", "D"]  # three merged roots, the sum, then a - 1
-    entry = m.executables[0].variants[0].entry_points[program[0].entry_point]
+    entry = m.executables[program[0].executable].variants[0].entry_points[0]
     assert entry.binding_count == 5  # a, b and three outputs
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     b = np.array([1, 2, 3], np.float32)
@@ -227,7 +229,7 @@ def test_kernels_are_valid_kernel_ir_for_every_function(tmp_path) -> None:
     m = compile_ir(ir, ("vmvx",), dump_ir=tmp_path)
     text = (tmp_path / "03-kernels.txt").read_text()
     assert "matmul" in text and "epilogue:" in text and "combiner=sum" in text
-    assert len(m.executables[0].variants[0].entry_points) == text.count("// entry point ")
+    assert len(m.executables) == text.count("// entry point ")
 
 
 def test_dump_ir_writes_every_stage(tmp_path) -> None:

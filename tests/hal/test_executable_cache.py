@@ -4,14 +4,15 @@ import pytest
 from hal_testing import FORMAT, FakeRegistry, PythonExecutable
 
 from hal_core.errors import IncompatibleModuleError, ModuleFormatError
-from hal_core.hal import EntryPoint, ExecutableCache
+from hal_core.hal import EntryPoint
+from hal_core.hal.executable_cache import LoaderExecutableCache
 from hal_core.hal.executable import ExecutableLoader
 from hal_core.module.model import VariantEntryPoint
 
 
 def test_prepares_through_the_registered_loader_created_once():
     registry = FakeRegistry()
-    cache = ExecutableCache(registry, "dev://")
+    cache = LoaderExecutableCache(registry, "dev://")
     assert cache.formats() == (FORMAT,) and cache.can_prepare(FORMAT)
     assert registry.created == 0  # loaders are created on first use
     eps = [EntryPoint("ids", binding_count=1, constant_count=1)]
@@ -22,19 +23,19 @@ def test_prepares_through_the_registered_loader_created_once():
 
 
 def test_accepts_the_module_entry_points():
-    cache = ExecutableCache(FakeRegistry())
+    cache = LoaderExecutableCache(FakeRegistry())
     exe = cache.prepare(FORMAT, b"add", [VariantEntryPoint("add", (4, 1, 1), (1, 1, 1), 3, 0)])
     assert exe.entry_points == (EntryPoint("add", (1, 1, 1), 3, 0),)
 
 
 def test_unknown_format_names_what_it_can_prepare():
-    cache = ExecutableCache(FakeRegistry(), "local-sync://")
+    cache = LoaderExecutableCache(FakeRegistry(), "local-sync://")
     with pytest.raises(IncompatibleModuleError, match=r"local-sync://.*'spirv'.*test-python"):
         cache.prepare("spirv", b"", [])
 
 
 def test_loader_errors():
-    cache = ExecutableCache(FakeRegistry())
+    cache = LoaderExecutableCache(FakeRegistry())
     with pytest.raises(ModuleFormatError, match="unknown kernels"):
         cache.prepare(FORMAT, b"nope", [EntryPoint("nope")])
 
@@ -44,6 +45,6 @@ def test_loader_errors():
         def load(self, payload, entry_points):
             raise IndexError("loader bug")
 
-    broken = ExecutableCache(FakeRegistry(Broken()))
+    broken = LoaderExecutableCache(FakeRegistry(Broken()))
     with pytest.raises(ModuleFormatError, match="'test-python' loader failed.*IndexError"):
         broken.prepare(FORMAT, b"x", [])

@@ -53,7 +53,7 @@ def test_no_fitting_variant_names_device_formats_and_compile_flag(device_name, m
 def test_missing_features_are_named(model):
     needy = lambda v: dataclasses.replace(v, features=("avx9000",))
     module = _with_variants(add_module(model=model), lambda v: [needy(v)])
-    with pytest.raises(IncompatibleModuleError, match="needs features the device lacks: avx9000"):
+    with pytest.raises(IncompatibleModuleError, match="needs cpu:avx9000, which this CPU lacks"):
         load_module(module, "local-sync")
 
 

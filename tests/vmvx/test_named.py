@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from harness import TILINGS, operand, run
+from harness import TILINGS, compile_one, operand, run
 from test_elementwise import check, sample
 
 from hal_core.compiler import kernel_ir as K
@@ -111,6 +111,11 @@ CONVS = [
     ((1, 4, 10, 10), (4, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 4, True),     # depthwise
     ((1, 2, 11, 9), (3, 2, 3, 2), (2, 3), (2, 0, 1, 3), (2, 2), 1, False),     # dilation
     ((1, 8, 5, 5), (16, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, True),      # 1x1
+    # unpadded: the input is read in place (a view), BLAS writes the output tile
+    ((2, 6, 40, 33), (8, 3, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2, True),     # 1x1 grouped
+    ((2, 4, 30, 17), (5, 4, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, False),    # 1x1 strided
+    ((2, 5, 40, 21), (7, 5, 3, 2), (1, 1), (0, 0, 0, 0), (1, 1), 1, True),     # 3x2 unpadded
+    ((1, 3, 12, 9), (4, 3, 3, 3), (1, 1), (0, 0, 1, 2), (1, 1), 1, False),     # pads right only
 ]
 
 
@@ -128,6 +133,19 @@ def test_conv2d(case):
     for tiling in TILINGS:
         got = run(kern, ins, {2: (want.shape, "float32")}, tiling)[2]
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_unpadded_rows_are_a_view_of_the_input():
+    from hal_vmvx.named_microkernels import _padded_rows
+
+    x = sample((1, 3, 10, 8), "float32")
+    rows = _padded_rows(x, 2, 5, 1, 3, 1, 0, 0, 8, 0, np.dtype(np.float32))
+    assert np.shares_memory(rows, x)
+    np.testing.assert_array_equal(rows, x[:, :, 2:7])
+    padded = _padded_rows(x, 0, 5, 1, 3, 1, 1, 1, 10, 0, np.dtype(np.float32))
+    assert not np.shares_memory(padded, x) and padded.shape == (1, 3, 7, 10)
+    np.testing.assert_array_equal(padded[:, :, 1:, 1:9], x[:, :, :6])
+    assert not padded[:, :, 0].any() and not padded[..., 0].any()
 
 
 def test_conv2d_float16():
@@ -273,3 +291,26 @@ def test_softmax(log, axis, dtype):
         got = run(kern, {0: x}, {1: (x.shape, dtype)}, tiling)[1]
         tol = 3e-3 if dtype == "float16" else 1e-5
         np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_softmax_computed_in_the_output_over_many_tiles(log, dtype):
+    # big enough for several workgroups; rows with -inf entries and a row of equal values
+    x = sample((300, 1000), dtype)
+    x[5, :500] = -np.inf
+    x[7] = 2
+    xf = x.astype(np.float64)
+    e = np.exp(xf - xf.max(axis=1, keepdims=True))
+    want = e / e.sum(axis=1, keepdims=True)
+    if log:
+        with np.errstate(divide="ignore"):
+            want = np.log(want)
+    kern = K.SoftmaxKernel("sm", operand(0, x.shape, dtype), operand(1, x.shape, dtype), 1, log)
+    variant, _ = compile_one(kern)
+    assert variant.entry_points[0].workgroup_count[0] > 1
+    for tiling in TILINGS:
+        got = run(kern, {0: x}, {1: (x.shape, dtype)}, tiling)[1]
+        tol = 3e-3 if dtype == "float16" else 1e-5
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(got[7].astype(np.float64), want[7], rtol=tol)

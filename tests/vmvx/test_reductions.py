@@ -148,3 +148,85 @@ def test_full_reduction_streams_chunks_serially(tiling):
         per_chunk = code.chunk_rows * np.prod(v.shape[1:]) if v.tile_axis == 0 else 1
         assert v.tile_axis in (0, -1) and per_chunk <= lowering.CHUNK_ELEMENTS
         assert v.tile_axis == 0 or v.shape == ()
+
+
+def _code(kernel):
+    from hal_vmvx import bytecode
+    from harness import compile_one
+
+    variant, _ = compile_one(kernel)
+    (code,) = bytecode.decode(variant.payload)
+    return code
+
+
+@pytest.mark.parametrize("tiling", TILINGS)
+def test_sum_over_leading_axis_runs_reduction_first(tiling):
+    # sum(x, axis=0) of a row-major matrix: whole rows are reduced (one numpy call, numpy picks
+    # the loop order), not strided chunks of a few columns
+    x = sample((300, 200), "float32")
+    k, out_shape = reduce_kernel(x.shape, (0,), "sum", "float32")
+    got = run(k, {0: x}, {1: (out_shape, "float32")}, tiling)[1]
+    np.testing.assert_allclose(got, x.sum(axis=0), rtol=1e-5, atol=1e-5)
+    code = _code(k)
+    assert code.serial and code.chunk_rows == 0
+    (view,) = [v for v in code.values if v.binding == 0 and v.kind == 0]
+    assert view.shape == (300, 200) and view.tile_axis == 0  # the reduced dim comes first
+
+
+@pytest.mark.parametrize("tiling", TILINGS)
+@pytest.mark.parametrize("comb", sorted(COMBINERS))
+def test_reduction_first_with_a_body_streams_row_chunks(comb, tiling):
+    # comb(x*x, axis=0) of a (400, 3, 50) tensor, contiguous along the parallel dim 2
+    x = sample((400, 3, 50), "float64", -1, 1)
+    body = (K.ScalarOp("mul", (K.Input(0), K.Input(0)), "float64"),)
+    k, out_shape = reduce_kernel(x.shape, (0,), comb, "float64", body=body,
+                                 yields=(K.Result(0),))
+    got = run(k, {0: x}, {1: (out_shape, "float64")}, tiling)[1]
+    np.testing.assert_allclose(got, COMBINERS[comb](x * x, axis=0), rtol=1e-12)
+    code = _code(k)
+    assert code.serial and 0 < code.chunk_rows < code.rows == 400
+
+
+@pytest.mark.parametrize("tiling", TILINGS)
+def test_reduction_first_mean_with_iota_and_finalize(tiling):
+    # sum over axis 0 of x * row_index, divided by the count: finalize runs on the parallel
+    # dims, which come after the reduced one in the kernel's value shapes
+    x = sample((64, 5, 40), "float32")
+    body = (K.ScalarOp("cast", (K.IterIndex(0),), "float32"),
+            K.ScalarOp("mul", (K.Input(0), K.Result(0)), "float32"))
+    fin = K.Epilogue((K.ScalarOp("div", (K.Acc(0), K.Const(64.0, "float32")), "float32"),
+                      K.ScalarOp("cast", (K.IterIndex(2),), "float32"),
+                      K.ScalarOp("add", (K.Result(0), K.Result(1)), "float32")),
+                     (K.Result(2),))
+    k, out_shape = reduce_kernel(x.shape, (0,), "sum", "float32", finalize=fin, body=body,
+                                 yields=(K.Result(1),))
+    got = run(k, {0: x}, {1: (out_shape, "float32")}, tiling)[1]
+    rows = np.arange(64, dtype=np.float32).reshape(64, 1, 1)
+    want = (x * rows).sum(axis=0) / 64 + np.arange(40, dtype=np.float32)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert _code(k).serial
+
+
+def test_f32_sums_streamed_in_chunks_accumulate_in_float64():
+    # 2M elements through a body, so the sum is streamed in chunks: chunk sums must not be
+    # added one after another in float32
+    rng = np.random.default_rng(7)
+    x = (0.1 + rng.uniform(0, 1e-3, (2048, 1024))).astype(np.float32)
+    body = (K.ScalarOp("mul", (K.Input(0), K.Const(3.0, "float32")), "float32"),)
+    want = (x.astype(np.float64) * 3).sum()
+    for axes, ref in (((0, 1), want), ((0,), (x.astype(np.float64) * 3).sum(axis=0))):
+        k, out_shape = reduce_kernel(x.shape, axes, "sum", "float32", body=body,
+                                     yields=(K.Result(0),))
+        code = _code(k)
+        assert code.serial and code.chunk_rows > 0
+        assert any(v.dtype == "float64" for v in code.values if v.kind == 1)
+        got = run(k, {0: x}, {1: (out_shape, "float32")})[1]
+        # within a chunk of 32 rows numpy adds rows in float32, as its own x.sum(0) does
+        np.testing.assert_allclose(got, ref, rtol=2e-7 if axes == (0, 1) else 3e-6)
+
+
+def test_f32_full_sum_without_body_is_one_pairwise_numpy_sum():
+    x = np.full(3_000_000, 0.1, np.float32)
+    k, out_shape = reduce_kernel(x.shape, (0,), "sum", "float32")
+    got = run(k, {0: x}, {1: (out_shape, "float32")})[1]
+    np.testing.assert_allclose(got, x.astype(np.float64).sum(), rtol=1e-6)

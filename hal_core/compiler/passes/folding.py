@@ -57,6 +57,11 @@ def _fold_function(fn: Function) -> Function:
     consts: dict[str, Operation] = {}
     body = []
     for op in fn.body:
+        if op.name.startswith("reduce_") and not op.attrs.get("axes", (0,)):
+            # Reducing over no axis is the identity (a mean of one element each): say so with
+            # a same-shape reshape, which later passes alias instead of running a kernel.
+            op = Operation("reshape", op.operands, op.result, {"shape": tuple(op.type.shape)},
+                           op.loc)
         if op.name == "constant":
             consts[op.result.name] = op
             body.append(op)

@@ -45,8 +45,10 @@ class _Hazards:
 
 
 def emit_program(fd: FunctionDispatches, plan: BufferPlan,
-                 entry_points: Sequence[int], executable: int = 0) -> tuple[HostOp, ...]:
-    """The host program; ``entry_points[i]`` is the entry point of ``fd.steps[i]``."""
+                 entry_points: Sequence[int | tuple[int, int]], executable: int = 0
+                 ) -> tuple[HostOp, ...]:
+    """The host program; ``entry_points[i]`` says what ``fd.steps[i]`` dispatches: an
+    ``(executable, entry point)`` pair, or an entry point of ``executable``."""
     program: list[HostOp] = []
     hazards = _Hazards()
 
@@ -63,7 +65,8 @@ def emit_program(fd: FunctionDispatches, plan: BufferPlan,
         refs = [plan.refs[v.name] for v in step.buffers]
         reads = [r for b, r in enumerate(refs) if b not in step.writes]
         writes = [r for b, r in enumerate(refs) if b in step.writes]
-        command(Dispatch(executable, entry, tuple(refs)), reads, writes, step.window)
+        exe, ep = entry if isinstance(entry, tuple) else (executable, entry)
+        command(Dispatch(exe, ep, tuple(refs)), reads, writes, step.window)
     for source, target in plan.copies:
         command(Copy(source, target), [source], [target])
     return tuple(program)

@@ -1,7 +1,9 @@
 """The local command buffer: recorded commands compiled once into a tuple of closures.
 
 Each step is ``step(slots)``, where ``slots`` holds the binding table resolved to 1-D uint8
-arrays. Concrete buffers are sliced at ``end()``; slot references slice per execution. Both
+arrays. Concrete buffers are sliced at ``end()``; slot references slice per execution. An
+executable with ``binding_kind = "address"`` gets binding base addresses instead (a ctypes
+``c_void_p`` array): the slots' addresses are taken once per submission in :meth:`bind`. Both
 local drivers execute the same steps; only dispatch differs (``device.dispatch_tiles``).
 """
 
@@ -77,7 +79,57 @@ def _copy_step(cmd: CopyCmd) -> Step:
     return copy
 
 
+def _address_dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
+    """A dispatch of an executable with ``binding_kind = "address"``: each binding becomes
+    its base address (an int in a ctypes ``c_void_p`` array), resolved once per execution from
+    the slots' base addresses (:attr:`BoundSlots.addresses`); push constants are a
+    ``c_uint32`` array built once here (None when there are none)."""
+    import ctypes
+
+    x, y, z = cmd.workgroup_count
+    total = x * y * z
+    run_tiles = device.dispatch_tiles
+    executable, entry, wg = cmd.executable, cmd.entry, cmd.workgroup_count
+    consts = (ctypes.c_uint32 * len(cmd.constants))(*cmd.constants) if cmd.constants else None
+    array_type = ctypes.c_void_p * len(cmd.bindings)
+    fixed: list[int | None] = []
+    slotted: list[tuple[int, int, int]] = []  # (binding index, slot, offset)
+    for i, ref in enumerate(cmd.bindings):
+        if ref.buffer is not None:
+            fixed.append(_address(ref.buffer._storage) + ref.offset)
+        else:
+            fixed.append(None)
+            slotted.append((i, ref.slot, ref.offset))
+    if total == 0:
+        return lambda slots: None
+    if not slotted:
+        bindings = array_type(*fixed)
+        return lambda slots: run_tiles(executable, entry, wg, total, bindings, consts)
+
+    def dispatch(slots: list) -> None:
+        addresses = slots.addresses
+        bindings = array_type(*fixed)
+        for i, slot, offset in slotted:
+            bindings[i] = addresses[slot] + offset
+        run_tiles(executable, entry, wg, total, bindings, consts)
+
+    return dispatch
+
+
+def _address(array: Any) -> int:
+    return array.__array_interface__["data"][0]
+
+
+class BoundSlots(list):
+    """A binding table resolved for one execution: 1-D uint8 arrays, and (when an
+    address-mode dispatch needs them) their base addresses."""
+
+    __slots__ = ("addresses",)
+
+
 def _dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
+    if getattr(cmd.executable, "binding_kind", "array") == "address":
+        return _address_dispatch_step(cmd, device)
     x, y, z = cmd.workgroup_count
     total = x * y * z
     getters = tuple(_accessor(r) for r in cmd.bindings)
@@ -107,6 +159,7 @@ class LocalCommandBuffer(CommandBuffer):
         names: list[str] = []
         extents = [0] * self.slots_used
         roots: dict[int, Buffer] = {}
+        self.needs_addresses = False
         for index, cmd in enumerate(self.commands):
             if isinstance(cmd, BarrierCmd):
                 # Steps run one after another on one thread and each dispatch joins its
@@ -126,6 +179,8 @@ class LocalCommandBuffer(CommandBuffer):
                 steps.append(_copy_step(cmd))
             else:
                 steps.append(_dispatch_step(cmd, self.device))
+                if getattr(cmd.executable, "binding_kind", "array") == "address":
+                    self.needs_addresses = True
             names.append(f"command {index} ({_describe(cmd)})")
         self.steps: tuple[Step, ...] = tuple(steps)
         self.step_names = tuple(names)
@@ -141,8 +196,8 @@ class LocalCommandBuffer(CommandBuffer):
                     "(queue_dealloca or release()); record it again with live buffers"
                 )
         if not self.slots_used:
-            return []
-        slots = []
+            return BoundSlots()
+        slots = BoundSlots()
         for i, extent in enumerate(self.slot_extents):
             entry = table[i]
             if isinstance(entry, Buffer):
@@ -164,6 +219,8 @@ class LocalCommandBuffer(CommandBuffer):
                     f"bind a larger buffer"
                 )
             slots.append(array)
+        if self.needs_addresses:
+            slots.addresses = [_address(a) for a in slots]
         return slots
 
     def execute(self, slots: list) -> None:

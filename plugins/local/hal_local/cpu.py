@@ -24,13 +24,16 @@ def architecture() -> str:
 
 @functools.cache
 def cpu_features() -> frozenset[str]:
-    """Feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``); empty elsewhere."""
+    """Feature flags from /proc/cpuinfo (x86 ``flags``, Arm ``Features``), in LLVM's spelling
+    beside the kernel's (``sse4_1`` and ``sse4.1``); empty elsewhere."""
+    from hal_core.hal.requirements import normalize_cpu_flags
+
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, sep, value = line.partition(":")
                 if sep and key.strip() in ("flags", "Features"):
-                    return frozenset(value.split())
+                    return normalize_cpu_flags(value.split())
     except OSError:
         pass
     return frozenset()

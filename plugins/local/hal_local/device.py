@@ -20,7 +20,7 @@ from hal_core.hal.allocator import Allocator, BufferUsage, MemoryType
 from hal_core.hal.buffer import Buffer
 from hal_core.hal.device import Device
 from hal_core.hal.driver import DeviceInfo, Driver, parse_device_uri
-from hal_core.hal.executable_cache import ExecutableCache
+from hal_core.hal.executable_cache import LoaderExecutableCache
 from hal_core.hal.fence import FenceLike, as_timepoints
 from hal_core.hal.semaphore import Semaphore, wrap_failure
 from hal_local import cpu
@@ -95,15 +95,18 @@ class Submission:
             sem.fail(error)
 
 
+def _reached(waits: Timepoints) -> bool:
+    return all(sem._value >= value and sem._failure is None for sem, value in waits)
+
+
 class LocalDevice(Device):
     """A host CPU device; subclasses decide where submissions run and how tiles are spread."""
 
     command_buffer_class = LocalCommandBuffer
 
     def __init__(self, driver: LocalDriver, device_id: str, workers: int) -> None:
-        super().__init__(
-            driver, device_id, Allocator(device_id), ExecutableCache(driver.registry, device_id)
-        )
+        cache = LoaderExecutableCache(driver.registry, device_id)
+        super().__init__(driver, device_id, Allocator(device_id), cache)
         self.workers = workers
         self._parked: set[Submission] = set()
         self._park_lock = threading.Lock()
@@ -117,6 +120,17 @@ class LocalDevice(Device):
 
     def query_features(self) -> frozenset[str]:
         return cpu.cpu_features()
+
+    def check_variant(self, variant: Any) -> str | None:
+        from hal_core.hal.requirements import check_cpu_requirements, parse_requirement
+
+        if not variant.features:
+            return None
+        try:
+            requirements = [parse_requirement(f) for f in variant.features]
+        except UsageError as e:
+            return str(e)
+        return check_cpu_requirements(requirements, cpu.cpu_features(), "this CPU")
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -216,6 +230,52 @@ class LocalDevice(Device):
             raise UsageError(f"queue_dealloca expects a Buffer, got {type(buffer).__name__}")
         waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")
         self.submit(waits, signals, buffer.release, "queue_dealloca")
+
+    def queue_write(
+        self, wait: FenceLike, signal: FenceLike, data: Any, target: Buffer, target_offset: int = 0
+    ) -> None:
+        from hal_core.hal.allocator import BufferUsage
+        from hal_core.hal.buffer import host_bytes
+
+        self._check_open("queue_write")
+        if not isinstance(target, Buffer):
+            raise UsageError(f"queue_write expects a target Buffer, got {type(target).__name__}")
+        src = host_bytes(data, "queue_write")
+        offset, length = target.check_range(target_offset, src.size, "queue_write target")
+        target._require(BufferUsage.TRANSFER_TARGET, "queue_write")
+        waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")
+        region = target._storage[offset : offset + length]
+        if _reached(waits):
+            # The caller may reuse ``data`` once we return: copy now, as the waits allow.
+            region[:] = src
+            self.submit(waits, signals, None, "queue_write")
+            return
+        src = src.copy()  # the copy waits: keep our own bytes
+
+        def write() -> None:
+            region[:] = src
+
+        self.submit(waits, signals, write, "queue_write")
+
+    def queue_read(
+        self, wait: FenceLike, signal: FenceLike, source: Buffer, source_offset: int, target: Any
+    ) -> None:
+        from hal_core.hal.allocator import BufferUsage
+        from hal_core.hal.buffer import writable_host_bytes
+
+        self._check_open("queue_read")
+        if not isinstance(source, Buffer):
+            raise UsageError(f"queue_read expects a source Buffer, got {type(source).__name__}")
+        dst = writable_host_bytes(target, "queue_read")
+        offset, length = source.check_range(source_offset, dst.size, "queue_read source")
+        source._require(BufferUsage.TRANSFER_SOURCE, "queue_read")
+        waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")
+        region = source._storage[offset : offset + length]
+
+        def read() -> None:
+            dst[:] = region
+
+        self.submit(waits, signals, read, "queue_read")
 
     def queue_execute(
         self,

@@ -44,6 +44,9 @@ class WorkerPool:
                 task()
             except BaseException:
                 log.exception("local-task worker task raised")
+            # Drop it before blocking in get(): the finished task's closure holds the
+            # dispatch's bindings (the caller's inputs and results) alive until the next one.
+            task = None
 
     def put(self, task: Callable[[], None]) -> None:
         self._queue.put(task)

@@ -22,7 +22,6 @@ from hal_vmvx.microkernels import bind
 
 log = logging.getLogger(__name__)
 
-_CACHE_LIMIT = 2  # each entry keeps its binding arrays (and their memory) alive
 
 
 class _Kernel:
@@ -57,13 +56,11 @@ class _Kernel:
                 self.scratch.append((i, np.dtype(v.dtype), list(v.shape), v.tile_axis))
             if v.tile_axis >= 0 and v.kind != bc.SCRATCH:
                 self.sliced.append((i, (slice(None),) * v.tile_axis))
-        self._envs: dict[tuple[int, ...], tuple[Sequence[Any], list[Any]]] = {}
 
     def env_for(self, bindings: Sequence[Any]) -> list[Any]:
-        key = tuple(map(id, bindings))
-        hit = self._envs.get(key)
-        if hit is not None:
-            return hit[1]
+        # Built per run, never cached: a cached env's views would keep the caller's inputs and
+        # results alive after the call (and local command buffers slice fresh arrays per
+        # execution, so such a cache hardly ever hit).
         if len(bindings) < self.code.binding_count:
             raise HalRuntimeError(f"vmvx kernel {self.name!r} needs {self.code.binding_count} "
                                   f"bindings, the dispatch bound {len(bindings)}")
@@ -77,9 +74,6 @@ class _Kernel:
                     f"vmvx kernel {self.name!r}: binding {b} ({len(buf)} bytes) cannot hold a "
                     f"{dt.name} view of shape {shape} at byte offset {off}: {exc}; bind a "
                     "larger buffer range") from None
-        if len(self._envs) >= _CACHE_LIMIT:
-            self._envs.clear()
-        self._envs[key] = (tuple(bindings), env)
         return env
 
     def run(self, count: int, first: int, last: int, bindings: Sequence[Any]) -> None:

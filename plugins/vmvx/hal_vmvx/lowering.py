@@ -205,9 +205,15 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
     if any(k.iteration_space[d] == 0 for d in par):
         return kb.finish(0, 0, 1)  # nothing to compute
     pinned = _iter_dims_used(k)
-    # Dims in execution order: parallel then reduction; size-1 dims vanish unless pinned.
+    # A reduction whose inputs are contiguous along a parallel dim (sum over axis 0 of a
+    # row-major matrix) runs reduction-first: chunks of whole input rows are reduced and
+    # accumulated serially. Chunking the parallel dim instead would read a few contiguous
+    # elements per row, each chunk striding over the whole input.
+    outer = bool(par) and _reduction_outermost(k, geo, par, red)
+    order = red + par if outer else par + red
+    # Dims in execution order; size-1 dims vanish unless pinned.
     groups: list[list[int]] = []
-    for d in par + red:
+    for d in order:
         n = k.iteration_space[d]
         if n == 1 and d not in pinned:
             continue
@@ -220,61 +226,96 @@ def lower_generic(k: K.GenericKernel) -> KernelCode:
         groups.append([d])
     space = [math.prod(k.iteration_space[d] for d in g) for g in groups]
     gstr = [[s[g[-1]] for g in groups] for _, s in geo]
-    npar = sum(1 for g in groups if k.iterator_types[g[0]] == "parallel")
-    # A full reduction over many elements streams chunks of its first dim serially,
-    # accumulating, instead of computing its whole body at once.
-    serial = not npar and len(space) > 0 and space[0] > 1 and \
-        math.prod(space) > CHUNK_ELEMENTS
+    par_axes = [i for i, g in enumerate(groups) if k.iterator_types[g[0]] == "parallel"]
+    red_axes = [i for i, g in enumerate(groups) if k.iterator_types[g[0]] == "reduction"]
+    npar = len(par_axes)
+    # A reduction over many elements with nothing parallel outside it (a full reduction, or a
+    # reduction-first one) streams chunks of its first dim serially, accumulating, instead of
+    # computing its whole body at once.
+    serial = bool(red_axes) and red_axes[0] == 0 and space[0] > 1 and \
+        (outer or math.prod(space) > CHUNK_ELEMENTS)
     tile = 0 if npar or serial else -1
     rows = space[0] if npar or serial else 1
-    ptile = tile if npar else -1  # the tile axis of values over the parallel dims only
-    red_axes = list(range(npar, len(groups)))
+    ptile = tile if npar and not serial else -1  # tile axis of values over the parallel dims
+    pspace = [space[i] for i in par_axes]
     dim_group = {d: i for i, g in enumerate(groups) for d in g}
+    par_pos = {d: par_axes.index(i) for d, i in dim_group.items() if i in par_axes}
 
-    def iota_in(sub: Sequence[int], sub_tile: int) -> Callable[[int], int]:
-        return lambda d: kb.iota(sub, dim_group[d], sub_tile)
+    def iota_in(sub: Sequence[int], sub_tile: int, pos: dict[int, int]) -> Callable[[int], int]:
+        return lambda d: kb.iota(sub, pos[d], sub_tile)
 
     n_in, n_out = len(k.inputs), len(k.outputs)
     in_vals = [kb.view(m.operand.binding, m.operand.dtype, geo[i][0], space, gstr[i], tile)
                for i, m in enumerate(k.inputs)]
-    pspace = space[:npar]
     out_vals = []
     for i, m in enumerate(k.outputs):
         g = n_in + i
-        shape, strides = (space, gstr[g]) if not red else (pspace, gstr[g][:npar])
+        shape, strides = (space, gstr[g]) if not red else \
+            (pspace, [gstr[g][a] for a in par_axes])
         out_vals.append(kb.view(m.operand.binding, m.operand.dtype, geo[g][0], shape, strides,
                                 tile if not red else ptile))
     out_dtypes = [m.operand.dtype for m in k.outputs]
     if not red:
-        lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space, tile), space, tile,
-                   list(zip(out_vals, out_dtypes)))
+        lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space, tile, dim_group), space,
+                   tile, list(zip(out_vals, out_dtypes)))
     else:
-        ys = lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space, tile), space, tile,
-                        None)
-        combiners = k.combiners
-        acc_vals = []
-        for i, (y, comb) in enumerate(zip(ys, combiners)):
+        ys = lower_body(kb, k.body, k.yields, in_vals, [], iota_in(space, tile, dim_group),
+                        space, tile, None)
+        acc_vals, narrowing = [], []
+        for i, (y, comb) in enumerate(zip(ys, k.combiners)):
             if kb.values[y].kind in (SCALAR, IOTA):  # reductions need a full-shaped source
                 full = kb.scratch(kb.values[y].dtype, space, tile)
                 kb.emit("copy", full, [y])
                 y = full
-            acc = out_vals[i] if k.finalize is None else kb.scratch(kb.values[y].dtype, pspace,
-                                                                   ptile)
-            kb.emit("reduce_" + comb, acc, [y], [serial, *red_axes])
+            ydt = kb.values[y].dtype
+            acc = out_vals[i] if k.finalize is None else kb.scratch(ydt, pspace, ptile)
+            if serial and comb == "sum" and ydt in ("float16", "float32"):
+                # Chunk sums are added into a float64 accumulator, rounded once at the end:
+                # adding them in the narrow type one after another loses digits (2e-4 at 1e9).
+                wide = kb.scratch("float64", pspace, -1)
+                kb.emit("reduce_sum", wide, [y], [serial, *red_axes])
+                narrowing.append((acc, wide))
+            else:
+                kb.emit("reduce_" + comb, acc, [y], [serial, *red_axes])
             acc_vals.append(acc)
         tail_from = len(kb.instrs)
+        for acc, wide in narrowing:
+            kb.emit("cast", acc, [wide])
         if k.finalize is not None:
             fin_vals = [kb.view(m.operand.binding, m.operand.dtype, geo[n_in + n_out + i][0],
-                                pspace, gstr[n_in + n_out + i][:npar], ptile)
+                                pspace, [gstr[n_in + n_out + i][a] for a in par_axes], ptile)
                         for i, m in enumerate(fin_inputs)]
             lower_body(kb, k.finalize.body, k.finalize.yields, fin_vals, acc_vals,
-                       iota_in(pspace, ptile), pspace, ptile, list(zip(out_vals, out_dtypes)))
+                       iota_in(pspace, ptile, par_pos), pspace, ptile,
+                       list(zip(out_vals, out_dtypes)))
+    # Chunks exist to keep scratch in cache; a kernel without scratch over its tile axis (a
+    # plain sum, a single ufunc) is one numpy call per tile, which also lets numpy pick the
+    # loop order of a reduction itself.
+    chunked = any(v.kind == SCRATCH and v.tile_axis == tile and tile >= 0 for v in kb.values)
     if serial:
-        return kb.finish(rows, chunk_rows_for(rows, math.prod(space[1:])), 1, True,
-                         len(kb.instrs) - tail_from)
+        chunk = chunk_rows_for(rows, math.prod(space[1:])) if chunked else 0
+        return kb.finish(rows, chunk, 1, True, len(kb.instrs) - tail_from)
     inner = math.prod(space[1:]) if npar else math.prod(space)
-    return kb.finish(rows, chunk_rows_for(rows, inner) if npar else 0,
+    return kb.finish(rows, chunk_rows_for(rows, inner) if npar and chunked else 0,
                      workgroups_for(rows, math.prod(space)) if npar else 1)
+
+
+def _reduction_outermost(k: K.GenericKernel, geo: Sequence[tuple[int, list[int]]],
+                         par: Sequence[int], red: Sequence[int]) -> bool:
+    """Whether every input that walks the reduction is contiguous along a parallel dim, over a
+    reduction long enough that whole-row chunks beat strided column chunks."""
+    if math.prod(k.iteration_space[d] for d in red) < 16:
+        return False
+    seen = False
+    for _, strides in geo[:len(k.inputs)]:
+        if not any(strides[d] for d in red):
+            continue  # a broadcast input: its layout does not decide anything
+        live = [d for d in par + red if strides[d] and k.iteration_space[d] > 1]
+        inner = min(live, key=lambda d: abs(strides[d]))
+        if inner not in par:
+            return False
+        seen = True
+    return seen
 
 
 def _iter_dims_used(k: K.GenericKernel) -> set[int]:

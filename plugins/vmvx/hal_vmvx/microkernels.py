@@ -57,7 +57,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
         from scipy.special import erf
     except ImportError:  # exact but slow; scipy is optional
         import math as _m
-        return np.frompyfunc(_m.erf, 1, 1)(np.asarray(x, np.float64)).astype(np.float64)
+        # asarray, not .astype: frompyfunc returns a bare float for a 0-d input.
+        return np.asarray(np.frompyfunc(_m.erf, 1, 1)(np.asarray(x, np.float64)), np.float64)
     return erf(np.asarray(x, np.float64 if x.dtype == np.float64 else np.float32))
 
 
@@ -105,6 +106,16 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         if dt.kind == "f":
             return lambda env, c0, c1: np.power(env[a], env[b], out=env[d])
         return lambda env, c0, c1: _int_pow(env[a], env[b], env[d])
+    if op in ("rsqrt", "sigmoid") and dt == np.float16:
+        # In f32, rounded to f16 once: step by step in f16, exp(-x) overflows below x = -11.09
+        # (sigmoid 0 instead of ~1e-5) and each step rounds again.
+        (a,) = s
+        f32 = np.float32
+        if op == "rsqrt":
+            return lambda env, c0, c1: np.divide(f32(1), np.sqrt(env[a], dtype=f32),
+                                                 out=env[d], casting="same_kind")
+        return lambda env, c0, c1: np.divide(f32(1), np.exp(np.negative(env[a], dtype=f32))
+                                             + f32(1), out=env[d], casting="same_kind")
     if op == "rsqrt":
         (a,) = s
         one = dt.type(1)
@@ -148,15 +159,24 @@ def bind(ins: Instr, values: Sequence[Value]) -> Handler:
         accumulate, axes = bool(p[:1] and p[0]), tuple(p[1:])
         if len(set(axes)) != len(axes) or any(not 0 <= x < len(values[a].shape) for x in axes):
             raise _bad(ins, f"reduction axes {axes} for rank {len(values[a].shape)}")
-        init = _identity(op, dt)
-        if not accumulate:
+        src_dt = np.dtype(values[a].dtype)
+        init, src_init = _identity(op, dt), _identity(op, src_dt)
+        if dt == src_dt and not accumulate:
             return lambda env, c0, c1: uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+        if dt != src_dt and (op != "reduce_sum" or dt != np.float64 or src_dt.kind != "f"):
+            raise _bad(ins, f"a {src_dt.name} reduction into {dt.name}")
 
-        def reduce_into(env, c0, c1):  # chunks of a serial kernel: combine with the result
-            if c0 == 0:
+        def reduce_into(env, c0, c1):
+            # A chunk is reduced in its own type (numpy sums contiguous runs pairwise), then
+            # combined with what the earlier chunks left in the (maybe wider) destination.
+            if c0 == 0 and dt == src_dt:
                 uf.reduce(env[a], axis=axes, out=env[d], initial=init)
+                return
+            part = uf.reduce(env[a], axis=axes, initial=src_init)
+            if c0 == 0:
+                np.copyto(env[d], part)
             else:
-                uf(env[d], uf.reduce(env[a], axis=axes, dtype=dt, initial=init), out=env[d])
+                uf(env[d], part, out=env[d])
         return reduce_into
     from hal_vmvx import named_microkernels as nm
     if op == "matmul":

@@ -61,6 +61,8 @@ def _padded_rows(x: np.ndarray, r0: int, r1: int, stride: int, kh: int, dil: int
     n, c, h, w = x.shape
     top = r0 * stride - pt
     bottom = (r1 - 1) * stride - pt + (kh - 1) * dil + 1
+    if x.dtype == dtype and pl == 0 and width <= w and top >= 0 and bottom <= h:
+        return x[:, :, top:bottom, :]  # no padding reaches these rows: read the input itself
     slab = np.full((n, c, bottom - top, width), fill, dtype=dtype)
     s0, s1 = max(top, 0), min(bottom, h)
     if s1 > s0:
@@ -85,16 +87,25 @@ def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
         n, _, _, wid = x.shape
         ow = out.shape[3]
         rows = c1 - c0
-        width = max(wid + pl + pr, (ow - 1) * sw + (kw - 1) * dw + 1)
+        needed = (ow - 1) * sw + (kw - 1) * dw + 1
+        width = needed if pl == 0 and needed <= wid else max(wid + pl + pr, needed)
         slab = _padded_rows(x, c0, c1, sh, kh, dh, pt, pl, width, 0, mm_dt)
         e = slab.strides
         win = as_strided(slab, (n, groups, cg, kh, kw, rows, ow),
                          (e[0], cg * e[1], e[1], dh * e[2], dw * e[3], sh * e[2], sw * e[3]),
                          writeable=False)
+        # a view for a 1x1 stride-1 conv over whole rows; im2col's copy otherwise
         cols = win.reshape(n, groups, cg * kh * kw, rows * ow)
         wf = w.reshape(groups, o_ // groups, cg * kh * kw).astype(mm_dt, copy=False)
-        res = np.matmul(wf, cols)  # (n, groups, o/groups, rows*ow)
-        np.copyto(out, res.reshape(n, o_, rows, ow), casting="unsafe")
+        o = out.strides
+        if out.dtype == mm_dt and (rows == 1 or o[2] == ow * o[3]):
+            # BLAS writes the output tile itself: (n, groups, o/groups, rows*ow) over it
+            dst = as_strided(out, (n, groups, o_ // groups, rows * ow),
+                             (o[0], o[1] * (o_ // groups), o[1], o[3]))
+            np.matmul(wf, cols, out=dst)
+        else:
+            res = np.matmul(wf, cols)  # (n, groups, o/groups, rows*ow)
+            np.copyto(out, res.reshape(n, o_, rows, ow), casting="unsafe")
         if b_i is not None:
             np.add(out, env[b_i].reshape(1, o_, 1, 1), out=out, casting="unsafe")
     return run
@@ -184,19 +195,23 @@ def softmax(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Sequ
     if not 0 <= axis < len(values[x_i].shape):
         raise _bad(ins, f"axis {axis}")
 
+    dt = np.dtype(values[d].dtype)
+    # float16 is computed in float32 and rounded once; other types in place in the output,
+    # so a call makes no temporaries of the tile's size (fresh ones cost page faults).
+    calc = np.dtype(np.float32) if dt == np.float16 else dt
+
     def run(env, c0, c1):
         x, out = env[x_i], env[d]
         if x.size == 0:
             return
-        if x.dtype == np.float16:
-            x = x.astype(np.float32)
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        e = np.exp(shifted)
-        total = np.sum(e, axis=axis, keepdims=True)
+        work = out if calc == dt else np.empty(out.shape, calc)
+        np.subtract(x, np.max(x, axis=axis, keepdims=True), out=work, dtype=calc)
         if log:
-            np.subtract(shifted, np.log(total), out=shifted)
-            np.copyto(out, shifted, casting="unsafe")
+            total = np.sum(np.exp(work), axis=axis, keepdims=True)
+            np.subtract(work, np.log(total), out=work)
         else:
-            np.divide(e, total, out=e)
-            np.copyto(out, e, casting="unsafe")
+            np.exp(work, out=work)
+            np.divide(work, np.sum(work, axis=axis, keepdims=True), out=work)
+        if work is not out:
+            np.copyto(out, work, casting="unsafe")
     return run
