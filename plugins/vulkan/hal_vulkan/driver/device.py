@@ -257,6 +257,8 @@ class VulkanDevice(Device):
         target.check_range(target_offset, src.size, "queue_write")
         if target.memory_type & MemoryType.HOST_VISIBLE:
             region = target._storage[target_offset:target_offset + src.size]
+            if any(sem._value < value for sem, value in waits):
+                src = src.copy()  # the bytes are taken now; the caller may reuse its array
 
             def write() -> None:
                 region[:] = src

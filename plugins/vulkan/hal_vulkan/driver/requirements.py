@@ -117,8 +117,13 @@ def unmet(requirement_text: str, device: Any) -> str | None:
 
 def check_requirements(features: Any, device: Any) -> str | None:
     """The first unmet requirement's reason, or None."""
+    from hal_core.errors import UsageError
+
     for text in features or ():
-        reason = unmet(str(text), device)
+        try:
+            reason = unmet(str(text), device)
+        except UsageError as e:  # malformed: a reason, not an error
+            reason = str(e)
         if reason is not None:
             return reason
     return None
