@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from spirv_kernels import ENTRY_POINTS
+from vk_kernels import ENTRY_POINTS
 
 from hal_core.errors import IncompatibleModuleError
 from hal_core.module.model import (

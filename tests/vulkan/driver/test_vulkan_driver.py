@@ -3,9 +3,11 @@ dispatch of SPIR-V, binding tables, fills/updates/copies, device-only memory, re
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
-from spirv_kernels import ENTRY_POINTS
+from vk_kernels import ENTRY_POINTS
 
 from hal_core.errors import HalError, HalRuntimeError, IncompatibleModuleError, UsageError
 from hal_core.hal import CommandBufferMode, MemoryType, Semaphore
@@ -286,3 +288,16 @@ def test_check_variant_refuses_with_a_reason(device, requirement, reason):
 def test_check_variant_refuses_other_formats(device):
     v = Variant("vmvx", "vmvx-bytecode", (), (), b"")
     assert "vmvx-bytecode" in device.check_variant(v)
+
+
+def test_committed_spirv_matches_its_source():
+    import shutil
+
+    from vk_kernels import AXPY_IOTA, assemble, axpy_iota
+
+    if shutil.which("spirv-as") is None:
+        require_tools = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+        if require_tools:
+            pytest.fail("spirv-as is required in CI (.ci/run installs spirv-tools)")
+        pytest.skip("spirv-as not found; apt-get install spirv-tools")
+    assert assemble(AXPY_IOTA) == axpy_iota()

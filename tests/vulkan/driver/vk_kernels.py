@@ -15,8 +15,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
+
+import pytest
 
 from hal_core.hal.executable import EntryPoint
+
+#: AXPY_IOTA assembled, committed so that machines without spirv-tools (the GPU machine) run the
+#: tests too; test_vulkan_driver checks it matches the text. Regenerate with:
+#: python -c "import vk_kernels as k; k.write_binary()" (in this directory, spirv-tools installed)
+BINARY = Path(__file__).with_name("axpy_iota.spv")
 
 AXPY_IOTA = """
                OpCapability Shader
@@ -135,3 +143,40 @@ def assemble(text: str, target_env: str = "vulkan1.1") -> bytes:
                        capture_output=True, text=True)
         with open(out, "rb") as f:
             return f.read()
+
+
+def axpy_iota() -> bytes:
+    return BINARY.read_bytes()
+
+
+def write_binary() -> None:
+    BINARY.write_bytes(assemble(AXPY_IOTA))
+
+
+_reason: list[str | None] = []
+
+
+def vulkan_unavailable() -> str | None:
+    if not _reason:
+        from hal_core.errors import DeviceUnavailableError
+        from hal_vulkan.driver.instance import Instance
+
+        try:
+            instance = Instance(validation=True)
+        except DeviceUnavailableError as e:
+            _reason.append(str(e))
+        else:
+            _reason.append(None if instance.physical_devices else "no Vulkan physical devices")
+            instance.destroy()
+    return _reason[0]
+
+
+def require_vulkan() -> None:
+    reason = vulkan_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"Vulkan is required in CI (.ci/run installs it): {reason}")
+    pytest.skip(f"Vulkan is not usable here: {reason}")
+
+

@@ -18,31 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ["HAL_VULKAN_VALIDATION"] = "1"
 
-_reason: list[str | None] = []
-
-
-def vulkan_unavailable() -> str | None:
-    if not _reason:
-        from hal_vulkan.driver.instance import Instance
-        from hal_core.errors import DeviceUnavailableError
-
-        try:
-            instance = Instance(validation=True)
-        except DeviceUnavailableError as e:
-            _reason.append(str(e))
-        else:
-            _reason.append(None if instance.physical_devices else "no Vulkan physical devices")
-            instance.destroy()
-    return _reason[0]
-
-
-def require_vulkan() -> None:
-    reason = vulkan_unavailable()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"Vulkan is required in CI (.ci/run installs it): {reason}")
-    pytest.skip(f"Vulkan is not usable here: {reason}")
+from vk_kernels import require_vulkan  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +39,6 @@ def device(driver):
 @pytest.fixture(scope="session")
 def spirv_payload():
     require_vulkan()
-    from spirv_kernels import AXPY_IOTA, assemble
+    from vk_kernels import axpy_iota
 
-    return assemble(AXPY_IOTA)
+    return axpy_iota()

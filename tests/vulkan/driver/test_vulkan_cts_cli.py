@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require_vulkan
+from vk_kernels import require_vulkan
 
 
 @pytest.fixture(autouse=True)
