@@ -337,6 +337,10 @@ class VulkanCommandBuffer(CommandBuffer):
                 f"dispatch of {name!r} binding {b_index}: offset {offset} is not a multiple of "
                 f"the device's minStorageBufferOffsetAlignment {self._min_align}; bind at "
                 f"64-byte aligned offsets")
+        # Whole 32-bit words: SPIR-V addresses 8/16-bit data through words, and a word that
+        # straddles the range end would be dropped (robust access) or undefined. Allocations
+        # are padded to 4 bytes, so rounding up stays inside the buffer.
+        length = min((length + 3) & ~3, alloc.vk_size - offset)
         if length > self._max_range:
             length = self._max_range  # the target keeps accesses within maxStorageBufferRange
         info.buffer = alloc.buffer

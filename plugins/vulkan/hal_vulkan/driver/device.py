@@ -363,6 +363,10 @@ class VulkanDriver(Driver):
     cts_unsupported: ClassVar[dict[str, str]] = {
         "local_dispatch_abi": "the vulkan driver dispatches SPIR-V compute pipelines, not "
                               "LocalExecutable objects of the local dispatch ABI",
+        "out_of_bounds_detection": "Vulkan does not check storage-buffer accesses against the "
+                                   "bound range (an out-of-range access is undefined, or dropped "
+                                   "under robustBufferAccess), so a dispatch reading past a "
+                                   "binding cannot be failed",
     }
     params: ClassVar[dict[str, str]] = {
         "sync": "how submissions are tracked: timeline (Vulkan 1.2 timeline semaphore, the "
