@@ -54,3 +54,17 @@ def test_devices_list_gives_uuid_uris(tmp_path):
     proc = run(["-m", "hal_core.cli", "devices", "list", "vulkan"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "vulkan://" in proc.stdout
+
+
+def test_target_env_is_what_the_vulkan_spirv_target_parses(driver):
+    target_env = pytest.importorskip(
+        "hal_vulkan.target_env", reason="the vulkan-spirv target is not in this distribution")
+    for info in driver.query_available_devices():
+        text = info.properties["target_env"]
+        env = target_env.parse_target_env(text)
+        assert target_env.render_target_env(env) == text
+        limits = dict(env.limits)
+        physical = driver.instance.physical_devices[0]
+        assert limits["maxComputeSharedMemorySize"] == \
+            physical.limits["maxComputeSharedMemorySize"]
+        assert limits["subgroupSize"] == physical.subgroup_size
