@@ -1,6 +1,7 @@
 """Fixtures for the vulkan driver tests.
 
-Every device here runs with the Khronos validation layer (``HAL_VULKAN_VALIDATION=1``): a
+Every device here runs with the Khronos validation layer (``HAL_VULKAN_VALIDATION=1`` unless the
+environment sets it otherwise): a
 device whose instance recorded a validation error fails its ``close()``, so the test fails.
 
 Without a usable Vulkan (no loader, no driver, no validation layer) the tests skip with the
@@ -16,7 +17,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-os.environ["HAL_VULKAN_VALIDATION"] = "1"
+os.environ.setdefault("HAL_VULKAN_VALIDATION", "1")
 
 from vk_kernels import require_vulkan  # noqa: E402
 

@@ -162,7 +162,7 @@ def vulkan_unavailable() -> str | None:
         from hal_vulkan.driver.instance import Instance
 
         try:
-            instance = Instance(validation=True)
+            instance = Instance()
         except DeviceUnavailableError as e:
             _reason.append(str(e))
         else:
