@@ -186,27 +186,32 @@ class VulkanAllocator(Allocator):
                                        physical.memory_heaps[physical.memory_types[i][1]][0])
                             for i, t in self._types)
         self.max_vk_allocation = limit
-        self._choice: dict[tuple[MemoryType, bool], tuple[int, MemoryType]] = {}
+        self._choice: dict[tuple[MemoryType, bool], list[tuple[int, MemoryType]]] = {}
 
-    def _pick(self, memory_type: MemoryType, internal: bool) -> tuple[int, MemoryType]:
+    def _candidates(self, memory_type: MemoryType, internal: bool
+                    ) -> list[tuple[int, MemoryType]]:
+        """Memory types that serve a request, best first (cached: flag math is slow)."""
         key = MemoryType(memory_type)
         hit = self._choice.get((key, internal))
         if hit is not None:
             return hit
         types = self._all_types if internal else self._types
-        fits = [(i, t) for i, t in types if (t & key) == key]
-        if not fits and key & MemoryType.HOST_VISIBLE and key & MemoryType.DEVICE_LOCAL:
-            # hal's default asks for both; a GPU without host-visible device memory serves it
-            # from host-visible memory the device reads over the bus.
+        # Fewest flags beyond those asked for first: pure device memory for a DEVICE_LOCAL
+        # request on a discrete GPU rather than its host-visible window.
+        fits = sorted(((i, t) for i, t in types if (t & key) == key),
+                      key=lambda it: bin(int(it[1]) & ~int(key)).count("1"))
+        if key & MemoryType.HOST_VISIBLE and key & MemoryType.DEVICE_LOCAL:
+            # hal's default asks for both; a GPU whose host-visible device memory is missing
+            # (or full: a 256 MiB BAR window) serves it from host-visible memory that the
+            # device reads over the bus.
             relaxed = key & ~MemoryType.DEVICE_LOCAL & ~MemoryType.DEVICE_VISIBLE
-            fits = [(i, t) for i, t in types if (t & relaxed) == relaxed]
+            fits += [(i, t) for i, t in types if (t & relaxed) == relaxed and (i, t) not in fits]
         if not fits:
             have = ", ".join(f"{t!r}" for _, t in types)
             raise UsageError(f"device {self._device.id} cannot allocate memory type "
                              f"{memory_type!r}; its memory types are: {have}")
-        fits.sort(key=lambda it: bin(int(it[1]) & ~int(key)).count("1"))
-        self._choice[(key, internal)] = fits[0]
-        return fits[0]
+        self._choice[(key, internal)] = fits
+        return fits
 
     def allocate_buffer(self, size: int, memory_type: MemoryType = MemoryType.DEVICE_LOCAL
                         | MemoryType.HOST_VISIBLE, usage: BufferUsage = BufferUsage.DEFAULT,
@@ -219,10 +224,20 @@ class VulkanAllocator(Allocator):
             raise UsageError(f"buffer of {size} bytes exceeds the maximum allocation size "
                              f"{self.max_vk_allocation} of device {self._device.id}")
         self._device._check_open("allocate_buffer")
-        index, t = self._pick(memory_type, internal)
+        error: HalRuntimeError | None = None
+        for index, t in self._candidates(memory_type, internal):
+            try:
+                alloc = Allocation(self._context, size, index)
+                break
+            except HalRuntimeError as e:  # out of this heap: try the next type that fits
+                if "OUT_OF" not in str(e):
+                    raise
+                error = e
+        else:
+            assert error is not None
+            raise error
         if not t & MemoryType.HOST_VISIBLE:
             usage = usage & ~BufferUsage.MAPPING
-        alloc = Allocation(self._context, size, index)
         storage = alloc.map() if t & MemoryType.HOST_VISIBLE else _Extent(size, alloc)
         buf = VulkanBuffer(self, storage, t, usage)
         buf._vk = alloc
