@@ -200,6 +200,10 @@ class PhysicalDevice:
             "timeline_semaphores": self.timeline_semaphores,
             "memory_heaps": [f"{size >> 20} MiB{' device-local' if flags & 1 else ''}"
                              for size, flags in self.memory_heaps],
+            "memory_types": [f"heap {heap}: " + ("|".join(
+                name for bit, name in ((1, "device-local"), (2, "host-visible"),
+                                       (4, "host-coherent"), (8, "host-cached"))
+                if flags & bit) or "none") for flags, heap in self.memory_types],
             "max_compute_shared_memory": self.limits["maxComputeSharedMemorySize"],
             "max_workgroup_invocations": self.limits["maxComputeWorkGroupInvocations"],
             "max_storage_buffer_range": self.limits["maxStorageBufferRange"],
