@@ -130,9 +130,10 @@ def check_requirements(features: Any, device: Any) -> str | None:
 
 
 def feature_strings(device: Any) -> frozenset[str]:
-    """Exact requirement strings the device satisfies (for set-based variant selection)."""
-    out = {f"vulkan:ext:{e}" for e in device.extensions}
-    out |= {f"vulkan:feature:{k}" for k, v in device.features.items() if v}
+    """Requirement strings the device satisfies, for listings (``hal devices dump``): API
+    levels, subgroup size, feature booleans. Extensions are listed in the device properties;
+    :func:`check_requirements` is what decides."""
+    out = {f"vulkan:feature:{k}" for k, v in device.features.items() if v}
     major, minor = device.api_version >> 22 & 0x7F, device.api_version >> 12 & 0x3FF
     out |= {f"vulkan:api>={major}.{m}" for m in range(minor + 1)}
     if device.subgroup_size:
