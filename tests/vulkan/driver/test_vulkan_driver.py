@@ -302,3 +302,31 @@ def test_committed_spirv_matches_its_source():
             pytest.fail("spirv-as is required in CI (.ci/run installs spirv-tools)")
         pytest.skip("spirv-as not found; apt-get install spirv-tools")
     assert assemble(AXPY_IOTA) == axpy_iota()
+
+
+def test_binding_tables_without_update_after_bind(driver, spirv_payload):
+    # Devices without descriptorBindingStorageBufferUpdateAfterBind re-record a command buffer
+    # for each new binding table (descriptors are written before recording).
+    dev = driver.create_device()
+    try:
+        dev.context.update_after_bind = False
+        exe = prepare(dev, spirv_payload)
+        n = 256
+        cb = dev.create_command_buffer(CommandBufferMode.REUSABLE, binding_capacity=3)
+        with cb:
+            cb.dispatch(exe, 0, (n // 64, 1, 1), [0, 1, 2], [n, f32_bits(2.0)])
+        sem, value = dev.create_semaphore(), 0
+        tables = []
+        for i in range(3):
+            x = np.full(n, i, np.float32)
+            tables.append((i, [dev.allocator.import_host(x), dev.allocator.import_host(x),
+                               dev.allocator.allocate_buffer(4 * n)]))
+        for _ in range(2):
+            for i, table in tables:
+                value += 1
+                dev.queue_execute([], [(sem, value)], [cb], [table])
+                sem.wait(value, TIMEOUT)
+                np.testing.assert_array_equal(np.frombuffer(table[2].read(), np.float32),
+                                              np.full(n, 3 * i, np.float32))
+    finally:
+        dev.close()
