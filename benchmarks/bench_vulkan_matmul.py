@@ -6,8 +6,9 @@ prepared on the vulkan device, and its host program recorded once into a reusabl
 buffer over device-local buffers. Timed: ``--iters`` back-to-back submissions of that command
 buffer, then one wait (GPU throughput, as torch's CUDA-event timing of back-to-back
 ``torch.matmul`` calls is); median of ``--rounds`` rounds. Also timed, for the record: one
-whole runtime call (``load_module(...).main(a, b)``: host transfers of the inputs and result
-included). The result is checked against float64 numpy on sampled rows.
+whole runtime call (``load_module(...).main(a, b)``: host transfers of the inputs included) and
+the host's first read of its result (a view of the result buffer's memory). The result is
+checked against float64 numpy on sampled rows.
 
 Writes benchmarks/results/vulkan_matmul.json. Goal (issue 8): >= 50% of torch's GFLOP/s.
 
@@ -128,11 +129,17 @@ def bench_hal(n: int, iters: int, rounds: int, uri: str, triple: str | None) -> 
     # One whole runtime call: transfers in and out included.
     loaded = load_module(module, device)
     loaded.main(a, b)
-    calls = []
+    calls, reads = [], []
     for _ in range(3):
         start = time.perf_counter()
-        loaded.main(a, b)
+        r = loaded.main(a, b)
         calls.append(time.perf_counter() - start)
+        # The result is a view of the buffer's memory: what reading it costs depends on the
+        # memory type the buffer got (uncached device memory reads slowly from the host).
+        start = time.perf_counter()
+        np.asarray(r).sum()
+        reads.append(time.perf_counter() - start)
+    result_memory = repr(device.allocator.allocate_buffer(4).memory_type)  # the runtime's request
     loaded.close()
     median = statistics.median(times)
     out = {
@@ -148,6 +155,8 @@ def bench_hal(n: int, iters: int, rounds: int, uri: str, triple: str | None) -> 
         "gflops": round(2 * n**3 / median / 1e9, 1),
         "max_rel_error_vs_f64": err,
         "runtime_call_ms_median": round(1e3 * statistics.median(calls), 3),
+        "runtime_result_host_read_ms_median": round(1e3 * statistics.median(reads), 3),
+        "runtime_buffer_memory": result_memory,
     }
     device.close()
     return out
