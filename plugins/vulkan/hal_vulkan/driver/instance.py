@@ -85,7 +85,10 @@ class Instance:
         self._messenger = None
         self._callback = None
         version = ffi.new("uint32_t*")
-        if lib.vkEnumerateInstanceVersion(version) != 0:
+        try:
+            if lib.vkEnumerateInstanceVersion(version) != 0:
+                version[0] = make_version(1, 0)
+        except AttributeError:  # a Vulkan 1.0 loader does not export it
             version[0] = make_version(1, 0)
         # Ask for at most 1.3: the structs this driver chains are known up to there.
         self.api_version = min(version[0] & ~0xFFF, make_version(1, 3))
