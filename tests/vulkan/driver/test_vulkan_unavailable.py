@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from vk_kernels import require_vulkan
 
 INSTALL = "apt-get install libvulkan1 mesa-vulkan-drivers"
 
@@ -25,6 +26,7 @@ def vulkan_row(stdout):
 
 @pytest.mark.parametrize("variable", ["VK_DRIVER_FILES", "VK_ICD_FILENAMES"])
 def test_no_driver_is_reported_unavailable(variable):
+    require_vulkan()  # the loader must be there to report a missing driver
     proc = hal(["drivers", "list", "--probe"], **{variable: "/nonexistent/icd.json",
                                                   "VK_DRIVER_FILES": "/nonexistent/icd.json"})
     assert proc.returncode == 0, proc.stderr
@@ -49,6 +51,7 @@ def test_no_loader_is_reported_unavailable(tmp_path):
 
 
 def test_creating_a_device_without_a_driver_is_a_clear_error():
+    require_vulkan()
     code = ("from hal_core.registry import get_registry\n"
             "try:\n    get_registry().create_device('vulkan')\n"
             "except Exception as e:\n    print(type(e).__name__, e)\n")
@@ -57,3 +60,18 @@ def test_creating_a_device_without_a_driver_is_a_clear_error():
                           timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("DeviceUnavailableError") and INSTALL in proc.stdout
+
+
+def test_validation_requested_without_the_layer_is_a_clear_error(tmp_path):
+    require_vulkan()
+    # VK_LAYER_PATH replaces the loader's layer search path: no layer is found there.
+    code = ("from hal_core.errors import DeviceUnavailableError\n"
+            "from hal_vulkan.driver.instance import Instance\n"
+            "try:\n    Instance()\n"
+            "except DeviceUnavailableError as e:\n    print(e)\n")
+    env = dict(os.environ, HAL_VULKAN_VALIDATION="1", VK_LAYER_PATH=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "validation layer is not installed" in proc.stdout
+    assert "apt-get install vulkan-validationlayers" in proc.stdout
