@@ -216,8 +216,8 @@ class VulkanAllocator(Allocator):
     def allocate_buffer(self, size: int, memory_type: MemoryType = MemoryType.DEVICE_LOCAL
                         | MemoryType.HOST_VISIBLE, usage: BufferUsage = BufferUsage.DEFAULT,
                         internal: bool = False) -> VulkanBuffer:
-        """A new zeroed buffer. ``internal`` ones (staging, command data) are not counted in
-        :meth:`statistics`."""
+        """A new zeroed buffer. ``internal`` ones (staging, command data) are neither zeroed nor
+        counted in :meth:`statistics`."""
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
         if size > self.max_vk_allocation:
@@ -244,7 +244,9 @@ class VulkanAllocator(Allocator):
         if not internal:
             with self._lock:
                 self.bytes_allocated += size
-        if t & MemoryType.HOST_VISIBLE:
+        if internal:
+            pass  # staging and command data: every byte is written before it is read
+        elif t & MemoryType.HOST_VISIBLE:
             storage[:] = 0
         else:
             self._device.zero_device_buffer(buf)
