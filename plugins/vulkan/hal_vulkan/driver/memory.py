@@ -186,6 +186,15 @@ class VulkanAllocator(Allocator):
                                        physical.memory_heaps[physical.memory_types[i][1]][0])
                             for i, t in self._types)
         self.max_vk_allocation = limit
+        #: What a buffer allocated without a memory type gets: host-visible device memory,
+        #: or device memory alone when hal buffers get no host-visible memory (the runtime
+        #: then moves data with queue_write/queue_read).
+        self.default_memory_type = (MemoryType.DEVICE_LOCAL if not any(
+            t & MemoryType.HOST_VISIBLE for _, t in self._types)
+            else MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE)
+        self.default_usage = (BufferUsage.DEFAULT if self.default_memory_type
+                              & MemoryType.HOST_VISIBLE else BufferUsage.DEFAULT
+                              & ~BufferUsage.MAPPING)
         self._choice: dict[tuple[MemoryType, bool], list[tuple[int, MemoryType]]] = {}
 
     def _candidates(self, memory_type: MemoryType, internal: bool
@@ -213,11 +222,16 @@ class VulkanAllocator(Allocator):
         self._choice[(key, internal)] = fits
         return fits
 
-    def allocate_buffer(self, size: int, memory_type: MemoryType = MemoryType.DEVICE_LOCAL
-                        | MemoryType.HOST_VISIBLE, usage: BufferUsage = BufferUsage.DEFAULT,
-                        internal: bool = False) -> VulkanBuffer:
-        """A new zeroed buffer. ``internal`` ones (staging, command data) are neither zeroed nor
-        counted in :meth:`statistics`."""
+    def allocate_buffer(self, size: int, memory_type: MemoryType | None = None,
+                        usage: BufferUsage | None = None, internal: bool = False
+                        ) -> VulkanBuffer:
+        """A new zeroed buffer (memory type and usage default to :attr:`default_memory_type`
+        and :attr:`default_usage`). ``internal`` ones (staging, command data) are neither
+        zeroed nor counted in :meth:`statistics`."""
+        if memory_type is None:
+            memory_type = self.default_memory_type
+        if usage is None:
+            usage = self.default_usage
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
         if size > self.max_vk_allocation:
@@ -255,9 +269,10 @@ class VulkanAllocator(Allocator):
     def import_host(self, data: Any, usage: BufferUsage = BufferUsage.DEFAULT,
                     internal: bool = False) -> VulkanBuffer:
         src = host_bytes(data, "Allocator.import_host")
-        memory_type = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE
-        if not internal and not any(t & MemoryType.HOST_VISIBLE for _, t in self._types):
-            memory_type = MemoryType.DEVICE_LOCAL  # staged through the queue below
+        memory_type = (MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE if internal
+                       else self.default_memory_type)  # device memory: staged below
+        if not memory_type & MemoryType.HOST_VISIBLE:
+            usage = usage & ~BufferUsage.MAPPING
         buf = self.allocate_buffer(src.size, memory_type, usage=usage, internal=internal)
         if buf.memory_type & MemoryType.HOST_VISIBLE:
             buf._storage[:] = src
