@@ -195,8 +195,8 @@ class VulkanDevice(Device):
     # -- queue operations ---------------------------------------------------------------------
 
     def queue_alloca(self, wait: FenceLike, signal: FenceLike, size: int,
-                     memory_type: MemoryType = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE,
-                     usage: BufferUsage = BufferUsage.DEFAULT) -> Buffer:
+                     memory_type: MemoryType | None = None, usage: BufferUsage | None = None
+                     ) -> Buffer:
         self._check_open("queue_alloca")
         waits, signals = as_timepoints(wait, "wait"), as_timepoints(signal, "signal")
         buffer = self.allocator.allocate_buffer(size, memory_type, usage)
