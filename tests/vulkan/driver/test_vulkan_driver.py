@@ -330,3 +330,26 @@ def test_binding_tables_without_update_after_bind(driver, spirv_payload):
                                               np.full(n, 3 * i, np.float32))
     finally:
         dev.close()
+
+
+@pytest.mark.parametrize("uri", ["vulkan://", "vulkan://?sync=fence"])
+def test_back_to_back_submissions_signal_in_order(driver, spirv_payload, uri):
+    # A host wait without a timeout completes the submission it waits for on its own thread;
+    # earlier ones must be completed (and their values signalled) first, or a semaphore would
+    # be asked to go backwards (seen on an H200: "current value 43, asked to signal 41").
+    dev = driver.create_device(uri)
+    try:
+        exe = prepare(dev, spirv_payload)
+        buf = dev.allocator.allocate_buffer(4 * 64 * 8)
+        cb = dev.create_command_buffer(CommandBufferMode.REUSABLE)
+        with cb:
+            cb.dispatch(exe, 1, (8, 1, 1), [buf])
+        sem, value = dev.create_semaphore(), 0
+        for _ in range(20):
+            for _ in range(10):
+                value += 1
+                dev.queue_execute([], [(sem, value)], [cb])
+            sem.wait(value)
+            assert sem.query() == value
+    finally:
+        dev.close()

@@ -58,16 +58,20 @@ class Pending:
         self.keep = None
 
     def run_on_host(self) -> None:
-        """Wait for the GPU on the calling thread and complete (Semaphore.offer's runner)."""
+        """Wait for the GPU on the calling thread and complete (Semaphore.offer's runner).
+
+        Earlier submissions are completed first, in order: a semaphore signalled by several
+        submissions must see their values in increasing order.
+        """
         if self.done:
             return
         try:
             ok = self.wait()
         except HalRuntimeError as e:
-            self.finish(e)
+            self.context.finish_until(self, e)
             return
         if ok:
-            self.finish()
+            self.context.finish_until(self)
 
 
 class LogicalDevice:
@@ -122,6 +126,7 @@ class LogicalDevice:
         self._destroy_hooks: list[Callable[[], None]] = []
         self._pending: collections.deque[Pending] = collections.deque()
         self._cond = threading.Condition()
+        self._finish_lock = threading.RLock()
         self._stop = False
         self._fences: list[Any] = []
         self._value = 0
@@ -238,6 +243,31 @@ class LogicalDevice:
                                   f"{result_name(vk, code)}")
         return True
 
+    def finish_until(self, target: Pending, error: BaseException | None = None) -> None:
+        """Complete every submission up to ``target`` in submission order (``error``: how
+        ``target`` failed). The completion thread and host waiters both come through here."""
+        with self._finish_lock:
+            if target.done:
+                return
+            while True:
+                with self._cond:
+                    if not self._pending:
+                        return
+                    head = self._pending[0]
+                failure = error if head is target else None
+                if head is not target and not head.done:
+                    try:
+                        head.wait()  # an earlier submission: done, or about to be
+                    except HalRuntimeError as e:
+                        failure = e
+                head.finish(failure)
+                with self._cond:
+                    if self._pending and self._pending[0] is head:
+                        self._pending.popleft()
+                    self._cond.notify_all()
+                if head is target:
+                    return
+
     def _complete_loop(self) -> None:
         while True:
             with self._cond:
@@ -249,13 +279,14 @@ class LogicalDevice:
             try:
                 ok = pending.done or pending.wait(_WAIT_SLICE_NS)
             except HalRuntimeError as e:
-                pending.finish(e)
-                ok = True
+                self.finish_until(pending, e)
+                continue
             if ok:
-                pending.finish()
-                with self._cond:
-                    self._pending.popleft()
-                    self._cond.notify_all()
+                self.finish_until(pending)
+                with self._cond:  # a host waiter may have finished it already
+                    if self._pending and self._pending[0] is pending and pending.done:
+                        self._pending.popleft()
+                        self._cond.notify_all()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         with self._cond:
