@@ -281,6 +281,7 @@ def test_dispatch_recording_errors(hal_device):
         cb.dispatch(p.executable, 0, count, [a, a, a], [7])
 
 
+@pytest.mark.hal_feature("out_of_bounds_detection")
 def test_a_failing_dispatch_fails_the_submission_and_the_device_goes_on(hal_device):
     n = 64
     p = prepare(hal_device, elementwise("add", (n,), F32, "add"))
