@@ -11,6 +11,16 @@ from pathlib import Path
 
 import pytest
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Compiled-object caches (llvm-cpu's ~/.cache/hal) go to a fresh directory per test run, so
+    # tests never read objects a previous run or the user left. XDG_CACHE_HOME rather than a
+    # HAL_ variable: clean_hal_env removes those, and subprocesses inherit it.
+    import tempfile
+
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hal-test-cache-")
+
+
 FAKE_PLUGIN = '''\
 HAL_PLUGIN_API_VERSION = {api!r}
 

@@ -13,7 +13,9 @@ and reach its factory as ``{"<key>": "<value>"}``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from typing import Any
 
 from hal_core.cli import _Parser
@@ -65,7 +67,21 @@ def add_parser(subparsers: Any) -> None:
                         "stage into DIR")
     parser.add_argument("--importer", metavar="NAME", help="importer to use instead of "
                         "picking one by the input's extension")
+    parser.add_argument("--timings", action="store_true", help="print the time spent in each "
+                        "compiler phase (to stderr)")
+    parser.add_argument("--no-cache", action="store_true", help="bypass on-disk caches of "
+                        "compiled code (as HAL_NO_CACHE=1)")
     parser.set_defaults(func=run_compile, target_flags=[])
+
+
+#: IREE's former target backend names -> the hal target that produces the same code.
+LEGACY_TARGETS = {"dylib-llvm-aot": "llvm-cpu"}
+#: IREE's spellings of target option prefixes (``--iree-llvmcpu-target-cpu=host``).
+OPTION_PREFIXES = {"iree-llvmcpu-": "llvm-cpu-", "llvmcpu-": "llvm-cpu-",
+                   "iree-vulkan-": "vulkan-spirv-"}
+#: Short flag prefixes -> the target they address (IREE spells vulkan-spirv's flags
+#: --vulkan-target-env / --vulkan-target-triple).
+_FLAG_ALIASES = {"vulkan": "vulkan-spirv"}
 
 
 def _plugin_options(flags: list[str], targets: list[str], importer: str | None
@@ -76,6 +92,13 @@ def _plugin_options(flags: list[str], targets: list[str], importer: str | None
     owners = targets + ([importer] if importer else [])
     for flag in flags:
         key, value = flag.split("=", 1)
+        for prefix, ours in OPTION_PREFIXES.items():
+            if key.startswith(prefix):
+                key = ours + key[len(prefix):]
+                break
+        key = next((t + key[len(a):] for a, t in _FLAG_ALIASES.items()
+                    if t in targets and key.startswith(a + "-")
+                    and not key.startswith(t + "-")), key)
         owner = max((t for t in owners if key.startswith(t + "-")), key=len, default=None)
         if owner is None:
             used = f" or --<importer>-<option>=VALUE for the importer in use ({importer})" \
@@ -98,6 +121,11 @@ def run_compile(args: argparse.Namespace) -> int:
     if not args.output:
         raise UsageError("no output file given; pass -o out.halm")
     targets = parse_target_list(args.target_backends)
+    for i, name in enumerate(targets):
+        if name in LEGACY_TARGETS:
+            sys.stderr.write(f"hal: note: '{name}' is IREE's former target name (deprecated); "
+                             f"using '{LEGACY_TARGETS[name]}'\n")
+            targets[i] = LEGACY_TARGETS[name]
     model = _IREE_MODELS.get(args.execution_model, args.execution_model)
     source: Any = args.input
     if args.input == "-":
@@ -106,12 +134,22 @@ def run_compile(args: argparse.Namespace) -> int:
     importer = args.importer or ("text" if args.input == "-" else None)
     target_options, importer_options = _plugin_options(
         args.target_flags, targets, importer_name(source, importer))
+    if args.no_cache:
+        os.environ["HAL_NO_CACHE"] = "1"
+    timings: dict[str, float] | None = {} if args.timings else None
+    t0 = time.perf_counter()
     module = compile(source, targets, execution_model=model, dump_ir=args.dump_ir,
-                     target_options=target_options or None,
+                     timings=timings, target_options=target_options or None,
                      output=None if to_stdout else args.output, importer=importer,
                      importer_options=importer_options or None)
     if to_stdout:
         from hal_core.module.writer import write_module
 
         write_module(module, sys.stdout.buffer)
+    if timings is not None:
+        total = time.perf_counter() - t0
+        width = max(len(p) for p in [*timings, "total"])
+        lines = [f"{p:<{width}}  {t * 1e3:9.1f} ms" for p, t in timings.items()]
+        lines.append(f"{'total':<{width}}  {total * 1e3:9.1f} ms")
+        sys.stderr.write("\n".join(lines) + "\n")
     return 0

@@ -21,6 +21,11 @@ def add_parser(subparsers: Any) -> None:
         sub.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
                          help="time limit for enumerating all drivers (default 20)")
         sub.add_argument("--json", action="store_true", help="print JSON")
+        if action == "dump":
+            sub.add_argument("--target-env", action="store_true",
+                             help="print only each device's target environment attribute (the "
+                                  "'target_env' property, e.g. vulkan's '#vk.target_env<...>' "
+                                  "for --vulkan-target-env)")
         sub.set_defaults(func=run_devices)
 
 
@@ -48,6 +53,8 @@ def run_devices(args: argparse.Namespace) -> int:
                      for r in results if r.status != "available"]
         results = [r for r in results if r.status == "available"]
     devices = [{"driver": r.driver, **device} for r in results for device in r.devices]
+    if getattr(args, "target_env", False):
+        return _print_target_envs(devices, warnings, args.json)
     if args.json:
         print_json({"devices": devices, "problems": warnings})
     elif what == "devices":
@@ -58,6 +65,28 @@ def run_devices(args: argparse.Namespace) -> int:
     for message in [] if args.json else warnings:
         warn(message)
     return 0
+
+
+def _print_target_envs(devices: list[dict[str, Any]], warnings: list[str], as_json: bool) -> int:
+    import sys
+
+    from hal_core.cli._output import print_json, warn
+
+    found = [(d["uri"], d.get("properties", {}).get("target_env")) for d in devices]
+    missing = [uri for uri, env in found if not env]
+    found = [(uri, env) for uri, env in found if env]
+    if as_json:
+        print_json({"target_envs": dict(found), "problems": warnings})
+    else:
+        for uri, env in found:
+            if len(found) > 1:
+                sys.stdout.write(f"# {uri}\n")
+            sys.stdout.write(f"{env}\n")
+        for message in warnings:
+            warn(message)
+    for uri in missing:
+        warn(f"device {uri} reports no target environment (no 'target_env' property)")
+    return 0 if found else 1
 
 
 def _print_dump(devices: list[dict[str, Any]]) -> None:

@@ -15,9 +15,11 @@ Stages (``dump_ir`` writes each one's result into a directory, numbered in order
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,8 +87,12 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
                execution_model: str | M.ExecutionModel = "async",
                target_options: Mapping[str, Mapping[str, str]] | None = None,
                dump_ir: str | os.PathLike[str] | None = None,
-               name: str = "module") -> M.Module:
-    """Compile a tensor IR :class:`hal_core.ir.Module` into a hal module."""
+               name: str = "module", timings: dict[str, float] | None = None) -> M.Module:
+    """Compile a tensor IR :class:`hal_core.ir.Module` into a hal module.
+
+    ``timings``, when given, receives the seconds spent in each phase (``hal compile
+    --timings``), added to any already there.
+    """
     from hal_core.compiler.passes.buffers import ConstantPool, plan_buffers
     from hal_core.compiler.passes.dispatch import form_dispatches
     from hal_core.compiler.passes.folding import fold_constants
@@ -112,7 +118,9 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
 
     verify_module(module)
     dump("input.mlir", lambda: print_module(module))
-    module = _run("constant folding", fold_constants, module)
+    clock = _Clock(timings)
+    with clock("constant folding"):
+        module = _run("constant folding", fold_constants, module)
     dump("fold.mlir", lambda: print_module(module))
 
     from hal_core.compiler.dump import format_fusion, format_host, format_kernels
@@ -123,8 +131,10 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     origins: dict[str, list[str]] = {}  # kernel name -> the tensor-IR ops it computes
     formed = []
     for fn in module.functions:
-        plan = _run("fusion", plan_fusion, fn)
-        fd = form_dispatches(fn, plan)
+        with clock("fusion"):
+            plan = _run("fusion", plan_fusion, fn)
+        with clock("dispatch formation"):
+            fd = form_dispatches(fn, plan)
         entries = []
         ops_by_result = {op.result.name: op for op in fn.body}
         for step in fd.steps:
@@ -145,6 +155,14 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     # Targets compile before buffer planning: an entry point may ask for scratch memory.
     topts = {tname: TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
              for tname, _ in backends}
+    for tname, backend in backends:
+        # A backend may compile every kernel up front (in parallel processes, say); compile()
+        # below then answers from what it made. Optional; errors surface in compile().
+        precompile = getattr(backend, "precompile", None)   # absent on plain objects
+        if precompile is not None and kernel_executables:
+            with clock(f"target {tname}"):
+                _run(f"target backend {tname!r} precompile", precompile, kernel_executables,
+                     topts[tname])
     executables = []
     per_target: dict[str, list[str]] = {tname: [] for tname, _ in backends}
     for kexe in kernel_executables:
@@ -152,7 +170,8 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
         declined: list[str] = []
         for tname, backend in backends:
             try:
-                made = _compile_variants(tname, backend, kexe, topts[tname], origins)
+                with clock(f"target {tname}"):
+                    made = _compile_variants(tname, backend, kexe, topts[tname], origins)
             except UnsupportedKernelError as exc:
                 log.info("target %s declined kernel %s: %s", tname, kexe.name, exc)
                 declined.append(f"target {tname!r}: {exc}")
@@ -178,10 +197,12 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     functions = []
     bplans = []
     for fn, _, fd, entries in formed:
-        bplan = _run("buffer planning", plan_buffers, fd, pool,
-                     [scratch[e] for e, _ in entries])
+        with clock("buffer planning"):
+            bplan = _run("buffer planning", plan_buffers, fd, pool,
+                         [scratch[e] for e, _ in entries])
         bplans.append((fd, bplan))
-        program = _run("host program emission", emit_program, fd, bplan, entries)
+        with clock("host program emission"):
+            program = _run("host program emission", emit_program, fd, bplan, entries)
         functions.append(M.Function(
             fn.name, tuple(M.TensorType(a.type.shape, a.type.numpy_dtype) for a in fn.args),
             tuple(M.TensorType(v.type.shape, v.type.numpy_dtype) for v in fn.results),
@@ -191,6 +212,24 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     constants = tuple(M.Constant(n, d) for n, d in zip(pool.names, pool.data))
     return M.Module(name, tuple(functions), tuple(executables), constants,
                     execution_model=model)
+
+
+class _Clock:
+    """``with clock(phase):`` adds the block's wall time to ``timings[phase]``."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str):
+        if self.timings is None:
+            yield
+            return
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - t0
 
 
 def _run(what: str, fn: Any, *args: Any) -> Any:
@@ -410,7 +449,8 @@ def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
             target_options: Mapping[str, Mapping[str, str]] | None = None,
             output: str | os.PathLike[str] | None = None, *,
             importer: str | None = None, name: str | None = None,
-            importer_options: Mapping[str, str] | None = None) -> M.Module:
+            importer_options: Mapping[str, str] | None = None,
+            timings: dict[str, float] | None = None) -> M.Module:
     """Compile ``source`` for ``target_backends``; write it to ``output`` when given.
 
     ``source``: a :class:`hal_core.ir.Module` / ``Function`` / ``Builder``, a file path (the
@@ -418,18 +458,23 @@ def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
     ``target_options`` maps a target name to its options (see
     :class:`~hal_core.compiler.target.TargetOptions`); ``importer_options`` are the importer's
     (see :class:`~hal_core.descriptors.ImporterInfo`).
+    ``timings`` receives seconds per phase (see :func:`compile_ir`).
     """
-    ir_module, default_name = load_source(source, importer, importer_options)
+    clock = _Clock(timings)
+    with clock("import"):
+        ir_module, default_name = load_source(source, importer, importer_options)
     if name is None:
         name = _module_name(Path(output).stem) if output is not None and \
             default_name == "module" else default_name
     module = compile_ir(ir_module, target_backends, execution_model=execution_model,
-                        target_options=target_options, dump_ir=dump_ir, name=name)
+                        target_options=target_options, dump_ir=dump_ir, name=name,
+                        timings=timings)
     if output is not None:
         from hal_core.module.writer import write_module
 
         try:
-            write_module(module, output)
+            with clock("write module"):
+                write_module(module, output)
         except OSError as exc:
             raise UsageError(f"cannot write the module to {os.fspath(output)!r}: "
                              f"{exc.strerror or exc}") from None

@@ -69,3 +69,8 @@ class TargetBackend(ABC):
         :class:`~hal_core.errors.CompileError` for a kernel it should have lowered but could
         not, naming the kernel and what is unsupported.
         """
+
+    def precompile(self, executables: list[KernelExecutable], options: TargetOptions) -> None:
+        """Optional: prepare every executable of a module before :meth:`compile` is called on
+        each (llvm-cpu compiles the distinct kernels at once, from its cache or in worker
+        processes). The default does nothing; errors are left for :meth:`compile` to raise."""

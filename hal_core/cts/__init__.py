@@ -18,5 +18,7 @@ Tests use the fixtures ``hal_driver`` and ``hal_device`` (see :mod:`hal_core.cts
 test marked ``@pytest.mark.hal_feature("name")`` is skipped, with the driver's reason, when the
 driver lists ``name`` in its ``cts_unsupported`` mapping. Feature names in use:
 ``reusable_command_buffers``, ``local_dispatch_abi`` (the driver dispatches
-``LocalExecutable`` objects).
+``LocalExecutable`` objects), ``out_of_bounds_detection`` (a dispatch reading past the end of a
+binding fails its submission; GPU drivers, whose storage-buffer accesses are not checked,
+declare it unsupported).
 """

@@ -16,6 +16,7 @@ Two sources, so that the suites test the driver and not one particular target:
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,9 +50,21 @@ class Prepared:
 
 
 def pick_target(device: Any) -> tuple[str, str]:
-    """``(target name, format)`` of the first registered target the device can run, or skip."""
+    """``(target name, format)`` of the first registered target the device can run, or skip.
+
+    ``--hal-target=NAME`` (environment ``HAL_CTS_TARGET``) picks that target instead.
+    """
     registry = get_registry()
     seen = []
+    wanted = os.environ.get("HAL_CTS_TARGET")
+    if wanted:
+        info = registry.target(wanted).info
+        fmt = next((f for f in info.formats if device.can_prepare(f)), None)
+        if fmt is None:
+            raise pytest.UsageError(
+                f"--hal-target={wanted}: device {device!r} can prepare none of its formats "
+                f"({', '.join(info.formats)}); it prepares {', '.join(device.query_formats())}")
+        return wanted, fmt
     for entry in registry.targets():
         if getattr(entry, "error", None):
             continue

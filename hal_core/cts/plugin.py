@@ -36,6 +36,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="device URI for the CTS (default: the driver's default device); alone, it "
         "also names the driver (--hal-device=local-task://?workers=2)",
     )
+    group.addoption(
+        "--hal-target",
+        metavar="NAME",
+        default=None,
+        help="compile the CTS executables with target backend NAME (default: the first "
+        "registered target whose format the device can prepare)",
+    )
 
 
 def _driver_name(config: pytest.Config) -> str | None:
@@ -67,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--hal-device={uri} is not a device of driver {name!r} "
                                 f"(--hal-driver={name}); give a URI like {name}://, or leave "
                                 f"out --hal-driver to test the URI's driver")
+    if config.getoption("hal_target", None):
+        os.environ["HAL_CTS_TARGET"] = config.getoption("hal_target")
     try:
         driver = get_registry().create_driver(name)
     except HalError as e:

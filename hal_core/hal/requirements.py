@@ -86,6 +86,7 @@ _CPUINFO_TO_LLVM = {
     "sse4_2": "sse4.2",
     "lahf_lm": "sahf",
     "abm": "lzcnt",
+    "bmi1": "bmi",
     "avx512_bf16": "avx512bf16",
     "avx512_vnni": "avx512vnni",
     "avx512_vbmi2": "avx512vbmi2",

@@ -18,7 +18,7 @@ def _emit(refs, writes):
     values = [SimpleNamespace(name=f"v{i}") for i in range(len(refs))]
     step = SimpleNamespace(kernel=SimpleNamespace(name="k"), buffers=values,
                            writes=frozenset(writes), window=None)
-    plan = SimpleNamespace(refs={v.name: r for v, r in zip(values, refs)}, copies=[])
+    plan = SimpleNamespace(refs={v.name: r for v, r in zip(values, refs)}, copies=[], scratch={})
     return emit_program(SimpleNamespace(steps=[step]), plan, [(0, 0)])
 
 

@@ -27,6 +27,7 @@ from hal_core.module.model import Dispatch
 #: target backend -> devices that run its variants. Later targets add a line here.
 TARGETS: dict[str, tuple[str, ...]] = {
     "vmvx": ("local-sync", "local-task"),
+    "llvm-cpu": ("local-sync", "local-task"),
 }
 
 

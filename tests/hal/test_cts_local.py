@@ -32,6 +32,20 @@ def test_cts_passes_on_local_driver(driver, tmp_path):
     assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
 
 
+@pytest.mark.parametrize("driver", ["local-sync", "local-task"])
+def test_cts_dispatch_suites_pass_with_llvm_cpu_executables(driver, tmp_path):
+    proc = run_pytest([f"--hal-driver={driver}", "--hal-target=llvm-cpu", "-rs",
+                       "-k", "dispatch or executable"], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
+
+
+def test_cts_with_a_target_the_device_cannot_run_is_a_usage_error(tmp_path):
+    proc = run_pytest(["--hal-driver=local-sync", "--hal-target=no-such-target"], tmp_path)
+    assert proc.returncode != 0
+    assert "no-such-target" in proc.stdout + proc.stderr
+
+
 def test_cts_on_a_named_device(tmp_path):
     proc = run_pytest(
         [

@@ -97,14 +97,32 @@ def _address_dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
     array_type = ctypes.c_void_p * len(cmd.bindings)
     fixed: list[int | None] = []
     slotted: list[tuple[int, int, int]] = []  # (binding index, slot, offset)
+    # Native code gets bare addresses and cannot see a too-small buffer; an executable that
+    # states the bytes each binding must hold (binding_sizes) has them checked here instead.
+    sizes = getattr(executable, "binding_sizes", None)
+    need = tuple(sizes(entry)) if callable(sizes) else ()
+    short: list[str] = []
+    checks: list[tuple[int, int, int, int | None, int]] = []  # (index, slot, offset, len, need)
     for i, ref in enumerate(cmd.bindings):
+        n = need[i] if i < len(need) else 0
         if ref.buffer is not None:
             fixed.append(_address(ref.buffer._storage) + ref.offset)
+            have = ref.length if ref.length is not None else \
+                ref.buffer._storage.shape[0] - ref.offset
+            if have < n:
+                short.append(f"binding {i} holds {have} bytes, the kernel accesses {n}")
         else:
             fixed.append(None)
             slotted.append((i, ref.slot, ref.offset))
+            if n:
+                checks.append((i, ref.slot, ref.offset, ref.length, n))
     if total == 0:
         return lambda slots: None
+    if short:
+        def refuse(slots: list) -> None:
+            raise HalRuntimeError(f"dispatch of entry point {entry}: {'; '.join(short)}; bind "
+                                  "larger buffer ranges")
+        return refuse
     if not slotted:
         bindings = array_type(*fixed)
         return lambda slots: run_tiles(executable, entry, wg, total, bindings, consts)
@@ -114,6 +132,12 @@ def _address_dispatch_step(cmd: DispatchCmd, device: Any) -> Step:
         bindings = array_type(*fixed)
         for i, slot, offset in slotted:
             bindings[i] = addresses[slot] + offset
+        for i, slot, offset, length, n in checks:
+            have = length if length is not None else slots[slot].shape[0] - offset
+            if have < n:
+                raise HalRuntimeError(f"dispatch of entry point {entry}: binding {i} holds "
+                                      f"{have} bytes, the kernel accesses {n}; bind a larger "
+                                      "buffer range")
         run_tiles(executable, entry, wg, total, bindings, consts)
 
     return dispatch

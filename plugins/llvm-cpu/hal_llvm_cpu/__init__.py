@@ -1,0 +1,1 @@
+"""hal's llvm-cpu target backend and the loader of its object-code executables."""

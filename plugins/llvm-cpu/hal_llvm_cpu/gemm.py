@@ -1,0 +1,480 @@
+"""float32 matmul through a register-tiled micro-kernel.
+
+A workgroup owns one (batch, column panel of NC columns). It packs its panel of B (K x NC,
+zero-padded past N) into 64-byte aligned scratch once, then walks K in blocks of KC and M in
+tiles of MR rows; the micro-kernel keeps MR x (NC / VEC) vector accumulators in registers and
+does one fma per (row, vector) per k, with A broadcast from its row. Columns past N are
+computed on the zero padding and masked at the store. Epilogues run after the last K block,
+over the tile in C (a short contiguous loop that the vectoriser widens).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from llvmlite import ir
+
+from hal_core.compiler import kernel_ir as K
+from hal_llvm_cpu.codegen import (
+    F32,
+    I1,
+    I32,
+    I64,
+    PTR,
+    Func,
+    Operand,
+    declare,
+    emit_epilogue,
+    epilogue_operands,
+    i64,
+)
+
+KC = 256
+
+
+def _shape(vector_bits: int) -> tuple[int, int, int]:
+    """(VEC lanes, vectors per row NV, rows MR) for the register tile."""
+    if vector_bits >= 512:
+        return 16, 4, 6
+    if vector_bits >= 256:
+        return 8, 2, 6
+    return 4, 2, 4
+
+
+def applies(k: K.Kernel) -> bool:
+    return (isinstance(k, K.MatmulKernel) and k.lhs.dtype == k.rhs.dtype == k.out.dtype
+            == "float32" and (k.acc_dtype or "float32") == "float32" and k.out.num_elements > 0)
+
+
+def _panels(k: K.MatmulKernel, vector_bits: int) -> tuple[int, int, int]:
+    """(batches, column panels, panel width)."""
+    vec, nv, _ = _shape(vector_bits)
+    nc = vec * nv
+    return math.prod(k.out.shape[:-2]), -(-k.mnk[1] // nc), nc
+
+
+#: Fewer (batch, panel) work items than this split M into row blocks too, so that every
+#: worker of local-task gets some (a 7x7 convolution has a single column panel).
+MIN_ITEMS = 8
+
+
+def m_blocks(m: int, items: int, vector_bits: int) -> tuple[int, int]:
+    """(rows per block, blocks) for an M of ``m`` rows and ``items`` other work items."""
+    mr = _shape(vector_bits)[2]
+    if items >= MIN_ITEMS or m <= mr:
+        return m, 1
+    want = min(-(-MIN_ITEMS // items), -(-m // mr))
+    rows = -(-(-(-m // want)) // mr) * mr
+    return rows, -(-m // rows)
+
+
+def plan(k: K.MatmulKernel, machine) -> tuple[int, int]:
+    batches, panels, _ = _panels(k, machine.vector_bits)
+    _, blocks = m_blocks(k.mnk[0], batches * panels, machine.vector_bits)
+    return batches * panels * blocks, 1
+
+
+class _Tiler:
+    """The packed-B register-tiled product ``C[m, n0:n0+ncols] = A[m, :] @ Bpanel`` of one
+    panel, shared by matmul and conv2d (whose B panel is packed from the image: im2col done
+    one panel at a time, never materialised)."""
+
+    def __init__(self, f: Func, machine, kd: int) -> None:
+        b = self.b = f.b
+        self.f = f
+        self.vec, self.nv, self.mr = _shape(machine.vector_bits)
+        self.nc = self.vec * self.nv
+        self.kd = kd
+        vec = self.vec
+        self.vt = vt = ir.VectorType(F32, vec)
+        self.fma = declare(f.module, f"llvm.fma.v{vec}f32", vt, [vt, vt, vt])
+        self.mload = declare(f.module, f"llvm.masked.load.v{vec}f32.p0", vt,
+                             [PTR, I32, ir.VectorType(I1, vec), vt])
+        self.mstore = declare(f.module, f"llvm.masked.store.v{vec}f32.p0", ir.VoidType(),
+                              [vt, PTR, I32, ir.VectorType(I1, vec)])
+        alloc = declare(f.module, "aligned_alloc", PTR, [I64, I64])
+        self.free = declare(f.module, "free", ir.VoidType(), [PTR])
+        self.lanes = ir.Constant(ir.VectorType(I64, vec), list(range(vec)))
+        self.zero_v = ir.Constant(vt, [0.0] * vec)
+        self.packed = b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))])
+        self.packed_id = f.var(I64, i64(-1))
+
+    def pack_once(self, panel_id: ir.Value, pack) -> None:
+        """Run ``pack`` unless this call's previous work item packed the same panel (row
+        blocks of one panel follow each other)."""
+        b = self.b
+        with b.if_then(b.icmp_unsigned("!=", b.load(self.packed_id), panel_id)):
+            pack()
+            b.store(panel_id, self.packed_id)
+
+    def release(self) -> None:
+        self.b.call(self.free, [self.packed])
+
+    def copy_row(self, src: ir.Value, dst: ir.Value, ncols: ir.Value) -> None:
+        """dst[0:nc] = src[0:ncols], zeros after (masked loads never touch memory past it)."""
+        b = self.b
+        for j in range(self.nv):
+            mask = b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * self.vec)),
+                                                         self.vec, I64))
+            v = b.call(self.mload, [b.gep(src, [i64(j * self.vec)], source_etype=F32),
+                                    ir.Constant(I32, 4), mask, self.zero_v])
+            b.store(v, b.gep(dst, [i64(j * self.vec)], source_etype=F32), align=64)
+
+    def row_ptr(self, kk: ir.Value) -> ir.Value:
+        return self.b.gep(self.packed, [self.b.mul(kk, i64(self.nc))], source_etype=F32)
+
+    def panel(self, A: Operand, a0: ir.Value, a_m: int, a_k: int, C: Operand, c0: ir.Value,
+              ldc: int, n0: ir.Value, ncols: ir.Value, m_rows: int, epi=None,
+              total_cols: int = 0) -> None:
+        """B's panel must be packed (``kd`` rows of ``nc`` floats, zero past ``ncols``).
+        ``epi(m, n, c_index)`` rewrites one finished element of C. With ``total_cols`` (N),
+        the last, partial panel runs a narrower tile (fewer vectors per row) instead of
+        computing on zero padding: N = 196 would otherwise waste a quarter of the work."""
+        rem = total_cols % self.nc
+        tail_nv = -(-rem // self.vec)
+        if rem and tail_nv < self.nv:
+            b = self.b
+            last = b.icmp_signed(">=", b.add(n0, i64(self.nc)), i64(total_cols))
+            with b.if_else(last) as (then, otherwise):
+                with then:
+                    self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, tail_nv)
+                with otherwise:
+                    self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
+        else:
+            self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
+
+    def blocked(self, blk: ir.Value, rows: int, blocks: int, m: int, A, a0, a_m, a_k, C, c0,
+                ldc, n0, ncols, epi, total_cols: int) -> None:
+        """The panel for rows ``[blk*rows, min(m, (blk+1)*rows))`` of A and C."""
+        b = self.b
+        m0 = b.mul(blk, i64(rows))
+        a0 = b.add(a0, b.mul(m0, i64(a_m)))
+        c0 = b.add(c0, b.mul(m0, i64(ldc)))
+        shifted = None if epi is None else (lambda mm, n, idx: epi(b.add(mm, m0), n, idx))
+        last = m - (blocks - 1) * rows
+        if blocks > 1 and last != rows:
+            with b.if_else(b.icmp_unsigned("==", blk, i64(blocks - 1))) as (then, otherwise):
+                with then:
+                    self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, last, shifted,
+                               total_cols)
+                with otherwise:
+                    self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, rows, shifted,
+                               total_cols)
+        else:
+            self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, rows, shifted, total_cols)
+
+    def _panel(self, A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, nv: int) -> None:
+        f, b, vec = self.f, self.b, self.vec
+        kc_blocks = max(1, -(-self.kd // KC))
+        masks = [b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * vec)), vec, I64))
+                 for j in range(nv)]
+
+        def kblock(kb: int, mr: int, m0: ir.Value, k0: int, k1: int) -> None:
+            cptr = [C.ptr(b.add(c0, b.add(b.mul(b.add(m0, i64(r)), i64(ldc)), n0)))
+                    for r in range(mr)]
+            accs = []
+            for r in range(mr):
+                for j in range(nv):
+                    slot = f.var(self.vt)
+                    if kb == 0:
+                        b.store(self.zero_v, slot)
+                    else:
+                        ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
+                        b.store(b.call(self.mload, [ptr, ir.Constant(I32, 4), masks[j],
+                                                    self.zero_v]), slot)
+                    accs.append(slot)
+            arow = [b.add(a0, b.mul(b.add(m0, i64(r)), i64(a_m))) for r in range(mr)]
+
+            def kstep(kk: ir.Value) -> None:
+                row = self.row_ptr(kk)
+                bv = [b.load(b.gep(row, [i64(j * vec)], source_etype=F32), typ=self.vt,
+                             align=64) for j in range(nv)]
+                ka = b.mul(kk, i64(a_k))
+                for r in range(mr):
+                    av = _splat(b, A.load_at(b.add(arow[r], ka)), vec, F32)
+                    for j in range(nv):
+                        s = accs[r * nv + j]
+                        b.store(b.call(self.fma, [av, bv[j], b.load(s)]), s)
+            f.loop(k0, k1, kstep, name="k")
+            for r in range(mr):
+                for j in range(nv):
+                    ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
+                    b.call(self.mstore, [b.load(accs[r * nv + j]), ptr, ir.Constant(I32, 4),
+                                         masks[j]])
+            if kb == kc_blocks - 1 and epi is not None:
+                def row_epi(r: ir.Value) -> None:
+                    m = b.add(m0, r)
+
+                    def colv(j: ir.Value) -> None:
+                        n = b.add(n0, j)
+                        epi(m, n, b.add(c0, b.add(b.mul(m, i64(ldc)), n)))
+                    f.loop(0, ncols, colv, name="ec")
+                f.loop(0, mr, row_epi, name="er")
+
+        full, tail = divmod(m_rows, self.mr)
+        for kb in range(kc_blocks):
+            k0, k1 = kb * KC, min(self.kd, (kb + 1) * KC)
+            if full:
+                f.loop(0, full, lambda t, kb=kb, k0=k0, k1=k1: kblock(
+                    kb, self.mr, b.mul(t, i64(self.mr)), k0, k1), name="mt")
+            if tail:
+                kblock(kb, tail, i64(full * self.mr), k0, k1)
+
+
+def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir.Value,
+                 end: ir.Value, machine) -> None:
+    b = f.b
+    M, N, Kd = k.mnk
+    batches, panels, nc = _panels(k, machine.vector_bits)
+    rows, blocks = m_blocks(M, batches * panels, machine.vector_bits)
+    batch_shape = k.out.shape[:-2]
+    A, B, C = (Operand.dense(f, ptrs, op) for op in (k.lhs, k.rhs, k.out))
+    epi_ops = epilogue_operands(f, k.epilogue, ptrs)
+    a_m, a_k = (1, M) if k.transpose_a else (Kd, 1)
+    t = _Tiler(f, machine, Kd)
+
+    def operand_base(op: K.KernelOperand, batch: list[ir.Value]) -> ir.Value:
+        nb = len(op.shape) - 2
+        lead = len(batch_shape) - nb
+        st = Operand.strides(op.shape)
+        off = i64(0)
+        for i in range(nb):
+            if op.shape[i] != 1:
+                off = b.add(off, b.mul(batch[lead + i], i64(st[i])))
+        return off
+
+    def work(item: ir.Value) -> None:
+        blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
+        bi, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
+        batch = _unflatten(f, bi, batch_shape)
+        a0, b0 = operand_base(k.lhs, batch), operand_base(k.rhs, batch)
+        c0 = b.mul(bi, i64(M * N))
+        n0 = b.mul(p, i64(nc))
+        ncols = f.min64(i64(nc), b.sub(i64(N), n0))
+
+        if k.transpose_b:
+            def pack_row(kk):
+                row = t.row_ptr(kk)
+
+                def col(j):
+                    inside = b.icmp_signed("<", j, ncols)
+                    nn = b.select(inside, b.add(n0, j), i64(0))
+                    v = b.select(inside, B.load_at(b.add(b0, b.add(b.mul(nn, i64(Kd)), kk))),
+                                 ir.Constant(F32, 0.0))
+                    b.store(v, b.gep(row, [j], source_etype=F32))
+                f.loop(0, nc, col, name="pc")
+        else:
+            def pack_row(kk):   # a contiguous row of B: masked vector loads, zeros past N
+                t.copy_row(B.ptr(b.add(b0, b.add(b.mul(kk, i64(N)), n0)), False),
+                           t.row_ptr(kk), ncols)
+        t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
+
+        epi = None
+        if k.epilogue is not None:
+            def epi(m, n, idx):
+                coords = batch + [m, n]
+                v = emit_epilogue(f, k.epilogue, ptrs, coords, [C.load_at(idx)], ["float32"],
+                                  ["float32"], epi_ops)[0]
+                C.store_at(idx, v)
+        t.blocked(blk, rows, blocks, M, A, a0, a_m, a_k, C, c0, N, n0, ncols, epi, N)
+
+    f.loop(first, end, work, name="wg")
+    t.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# conv2d: out[n, g*og + o, p] = sum_{c, ky, kx} W[g*og + o, c, ky, kx] * image column (c, ky, kx)
+# at output position p; A = W (og x CG*KH*KW, row-major already), B = the im2col panel.
+
+
+def conv_applies(k: K.Kernel) -> bool:
+    return (isinstance(k, K.Conv2dKernel) and k.input.dtype == k.filter.dtype == k.out.dtype
+            == "float32" and (k.acc_dtype or "float32") == "float32"
+            and (k.bias is None or k.bias.dtype == "float32") and k.out.num_elements > 0)
+
+
+def _conv_panels(k: K.Conv2dKernel, machine) -> tuple[int, int]:
+    vec, nv, _ = _shape(machine.vector_bits)
+    p = k.out.shape[2] * k.out.shape[3]
+    return k.out.shape[0] * k.groups, -(-p // (vec * nv))
+
+
+def conv_plan(k: K.Conv2dKernel, machine) -> tuple[int, int]:
+    outer, panels = _conv_panels(k, machine)
+    _, blocks = m_blocks(k.out.shape[1] // k.groups, outer * panels, machine.vector_bits)
+    return outer * panels * blocks, 1
+
+
+def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir.Value,
+                 end: ir.Value, machine) -> None:
+    b = f.b
+    N, O, OH, OW = k.out.shape
+    _, C_in, H, W = k.input.shape
+    CG, KH, KW = k.filter.shape[1:]
+    G = k.groups
+    og = O // G
+    sh, sw = k.strides
+    dh, dw = k.dilation
+    top, left = k.padding[0], k.padding[1]
+    P, Kd = OH * OW, CG * KH * KW
+    outer_n, panels = _conv_panels(k, machine)
+    rows, blocks = m_blocks(og, outer_n * panels, machine.vector_bits)
+    X, Wt, C = (Operand.dense(f, ptrs, op) for op in (k.input, k.filter, k.out))
+    bias = Operand.dense(f, ptrs, k.bias) if k.bias is not None else None
+    epi_ops = epilogue_operands(f, k.epilogue, ptrs)
+    t = _Tiler(f, machine, Kd)
+    nc = t.nc
+    plain = (KH, KW, sh, sw, top, left) == (1, 1, 1, 1, 0, 0) and k.padding[2:] == (0, 0)
+
+    def work(item: ir.Value) -> None:
+        blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
+        outer, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
+        n, g = b.udiv(outer, i64(G)), b.urem(outer, i64(G))
+        n0 = b.mul(p, i64(nc))
+        ncols = f.min64(i64(nc), b.sub(i64(P), n0))
+        x0 = b.mul(b.add(b.mul(n, i64(C_in)), b.mul(g, i64(CG))), i64(H * W))
+
+        def pack_rows_kx(cky):
+            """Stride 1: the KW packed rows of one (channel, ky) share their runs (one per
+            output row crossed by the panel); each run is one masked vector copy per kx, the
+            load mask keeping image columns, the store mask the run."""
+            c, ky = b.udiv(cky, i64(KH)), b.urem(cky, i64(KH))
+            dy = b.mul(ky, i64(dh))
+            xc = b.add(x0, b.mul(c, i64(H * W)))
+            rows_ = [t.row_ptr(b.add(b.mul(cky, i64(KW)), i64(kx))) for kx in range(KW)]
+            pos = f.var(I64, i64(0))
+            head = b.append_basic_block("seg.head")
+            body = b.append_basic_block("seg.body")
+            done = b.append_basic_block("seg.done")
+            b.branch(head)
+            b.position_at_end(head)
+            j = b.load(pos)
+            b.cbranch(b.icmp_signed("<", j, ncols), body, done)
+            b.position_at_end(body)
+            q = b.add(n0, j)
+            oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
+            seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
+            iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
+            row_in = b.icmp_unsigned("<", iy, i64(H))
+            # image column of lane u for kx: ox + u + kx*dw - left, inside [0, W)
+            lo = b.sub(i64(left), ox)
+            src_row = b.add(xc, b.mul(b.select(row_in, iy, i64(0)), i64(W)))
+
+            def vrun(u):
+                lane = b.add(t.lanes, _splat(b, u, t.vec, I64))
+                st_mask = b.icmp_signed("<", lane, _splat(b, seg, t.vec, I64))
+                for kx in range(KW):
+                    col = b.sub(lane, _splat(b, b.sub(lo, i64(kx * dw)), t.vec, I64))
+                    inside = b.and_(st_mask, b.icmp_unsigned("<", col,
+                                                             _splat(b, i64(W), t.vec, I64)))
+                    inside = b.and_(inside, _splat(b, row_in, t.vec, I1))
+                    src = b.add(src_row, b.add(b.sub(ox, i64(left - kx * dw)), u))
+                    v = b.call(t.mload, [X.ptr(src, False), ir.Constant(I32, 4), inside,
+                                         t.zero_v])
+                    b.call(t.mstore, [v, b.gep(rows_[kx], [b.add(j, u)], source_etype=F32),
+                                      ir.Constant(I32, 4), st_mask])
+            f.loop(0, seg, vrun, step=t.vec, name="run")
+            b.store(b.add(j, seg), pos)
+            b.branch(head)
+            b.position_at_end(done)
+            zero = ir.Constant(F32, 0.0)
+            for r in rows_:
+                f.loop(ncols, nc, lambda u, r=r: b.store(zero, b.gep(r, [u], source_etype=F32)),
+                       name="zt")
+
+        if plain:   # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major
+            def pack_row(kk):
+                t.copy_row(X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0)), False),
+                           t.row_ptr(kk), ncols)
+        else:
+            def pack_row(kk):
+                # Strided: the panel's columns run along output rows; each run of one output
+                # row reads one image row at stride sw, zero outside the image (the analytic
+                # bounds keep the copy loop branch-free).
+                row = t.row_ptr(kk)
+                c = b.udiv(kk, i64(KH * KW))
+                dy = b.mul(b.urem(b.udiv(kk, i64(KW)), i64(KH)), i64(dh))
+                off = b.sub(b.mul(b.urem(kk, i64(KW)), i64(dw)), i64(left))
+                xc = b.add(x0, b.mul(c, i64(H * W)))
+                lo_x = _ceil_div(b, b.sub(i64(0), off), sw)      # first ox inside the image
+                hi_x = _ceil_div(b, b.sub(i64(W), off), sw)      # first ox past it
+                pos = f.var(I64, i64(0))
+                head = b.append_basic_block("seg.head")
+                body = b.append_basic_block("seg.body")
+                done = b.append_basic_block("seg.done")
+                b.branch(head)
+                b.position_at_end(head)
+                j = b.load(pos)
+                b.cbranch(b.icmp_signed("<", j, ncols), body, done)
+                b.position_at_end(body)
+                q = b.add(n0, j)
+                oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
+                seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
+                iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
+                row_in = b.icmp_unsigned("<", iy, i64(H))
+                t_lo = f.min64(f.max64(b.sub(lo_x, ox), i64(0)), seg)
+                t_hi = f.max64(f.min64(b.sub(hi_x, ox), seg), t_lo)
+                t_lo = b.select(row_in, t_lo, seg)
+                t_hi = b.select(row_in, t_hi, seg)
+                dst = b.gep(row, [j], source_etype=F32)
+                zero = ir.Constant(F32, 0.0)
+                f.loop(0, t_lo, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
+                       name="z0")
+                src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
+
+                def copy(u):
+                    b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
+                            b.gep(dst, [u], source_etype=F32))
+                f.loop(t_lo, t_hi, copy, name="cp")
+                f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
+                       name="z1")
+                b.store(b.add(j, seg), pos)
+                b.branch(head)
+                b.position_at_end(done)
+                f.loop(ncols, nc, lambda u: b.store(zero, b.gep(row, [u], source_etype=F32)),
+                       name="zt")
+        if plain or sw != 1:
+            t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
+        else:
+            t.pack_once(item, lambda: f.loop(0, CG * KH, pack_rows_kx, name="pk"))
+
+        a0 = b.mul(g, i64(og * Kd))
+        c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
+        epi = None
+        if bias is not None or k.epilogue is not None:
+            def epi(m, q, idx):
+                o = b.add(b.mul(g, i64(og)), m)
+                v = C.load_at(idx)
+                if bias is not None:
+                    v = b.fadd(v, bias.load([o]))
+                if k.epilogue is not None:
+                    coords = [n, o, b.udiv(q, i64(OW)), b.urem(q, i64(OW))]
+                    v = emit_epilogue(f, k.epilogue, ptrs, coords, [v], ["float32"],
+                                      ["float32"], epi_ops)[0]
+                C.store_at(idx, v)
+        t.blocked(blk, rows, blocks, og, Wt, a0, Kd, 1, C, c0, P, n0, ncols, epi, P)
+
+    f.loop(first, end, work, name="wg")
+    t.release()
+
+
+def _ceil_div(b: ir.IRBuilder, a: ir.Value, s: int) -> ir.Value:
+    """ceil(a / s) for a signed ``a`` and a constant s > 0 (shifted so sdiv sees a >= 0)."""
+    big = 1 << 40
+    return b.sub(b.sdiv(b.add(a, i64(big * s + s - 1)), i64(s)), i64(big))
+
+
+def _splat(b: ir.IRBuilder, x: ir.Value, n: int, t: ir.Type) -> ir.Value:
+    vt = ir.VectorType(t, n)
+    v = b.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(I32, 0))
+    return b.shuffle_vector(v, ir.Constant(vt, ir.Undefined),
+                            ir.Constant(ir.VectorType(I32, n), [0] * n))
+
+
+def _unflatten(f: Func, flat: ir.Value, sizes: Sequence[int]) -> list[ir.Value]:
+    out = []
+    for n in reversed(sizes):
+        out.append(f.b.urem(flat, i64(n)))
+        flat = f.b.udiv(flat, i64(n))
+    return out[::-1]

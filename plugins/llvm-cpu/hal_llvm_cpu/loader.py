@@ -1,0 +1,182 @@
+"""Loads ``llvm-object-<arch>`` payloads: links their object code in-process with LLJIT.
+
+No IR is compiled again: the object bytes go to ``JITLibraryBuilder.add_object_img`` (MCJIT is
+not used: it crashes on unresolved symbols and miscomputes PIC objects). Before anything is
+linked the loader checks the code's architecture (the format, the triple and each object's ELF
+header) and the CPU features it requires against this host, and refuses with an
+IncompatibleModuleError: executing code for another CPU dies with SIGILL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import logging
+import platform
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from hal_core.errors import HalRuntimeError, IncompatibleModuleError, ModuleFormatError
+from hal_core.hal.executable import EntryPoint, ExecutableLoader, LocalExecutable
+from hal_llvm_cpu.payload import decode
+
+log = logging.getLogger(__name__)
+
+_ELF_MACHINE = {62: "x86_64", 183: "aarch64", 243: "riscv64", 3: "i386", 40: "arm"}
+_ENTRY = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_int64, ctypes.c_int64)
+_jit_lock = threading.Lock()
+_jit: Any = None
+_names = itertools.count()
+
+
+def host_arch() -> str:
+    m = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
+
+
+def host_features() -> frozenset[str]:
+    import llvmlite.binding as llvm
+
+    from hal_llvm_cpu.backend import enabled_features
+
+    return frozenset(enabled_features(llvm.get_host_cpu_features().flatten()))
+
+
+def _lljit() -> Any:
+    global _jit
+    with _jit_lock:
+        if _jit is None:
+            import llvmlite.binding as llvm
+
+            from hal_llvm_cpu.backend import init_llvm
+
+            init_llvm()
+            _jit = llvm.create_lljit_compiler()
+        return _jit
+
+
+def check_compatible(fmt: str, triple: str, features: Sequence[str], objects: Sequence[bytes]
+                     ) -> None:
+    arch = fmt.removeprefix("llvm-object-")
+    here = host_arch()
+    if arch != here or triple.split("-")[0].replace("arm64", "aarch64") != here:
+        raise IncompatibleModuleError(
+            f"{fmt} variant holds {arch} code (triple {triple}); this host is {here}, so it "
+            f"cannot run it; recompile with --target-backends=llvm-cpu for this host (or "
+            f"--llvm-cpu-target-triple={here}-linux-gnu), or add a vmvx variant")
+    for i, obj in enumerate(objects):
+        if obj[:4] != b"\x7fELF" or len(obj) < 20:
+            raise ModuleFormatError(f"{fmt} payload: object {i} is not an ELF object file; "
+                                    "recompile the module")
+        machine = _ELF_MACHINE.get(int.from_bytes(obj[18:20], "little"), "unknown")
+        if machine != here:
+            raise IncompatibleModuleError(f"{fmt} payload: object {i} holds {machine} code; "
+                                          f"this host is {here}; recompile for this host")
+    missing = sorted(set(features) - host_features())
+    if missing:
+        raise IncompatibleModuleError(
+            f"{fmt} variant needs CPU features this host lacks: "
+            f"{', '.join('cpu:' + m for m in missing)}; recompile with "
+            "--llvm-cpu-target-cpu=host (or generic) on this machine, or add a vmvx variant")
+
+
+class LlvmExecutable(LocalExecutable):
+    """Native entry points; ``run`` calls one per tile of workgroups (the GIL is released)."""
+
+    binding_kind = "address"
+    binding_alignment = 16
+
+    def __init__(self, fmt: str, entry_points: tuple[EntryPoint, ...],
+                 functions: list[Any], tracker: Any, sizes: Sequence[Sequence[int]]) -> None:
+        self.format = fmt
+        self._sizes = [tuple(x) for x in sizes]
+        self.entry_points = entry_points
+        self._fns = functions
+        self._tracker = tracker     # keeps the linked code alive as long as this executable
+
+    def run(self, entry: int, workgroup_count: tuple[int, int, int], first: int, last: int,
+            bindings: Sequence[Any], constants: Sequence[int] | None) -> None:
+        if isinstance(bindings, ctypes.Array):
+            ptrs = bindings
+        else:   # numpy views (the ABI's "array" binding kind): sizes can be checked here
+            self._check_sizes(entry, bindings)
+            ptrs = (ctypes.c_void_p * max(1, len(bindings)))(
+                *[b.__array_interface__["data"][0] for b in bindings])
+        if constants is not None and not isinstance(constants, ctypes.Array):
+            constants = (ctypes.c_uint32 * len(constants))(*constants) if constants else None
+        wgc = (ctypes.c_uint32 * 3)(*workgroup_count)
+        rc = self._fns[entry](ptrs, constants, wgc, first, last)
+        if rc != 0:
+            raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
+                                  f" returned {rc} for workgroups [{first}, {last})")
+
+
+    def binding_sizes(self, entry: int) -> tuple[int, ...]:
+        """Bytes each binding of ``entry`` must hold (checked by the local command buffer)."""
+        return self._sizes[entry]
+
+    def _check_sizes(self, entry: int, bindings: Sequence[Any]) -> None:
+        need = self._sizes[entry]
+        if len(bindings) < len(need):
+            raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
+                                  f" takes {len(need)} bindings, the dispatch gave "
+                                  f"{len(bindings)}")
+        for i, (arr, n) in enumerate(zip(bindings, need)):
+            if arr.nbytes < n:
+                raise HalRuntimeError(
+                    f"{self.format} entry point {self.entry_points[entry].name!r}: binding {i}"
+                    f" holds {arr.nbytes} bytes, the kernel accesses {n}; bind a larger "
+                    "buffer range")
+
+
+class LlvmObjectLoader(ExecutableLoader):
+    def __init__(self, fmt: str) -> None:
+        self.format = fmt
+
+    def load(self, payload: bytes | memoryview, entry_points: Sequence[EntryPoint]
+             ) -> LlvmExecutable:
+        import llvmlite.binding as llvm
+
+        p = decode(payload)
+        if len(p.entries) != len(entry_points):
+            raise ModuleFormatError(f"{self.format} payload has {len(p.entries)} entry points, "
+                                    f"the variant declares {len(entry_points)}; recompile")
+        check_compatible(self.format, p.triple, p.features, p.objects)
+        jit = _lljit()
+        builder = llvm.JITLibraryBuilder()
+        for obj in p.objects:
+            builder.add_object_img(obj)
+        builder.add_current_process()
+        for sym, _ in dict.fromkeys(p.entries):
+            builder.export_symbol(sym)
+        try:
+            with _jit_lock:
+                tracker = builder.link(jit, f"hal-llvm-{next(_names)}")
+        except RuntimeError as exc:
+            raise ModuleFormatError(f"{self.format}: linking the object code failed: {exc}; "
+                                    "recompile the module") from exc
+        fns = [_ENTRY(tracker[sym]) for sym, _ in p.entries]
+        return LlvmExecutable(self.format, tuple(entry_points), fns, tracker, p.binding_sizes)
+
+
+def create_loader_x86_64() -> LlvmObjectLoader:
+    return LlvmObjectLoader("llvm-object-x86_64")
+
+
+def create_loader_aarch64() -> LlvmObjectLoader:
+    return LlvmObjectLoader("llvm-object-aarch64")
+
+
+def probe_arch(arch: str) -> str | None:
+    here = host_arch()
+    return None if here == arch else f"this host is {here}, not {arch}"
+
+
+def probe_x86_64() -> str | None:
+    return probe_arch("x86_64")
+
+
+def probe_aarch64() -> str | None:
+    return probe_arch("aarch64")

@@ -1,0 +1,122 @@
+"""The float32 matmul micro-kernel: remainders of every tile dim, transposes, broadcast batch
+dims, empty K and fused epilogues, against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hal_llvm_cpu import gemm
+from llvm_harness import TILINGS, operand, run
+
+from hal_core.compiler import kernel_ir as K
+
+
+def _data(shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 130, 65), (6, 64, 256), (13, 70, 300),
+                                   (5, 3, 0), (64, 129, 7)])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul_shapes_and_transposes(m, n, k, ta, tb):
+    a = _data((k, m) if ta else (m, k), 1)
+    b = _data((n, k) if tb else (k, n), 2)
+    kern = K.MatmulKernel("mm", operand(0, a.shape, "float32"), operand(1, b.shape, "float32"),
+                          operand(2, (m, n), "float32"), ta, tb)
+    assert gemm.applies(kern)
+    want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    for tiling in TILINGS:
+        got = run(kern, {0: a, 1: b}, {2: ((m, n), "float32")}, tiling)[2]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=tiling)
+
+
+def test_batched_matmul_broadcasts_batch_dims():
+    a, b = _data((3, 1, 5, 9), 1), _data((4, 9, 70), 2)
+    kern = K.MatmulKernel("bmm", operand(0, a.shape, "float32"), operand(1, b.shape, "float32"),
+                          operand(2, (3, 4, 5, 70), "float32"))
+    for tiling in TILINGS:
+        got = run(kern, {0: a, 1: b}, {2: ((3, 4, 5, 70), "float32")}, tiling)[2]
+        np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-4, atol=1e-5)
+
+
+def test_bias_relu_epilogue_uses_row_and_column_coordinates():
+    m, n, k = 11, 67, 33
+    a, b, bias = _data((m, k), 1), _data((k, n), 2), _data((n,), 3)
+    out = operand(2, (m, n), "float32")
+    epi = K.Epilogue(
+        body=(K.ScalarOp("add", (K.Acc(0), K.Input(0)), "float32"),
+              K.ScalarOp("cast", (K.IterIndex(0),), "float32"),
+              K.ScalarOp("mul", (K.Result(1), K.Const(0.0, "float32")), "float32"),
+              K.ScalarOp("add", (K.Result(0), K.Result(2)), "float32"),
+              K.ScalarOp("relu", (K.Result(3),), "float32")),
+        yields=(K.Result(4),),
+        inputs=(K.MappedOperand(operand(3, (n,), "float32"),
+                                K.IndexingMap.of_dims(2, (1,))),))
+    kern = K.MatmulKernel("mm", operand(0, (m, k), "float32"), operand(1, (k, n), "float32"),
+                          out, epilogue=epi)
+    for tiling in TILINGS:
+        got = run(kern, {0: a, 1: b, 3: bias}, {2: ((m, n), "float32")}, tiling)[2]
+        np.testing.assert_allclose(got, np.maximum(a @ b + bias, 0), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16", "int32", "int8"])
+def test_other_dtypes_take_the_general_path(dtype):
+    m, n, k = 9, 70, 13
+    g = np.random.default_rng(0)
+    a = g.integers(-4, 4, (m, k)).astype(dtype)
+    b = g.integers(-4, 4, (k, n)).astype(dtype)
+    kern = K.MatmulKernel("mm", operand(0, a.shape, dtype), operand(1, b.shape, dtype),
+                          operand(2, (m, n), dtype))
+    assert not gemm.applies(kern)
+    got = run(kern, {0: a, 1: b}, {2: ((m, n), dtype)}, "split")[2]
+    np.testing.assert_array_equal(got, (a.astype(np.int64) @ b.astype(np.int64)).astype(dtype))
+
+
+def _conv_ref(x, w, bias, strides, padding, dilation, groups):
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    top, left, bottom, right = padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
+    oh = (h + top + bottom - dilation[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (wd + left + right - dilation[1] * (kw - 1) - 1) // strides[1] + 1
+    out = np.zeros((n, o, oh, ow))
+    og = o // groups
+    for ky in range(kh):
+        for kx in range(kw):
+            ys, xs = ky * dilation[0], kx * dilation[1]
+            patch = xp[:, :, ys:ys + strides[0] * (oh - 1) + 1:strides[0],
+                       xs:xs + strides[1] * (ow - 1) + 1:strides[1]]
+            for g in range(groups):
+                out[:, g * og:(g + 1) * og] += np.einsum(
+                    "nchw,oc->nohw", patch[:, g * cg:(g + 1) * cg],
+                    w[g * og:(g + 1) * og, :, ky, kx])
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return out
+
+
+@pytest.mark.parametrize("shape", [
+    # (n, c, h, w, o, kh, kw, strides, padding, dilation, groups)
+    (1, 3, 9, 11, 8, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (2, 4, 10, 10, 70, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 5, 13, 9, 7, 3, 2, (2, 3), (2, 0, 1, 3), (1, 1), 1),
+    (1, 6, 12, 12, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 3),
+    (1, 8, 7, 7, 16, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1), 1),
+    (1, 4, 5, 5, 4, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 4),
+])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_conv2d_through_the_micro_kernel(shape, with_bias):
+    n, c, h, w, o, kh, kw, strides, padding, dilation, groups = shape
+    x, wt = _data((n, c, h, w), 1), _data((o, c // groups, kh, kw), 2)
+    bias = _data((o,), 3) if with_bias else None
+    want = _conv_ref(x, wt, bias, strides, padding, dilation, groups)
+    out = operand(2, want.shape, "float32")
+    epi = K.Epilogue(body=(K.ScalarOp("tanh", (K.Acc(0),), "float32"),), yields=(K.Result(0),))
+    kern = K.Conv2dKernel("conv", operand(0, x.shape, "float32"), operand(1, wt.shape, "float32"),
+                          out, operand(3, (o,), "float32") if with_bias else None, strides,
+                          padding, dilation, groups, epilogue=epi)
+    assert gemm.conv_applies(kern)
+    inputs = {0: x, 1: wt} | ({3: bias} if with_bias else {})
+    for tiling in TILINGS:
+        got = run(kern, inputs, {2: (want.shape, "float32")}, tiling)[2]
+        np.testing.assert_allclose(got, np.tanh(want), rtol=1e-4, atol=1e-5, err_msg=tiling)
