@@ -45,12 +45,24 @@ CASES = [(n, t, d) for n in MODELS for t in (TARGETS[:1] if n in HEAVY else TARG
          for d in (("local-task",) if n in HEAVY else ("local-sync", "local-task"))]
 
 
+_COMPILED: dict = {}  # (name, target) -> (compiled module, inputs, onnxruntime outputs)
+
+
+def _prepared(name: str, target: str):
+    """Compile once per model and target; both drivers run the same module."""
+    if (name, target) not in _COMPILED:
+        _COMPILED.clear()  # one model's weights at a time
+        model = with_logits(randomized(name))
+        xs = random_inputs(model)
+        want = onnxruntime_outputs(model, xs)
+        compiled = hal_core.compile(model.SerializeToString(), [target], importer="onnx")
+        _COMPILED[(name, target)] = (compiled, xs, want)
+    return _COMPILED[(name, target)]
+
+
 @pytest.mark.parametrize("name,target,driver", CASES)
 def test_random_weights_match_onnxruntime(name, target, driver):
-    model = with_logits(randomized(name))
-    xs = random_inputs(model)
-    want = onnxruntime_outputs(model, xs)
-    compiled = hal_core.compile(model.SerializeToString(), [target], importer="onnx")
+    compiled, xs, want = _prepared(name, target)
     with hal_core.load_module(compiled, device=driver) as loaded:
         got = loaded.main(*xs)
     got = got if isinstance(got, tuple) else (got,)

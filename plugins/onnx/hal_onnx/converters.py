@@ -701,8 +701,9 @@ def _pad(ctx, ins, attrs):
         axes = list(range(x.ndim))
     else:
         pads = _ints(ctx.const(ins[1], "Pad's pads"))
-        value = ctx.const(ins[2], "Pad's value").reshape(-1)[0].item() \
-            if len(ins) > 2 and ins[2] is not None else 0
+        value = ins[2] if len(ins) > 2 and ins[2] is not None else 0
+        if not isinstance(value, Tensor):
+            value = np.asarray(value).reshape(-1)[0].item()
         axes = _ints(ctx.const(ins[3], "Pad's axes")) if len(ins) > 3 and ins[3] is not None \
             else list(range(x.ndim))
     lo, hi = [0] * x.ndim, [0] * x.ndim
@@ -715,6 +716,10 @@ def _pad(ctx, ins, attrs):
                     for p, q, d in zip(lo, hi, x.shape))
         x = x[key]
         lo, hi = [max(p, 0) for p in lo], [max(q, 0) for q in hi]
+    if isinstance(value, Tensor):  # known only at run time: pad, then choose by a mask
+        inside = np.pad(np.ones(x.shape, dtype=bool), list(zip(lo, hi)))
+        padded = ctx.fb.op("pad", x, low=tuple(lo), high=tuple(hi), value=0.0)
+        return ctx.fb.op("select", ctx.tensor(inside), padded, value.reshape(()))
     return ctx.fb.op("pad", x, low=tuple(lo), high=tuple(hi), value=float(value))
 
 
@@ -936,3 +941,64 @@ def _onehot(ctx, ins, attrs):
     hit = idx.reshape(shape).eq(ctx.tensor(iota))
     return ctx.fb.op("select", hit, ctx.tensor(values[1:2].reshape(())),
                      ctx.tensor(values[0:1].reshape(())))
+
+
+# -- losses --------------------------------------------------------------------------------------
+def _nll(ctx, logp: Tensor, target: Any, weight: Any, attrs: dict[str, Any]) -> Tensor:
+    """NegativeLogLikelihoodLoss on log-probabilities ``logp`` (N, C, d1...)."""
+    t = ctx.tensor(target)
+    t = t.astype("i64") if t.dtype != "i64" else t
+    zero_i = _scalar(ctx, 0, t)
+    ignore = attrs.get("ignore_index")
+    skip = t.eq(_scalar(ctx, ignore, t)) if ignore is not None else None
+    safe = ctx.fb.op("select", skip, zero_i, t) if skip is not None else t
+    idx = safe.reshape((t.shape[0], 1) + t.shape[1:])
+    picked = _gather_elements(ctx, [logp, idx], {"axis": 1}).reshape(t.shape)
+    if weight is not None:
+        w = ctx.fb.op("gather", ctx.tensor(weight), safe, axis=0)
+    else:
+        w = ctx.fb.op("expand", _scalar(ctx, 1, logp), shape=t.shape) if t.shape else \
+            _scalar(ctx, 1, logp)
+    if skip is not None:
+        w = ctx.fb.op("select", skip, _scalar(ctx, 0, w), w)
+    loss = -(picked * w)
+    reduction = attrs.get("reduction", "mean")
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    return total / w.sum()
+
+
+@conv("NegativeLogLikelihoodLoss")
+def _nll_loss(ctx, ins, attrs):
+    return _nll(ctx, ctx.tensor(ins[0]), ins[1], ins[2] if len(ins) > 2 else None, attrs)
+
+
+@conv("SoftmaxCrossEntropyLoss")
+def _sce_loss(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    logp = x.log_softmax(axis=1)
+    loss = _nll(ctx, logp, ins[1], ins[2] if len(ins) > 2 else None, attrs)
+    return [loss, logp]
+
+
+@conv("LpPool")
+def _lppool(ctx, ins, attrs):
+    x, one_d = _to_2d(ctx, ctx.tensor(ins[0]), "LpPool")
+    p = float(attrs.get("p", 2))
+    n = 1 if one_d else 2
+    kernel = list(attrs["kernel_shape"])
+    strides = list(attrs.get("strides", [1] * n))
+    dil = list(attrs.get("dilations", [1] * n))
+    if any(d != 1 for d in dil) or attrs.get("ceil_mode", 0):
+        raise ctx.error("LpPool with dilations or ceil_mode is not supported")
+    pads = _auto_pads(ctx, attrs, x.shape[-n:], kernel, strides, dil)
+    if one_d:
+        kernel, strides, pads = [1] + kernel, [1] + strides, [0, pads[0], 0, pads[1]]
+    powered = x.abs().__pow__(_scalar(ctx, p, x))
+    mean = ctx.fb.op("avg_pool2d", powered, kernel=tuple(kernel), strides=tuple(strides),
+                     padding=tuple(pads), count_include_pad=True)
+    y = (mean * _scalar(ctx, math.prod(kernel), x)).__pow__(_scalar(ctx, 1 / p, x))
+    return y.reshape(y.shape[0], y.shape[1], y.shape[3]) if one_d else y
