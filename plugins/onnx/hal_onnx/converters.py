@@ -1002,3 +1002,74 @@ def _lppool(ctx, ins, attrs):
                      padding=tuple(pads), count_include_pad=True)
     y = (mean * _scalar(ctx, math.prod(kernel), x)).__pow__(_scalar(ctx, 1 / p, x))
     return y.reshape(y.shape[0], y.shape[1], y.shape[3]) if one_d else y
+
+
+@conv("CumProd")
+def _cumprod(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    axis = _axis(int(ctx.const(ins[1], "CumProd's axis").reshape(-1)[0]), x.ndim, ctx)
+    n = x.shape[axis]
+    if n > 256:
+        raise ctx.error(f"CumProd over {n} > 256 elements is not supported (one op per step)")
+
+    def part(i: int) -> Tensor:
+        return x[tuple(slice(i, i + 1) if a == axis else slice(None) for a in range(x.ndim))]
+
+    order = list(range(n))[::-1] if attrs.get("reverse", 0) else list(range(n))
+    one = ctx.fb.op("expand", _scalar(ctx, 1, x), shape=part(0).shape)
+    acc, outs = one, {}
+    for i in order:
+        if attrs.get("exclusive", 0):
+            outs[i], acc = acc, acc * part(i)
+        else:
+            acc = acc * part(i)
+            outs[i] = acc
+    return ctx.fb.op("concat", *(outs[i] for i in range(n)), axis=axis) if n > 1 else outs[0]
+
+
+def _pad_or_crop(ctx, x: Tensor, lo: list[int], hi: list[int]) -> Tensor:
+    if any(p < 0 for p in lo + hi):
+        x = x[tuple(slice(-p if p < 0 else 0, d + q if q < 0 else d)
+                    for p, q, d in zip(lo, hi, x.shape))]
+        lo, hi = [max(p, 0) for p in lo], [max(q, 0) for q in hi]
+    if any(lo + hi):
+        x = ctx.fb.op("pad", x, low=tuple(lo), high=tuple(hi), value=0.0)
+    return x
+
+
+@conv("ConvTranspose")
+def _conv_transpose(ctx, ins, attrs):
+    x, one_d = _to_2d(ctx, ctx.tensor(ins[0]), "ConvTranspose")
+    w = ctx.tensor(ins[1])
+    if one_d:
+        w = w.reshape(w.shape[0], w.shape[1], 1, w.shape[2])
+    if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "") or "output_shape" in attrs:
+        raise ctx.error("ConvTranspose with auto_pad or output_shape is not supported (give"
+                        " pads and output_padding)")
+    n = 1 if one_d else 2
+    g = int(attrs.get("group", 1))
+    strides = list(attrs.get("strides", [1] * n))
+    dil = list(attrs.get("dilations", [1] * n))
+    pads = list(attrs.get("pads", [0] * 2 * n))
+    outpad = list(attrs.get("output_padding", [0] * n))
+    if one_d:
+        strides, dil, outpad = [1] + strides, [1] + dil, [0] + outpad
+        pads = [0, pads[0], 0, pads[1]]
+    nb, c, h, wd = x.shape
+    sh, sw = strides
+    if sh > 1 or sw > 1:  # put s-1 zeros between input elements
+        y = x.reshape(nb, c, h, 1, wd, 1)
+        y = ctx.fb.op("pad", y, low=(0,) * 6, high=(0, 0, 0, sh - 1, 0, sw - 1), value=0.0)
+        y = y.reshape(nb, c, h * sh, wd * sw)
+        x = y[:, :, :(h - 1) * sh + 1, :(wd - 1) * sw + 1]
+    kh, kw = w.shape[2:]
+    lo = [0, 0, dil[0] * (kh - 1) - pads[0], dil[1] * (kw - 1) - pads[1]]
+    hi = [0, 0, dil[0] * (kh - 1) - pads[2] + outpad[0], dil[1] * (kw - 1) - pads[3] + outpad[1]]
+    x = _pad_or_crop(ctx, x, lo, hi)
+    cin, coutg = w.shape[:2]
+    wt = w.reshape(g, cin // g, coutg, kh, kw).transpose(0, 2, 1, 3, 4)
+    wt = wt.reshape(g * coutg, cin // g, kh, kw)[:, :, ::-1, ::-1]
+    bias = [ctx.tensor(ins[2])] if len(ins) > 2 and ins[2] is not None else []
+    y = ctx.fb.op("conv2d", x, wt, *bias, strides=(1, 1), padding=(0, 0, 0, 0),
+                  dilations=tuple(dil), groups=g)
+    return y.reshape(y.shape[0], y.shape[1], y.shape[3]) if one_d else y
