@@ -18,32 +18,39 @@ RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / \
     "onnx_node_conformance.json"
 
 
-@pytest.fixture(scope="module")
-def vmvx_report():
-    return conformance.run("vmvx", "local-sync")
+def _targets() -> list[str]:
+    from hal_core.registry import get_registry
+
+    names = {t.info.name for t in get_registry().targets() if t.error is None}
+    return [t for t in ("vmvx", "llvm-cpu") if t in names]
 
 
-def test_no_wrong_answers_or_crashes(vmvx_report):
-    bad = {n: r["detail"] for n, r in vmvx_report["results"].items()
+@pytest.fixture(scope="module", params=_targets())
+def report(request):
+    return conformance.run(request.param, "local-sync")
+
+
+def test_no_wrong_answers_or_crashes(report):
+    bad = {n: r["detail"] for n, r in report["results"].items()
            if r["outcome"] in ("wrong", "crash")}
     assert not bad
 
 
-def test_unsupported_cases_say_what_is_missing(vmvx_report):
-    for name, r in vmvx_report["results"].items():
+def test_unsupported_cases_say_what_is_missing(report):
+    for name, r in report["results"].items():
         if r["outcome"] == "unsupported":
             d = r["detail"]
             assert any(k in d for k in ("ONNX node", "graph input", "opset", "domain",
                                         "graph output")), (name, d)
 
 
-def test_pass_count_does_not_regress(vmvx_report):
-    recorded = json.loads(RESULTS.read_text())["targets"]["vmvx"]
-    assert vmvx_report["numeric_pass"] >= recorded["numeric_pass"]
-    assert vmvx_report["numeric_cases"] == recorded["numeric_cases"]
+def test_pass_count_does_not_regress(report):
+    recorded = json.loads(RESULTS.read_text())["targets"][report["target"]]
+    assert report["numeric_pass"] >= recorded["numeric_pass"]
+    assert report["numeric_cases"] == recorded["numeric_cases"]
 
 
-def test_xfail_entries_are_still_failing(vmvx_report):
+def test_xfail_entries_are_still_failing(report):
     for name in conformance.load_xfails():
-        assert vmvx_report["results"][name]["outcome"] == "xfail", \
+        assert report["results"][name]["outcome"] == "xfail", \
             f"{name} passes now: remove it from xfail.txt"
