@@ -110,7 +110,7 @@ MIGRATIONS = {
     "softmax-11-axis1": lambda: _softmax(11, 1),  # coerced to 2-D
     "softmax-13-axis1": lambda: _softmax(13, 1),  # one axis
     "reshape-13": lambda: make([helper.make_node("Reshape", ["x", "s"], ["y"])],
-                               [vi("x", [2, 3, 4, 5])], [vi("y", [2, 0, -1])], 13,
+                               [vi("x", [2, 3, 4, 5])], [vi("y", None)], 13,
                                {"s": np.array([2, 0, -1], np.int64)}),
     "slice-9": lambda: make([helper.make_node("Slice", ["x"], ["y"], starts=[1, -3],
                                               ends=[100, -1], axes=[1, 3])],
@@ -212,3 +212,27 @@ def test_ops_across_opsets_match_onnxruntime(case):
 def test_bad_bytes_are_a_clear_error():
     with pytest.raises(CompileError, match="not a valid ONNX model"):
         hal_core.compile(b"\x01\x02garbage", ["vmvx"], importer="onnx")
+
+
+def test_a_declared_output_shape_that_disagrees_is_an_error():
+    model = make([helper.make_node("Transpose", ["x"], ["y"])], [vi("x", [2, 3])],
+                 [vi("y", [2, 3])], 13)
+    with pytest.raises(CompileError, match="declares the shape 2x3, the import computed 3x2"):
+        hal_core.compile(model.SerializeToString(), ["vmvx"], importer="onnx")
+
+
+def test_backend_specialises_on_shape_inputs():
+    from hal_onnx.backend import HalBackend
+
+    model = make([helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)],
+                 [vi("x", [2, 3, 4, 5]), vi("axes", [1], TensorProto.INT64)],
+                 [vi("y", None)], 13)
+    rep = HalBackend.prepare(model)
+    for axis in (1, 3, 1):
+        (y,) = rep.run([X, np.array([axis], np.int64)])
+        np.testing.assert_allclose(y, X.sum(axis=axis), rtol=1e-5)
+    assert len(rep.cache) == 2
+    rep.close()
+    (y,) = HalBackend.run_node(helper.make_node("Relu", ["a"], ["b"]), [X])
+    np.testing.assert_array_equal(y, np.maximum(X, 0))
+    assert HalBackend.supports_device("CPU") and not HalBackend.supports_device("CUDA")

@@ -5,8 +5,8 @@ initializers, Constant, and everything computed only from those: ConstantOfShape
 static tensor, Gather on shapes, ...) or a builder Tensor. A node whose inputs are all known
 is folded with numpy (:mod:`hal_onnx.fold`); any other node goes through its converter in
 :mod:`hal_onnx.converters`, which builds IR ops. Shapes come from the IR's own type rules as
-ops are built, after ``onnx.shape_inference`` has checked the model; every graph input needs
-a static shape (from the model or the ``input-shape`` option).
+ops are built (the model's declared output shapes and types are checked against them);
+every graph input needs a static shape (from the model or the ``input-shape`` option).
 """
 
 from __future__ import annotations
@@ -202,7 +202,11 @@ def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]],
     try:
         onnx.checker.check_model(model) if model.ByteSize() < 2_000_000_000 else None
     except onnx.checker.ValidationError as e:
-        raise ONNXImportError(f"the ONNX model is invalid: {str(e).splitlines()[0]}") from None
+        first = str(e).splitlines()[0]
+        if "Field 'shape' of 'type' is required" not in first:
+            raise ONNXImportError(f"the ONNX model is invalid: {first}") from None
+        # outputs without a declared shape (common in exported models): hal infers them
+        log.info("onnx.checker: %s (ignored: hal infers the shapes)", first)
     for name, value in (constant_inputs or {}).items():
         inits[name] = np.asarray(value)
     runtime_inputs = [i for i in graph.input if i.name not in inits]
@@ -289,6 +293,12 @@ def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]],
             if want != t.dtype:
                 raise ONNXImportError(f"graph output {o.name!r}: the model declares {want}, "
                                       f"the import computed {t.dtype} (a converter bug)")
+            dims = o.type.tensor_type.shape.dim if o.type.tensor_type.HasField("shape") else None
+            if dims is not None and all(d.HasField("dim_value") for d in dims) and \
+                    tuple(d.dim_value for d in dims) != t.shape and not shapes:
+                raise ONNXImportError(f"graph output {o.name!r}: the model declares the shape "
+                                      f"{_dims_text(o.type.tensor_type)}, the import computed "
+                                      f"{'x'.join(map(str, t.shape)) or 'scalar'}")
         results.append(t)
     fb.ret(*results)
     return fb.build()
