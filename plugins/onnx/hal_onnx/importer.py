@@ -203,9 +203,10 @@ def convert_model(model: Any, shapes: Mapping[str, tuple[int, ...]],
         onnx.checker.check_model(model) if model.ByteSize() < 2_000_000_000 else None
     except onnx.checker.ValidationError as e:
         first = str(e).splitlines()[0]
-        if "Field 'shape' of 'type' is required" not in first:
+        if not ("is required but missing" in first and ("Field 'shape'" in first or
+                                                        "Field 'type' of 'value_info'" in first)):
             raise ONNXImportError(f"the ONNX model is invalid: {first}") from None
-        # outputs without a declared shape (common in exported models): hal infers them
+        # outputs without a declared type or shape (common in exported models): hal infers them
         log.info("onnx.checker: %s (ignored: hal infers the shapes)", first)
     for name, value in (constant_inputs or {}).items():
         inits[name] = np.asarray(value)
