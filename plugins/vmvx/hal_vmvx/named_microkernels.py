@@ -90,7 +90,7 @@ def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
 
     def run(env, c0, c1):
         x, w, out = env[x_i], env[w_i], env[d]
-        n, _, _, wid = x.shape
+        n = x.shape[0]
         ow = out.shape[3]
         rows = c1 - c0
         width = (ow - 1) * sw + (kw - 1) * dw + 1  # padded columns the windows reach
