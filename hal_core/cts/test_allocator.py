@@ -23,11 +23,11 @@ def test_mapped_buffers_are_aligned(hal_device, size):
     assert buf.map().ctypes.data % BUFFER_ALIGNMENT == 0
 
 
-@pytest.mark.hal_feature("mapping")
-def test_default_buffers_are_host_visible_with_default_usage(hal_device):
-    buf = hal_device.allocator.allocate_buffer(8)
-    assert buf.memory_type & MemoryType.HOST_VISIBLE
-    assert (buf.usage & BufferUsage.DEFAULT) == BufferUsage.DEFAULT
+def test_default_buffers_have_the_allocators_default_type_and_usage(hal_device):
+    alloc = hal_device.allocator
+    buf = alloc.allocate_buffer(8)
+    assert (buf.memory_type & alloc.default_memory_type) == alloc.default_memory_type
+    assert (buf.usage & alloc.default_usage) == alloc.default_usage
 
 
 def test_compatibility_query(hal_device):

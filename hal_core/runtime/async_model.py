@@ -33,7 +33,14 @@ _READ_ONLY = BufferUsage.TRANSFER_SOURCE | BufferUsage.DISPATCH_STORAGE | Buffer
 
 
 def host_visible(allocator: Any) -> bool:
-    """Whether kernels' memory can be mapped by the host (else data moves by queue transfers)."""
+    """Whether kernels' memory can be mapped by the host (else data moves by queue transfers).
+
+    An allocator whose default memory type is not host visible (a discrete GPU, whose
+    host-visible window is slow to read) prefers queue transfers even when it could map.
+    """
+    default = getattr(allocator, "default_memory_type", None)
+    if default is not None and not default & MemoryType.HOST_VISIBLE:
+        return False
     return allocator.query_compatibility(MemoryType.HOST_VISIBLE,
                                          BufferUsage.DISPATCH_STORAGE | BufferUsage.MAPPING)
 

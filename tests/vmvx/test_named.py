@@ -116,6 +116,14 @@ CONVS = [
     ((2, 4, 30, 17), (5, 4, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, False),    # 1x1 strided
     ((2, 5, 40, 21), (7, 5, 3, 2), (1, 1), (0, 0, 0, 0), (1, 1), 1, True),     # 3x2 unpadded
     ((1, 3, 12, 9), (4, 3, 3, 3), (1, 1), (0, 0, 1, 2), (1, 1), 1, False),     # pads right only
+    # the windows never reach the last input columns (stride), and padding below forces a
+    # padded copy of the rows: the copy must leave the unread columns out (was a crash)
+    ((1, 1, 1, 2), (1, 1, 1, 1), (1, 2), (0, 0, 1, 0), (1, 1), 1, False),
+    ((2, 3, 5, 7), (4, 3, 2, 2), (2, 3), (1, 0, 2, 0), (1, 1), 1, True),
+    ((1, 2, 4, 2), (3, 2, 2, 4), (1, 1), (0, 0, 0, 2), (1, 1), 1, False),     # kw > w + pl
+    ((1, 2, 2, 3), (2, 2, 3, 5), (1, 1), (0, 3, 1, 0), (1, 1), 1, True),      # kh, kw > input
+    ((1, 2, 6, 9), (2, 1, 2, 3), (3, 2), (2, 0, 0, 1), (2, 2), 2, False),     # asymmetric
+    ((1, 2, 3, 8), (2, 2, 2, 2), (1, 2), (0, 1, 0, 0), (1, 3), 1, False),     # left pad only
 ]
 
 
@@ -146,6 +154,55 @@ def test_unpadded_rows_are_a_view_of_the_input():
     assert not np.shares_memory(padded, x) and padded.shape == (1, 3, 7, 10)
     np.testing.assert_array_equal(padded[:, :, 1:, 1:9], x[:, :, :6])
     assert not padded[:, :, 0].any() and not padded[..., 0].any()
+
+
+def test_padded_rows_copies_only_the_columns_the_windows_reach():
+    from hal_vmvx.named_microkernels import _padded_rows
+
+    x = sample((1, 2, 3, 9), "float32")
+    # rows 1..3 of the input plus one row of padding below; 2 columns of padding on the left
+    # and windows reaching 6 padded columns: input columns 4.. are never read
+    rows = _padded_rows(x, 1, 3, 1, 2, 1, 0, 2, 6, -1, np.dtype(np.float32))
+    assert rows.shape == (1, 2, 3, 6)
+    np.testing.assert_array_equal(rows[:, :, :2, 2:], x[:, :, 1:3, :4])
+    assert (rows[:, :, 2] == -1).all() and (rows[..., :2] == -1).all()
+    # windows lying wholly in the left padding read no input column at all
+    edge = _padded_rows(x, 0, 1, 1, 1, 1, 1, 3, 2, 0, np.dtype(np.float64))
+    assert edge.shape == (1, 2, 1, 2) and not edge.any()
+
+
+# every placement of a window along one axis (input narrower or wider than the window,
+# padding on one side or both, strides that skip the last elements, dilation), applied to
+# the rows or to the columns; the other axis is padded after its end only, so that some
+# tiles are copied with padding and others read in place
+_AXIS_SWEEP = [
+    (size, k, s, d, lo, hi)
+    for size, k, s, d, (lo, hi) in itertools.product(
+        (1, 2, 5), (1, 2, 3), (1, 2, 3), (1, 2), ((0, 0), (0, 2), (2, 0), (1, 1), (0, 1)))
+    if size + lo + hi >= d * (k - 1) + 1
+]
+
+
+@pytest.mark.parametrize("dtype", ("float64", "float16", "int32"))
+@pytest.mark.parametrize("axis", (0, 1))
+def test_conv2d_window_placement_sweep(axis, dtype):
+    for size, k, s, d, lo, hi in _AXIS_SWEEP:
+        xs, ks = [3, 3], [2, 2]
+        strides, pads, dil = [1, 1], [0, 0, 1, 1], [1, 1]
+        xs[axis], ks[axis], strides[axis], dil[axis] = size, k, s, d
+        pads[axis], pads[axis + 2] = lo, hi
+        x = sample((1, 2, *xs), dtype, -5, 5)
+        w = sample((2, 2, *ks), dtype, -5, 5)
+        want = conv_ref(x.astype(np.float64), w.astype(np.float64), None, strides, pads, dil, 1)
+        kern = K.Conv2dKernel("c", operand(0, x.shape, dtype), operand(1, w.shape, dtype),
+                              operand(2, want.shape, dtype), None, tuple(strides), tuple(pads),
+                              tuple(dil), 1)
+        K.validate(kern)
+        for tiling in ("whole", "each"):
+            got = run(kern, {0: x, 1: w}, {2: (want.shape, dtype)}, tiling)[2]
+            tol = 2e-2 if dtype == "float16" else 1e-9
+            np.testing.assert_allclose(got.astype(np.float64), want, rtol=tol, atol=tol,
+                                       err_msg=f"{(size, k, s, d, lo, hi)} on axis {axis}")
 
 
 def test_conv2d_float16():
@@ -206,6 +263,11 @@ POOLS = [
     ("avg", (1, 2, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1), False, True),
     ("avg", (1, 3, 6, 5), (2, 3), (2, 2), (0, 1, 0, 1), True, True),
     ("avg", (2, 4, 5, 6), (5, 6), (1, 1), (0, 0, 0, 0), False, False),      # global
+    # windows that never reach the last input columns, with rows needing padding
+    ("max", (1, 2, 3, 5), (2, 2), (2, 2), (0, 0, 1, 0), False, False),
+    ("avg", (1, 2, 4, 7), (2, 2), (1, 3), (1, 0, 1, 0), False, True),
+    ("avg", (1, 2, 2, 3), (3, 3), (1, 2), (2, 0, 0, 2), True, False),       # window > input
+    ("max", (1, 2, 5, 4), (3, 2), (3, 1), (2, 1, 0, 0), False, False),      # asymmetric
 ]
 
 
@@ -229,6 +291,30 @@ def test_pool2d(case, dtype):
             np.testing.assert_array_equal(got, np.trunc(want).astype(np.int32))
         else:
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind,incl", [("max", False), ("avg", False), ("avg", True)])
+@pytest.mark.parametrize("axis", (0, 1))
+def test_pool2d_window_placement_sweep(axis, kind, incl):
+    # as the conv sweep; a pooling pad is less than its window, and no dilation
+    for size, k, s, _, lo, hi in _AXIS_SWEEP:
+        if max(lo, hi) >= k or size + lo + hi < k:
+            continue
+        xs, ks, strides, pads = [3, 3], [2, 2], [1, 1], [0, 0, 1, 1]
+        xs[axis], ks[axis], strides[axis] = size, k, s
+        pads[axis], pads[axis + 2] = lo, hi
+        out_hw = tuple((xs[i] + pads[i] + pads[i + 2] - ks[i]) // strides[i] + 1
+                       for i in range(2))
+        x = sample((1, 2, *xs), "float64")
+        want = pool_ref(x, kind, ks, strides, pads, out_hw, incl)
+        kern = K.Pool2dKernel("p", operand(0, x.shape, "float64"),
+                              operand(1, (1, 2, *out_hw), "float64"), kind, tuple(ks),
+                              tuple(strides), tuple(pads), incl)
+        K.validate(kern)
+        for tiling in ("whole", "each"):
+            got = run(kern, {0: x}, {1: ((1, 2, *out_hw), "float64")}, tiling)[1]
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{(size, k, s, lo, hi)} on axis {axis}")
 
 
 # ---------------------------------------------------------------------------------------------

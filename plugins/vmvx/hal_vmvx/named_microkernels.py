@@ -57,7 +57,12 @@ def _check_4d(ins: Instr, values: Sequence[Value], idx: Sequence[int]) -> None:
 
 def _padded_rows(x: np.ndarray, r0: int, r1: int, stride: int, kh: int, dil: int, pt: int,
                  pl: int, width: int, fill, dtype: np.dtype) -> np.ndarray:
-    """Input rows feeding output rows [r0, r1), padded with ``fill`` to ``width`` columns."""
+    """Input rows feeding output rows [r0, r1), as padded columns [0, width) (input column
+    ``j`` at ``pl + j``; padding reads as ``fill``).
+
+    ``width`` is the windows' reach, which can be less than ``pl + w`` (a stride or a window
+    that never reaches the last input columns): columns past it are left out of the copy.
+    """
     n, c, h, w = x.shape
     top = r0 * stride - pt
     bottom = (r1 - 1) * stride - pt + (kh - 1) * dil + 1
@@ -65,8 +70,9 @@ def _padded_rows(x: np.ndarray, r0: int, r1: int, stride: int, kh: int, dil: int
         return x[:, :, top:bottom, :]  # no padding reaches these rows: read the input itself
     slab = np.full((n, c, bottom - top, width), fill, dtype=dtype)
     s0, s1 = max(top, 0), min(bottom, h)
-    if s1 > s0:
-        slab[:, :, s0 - top:s1 - top, pl:pl + w] = x[:, :, s0:s1, :]
+    cols = max(0, min(w, width - pl))  # input columns some window reads
+    if s1 > s0 and cols:
+        slab[:, :, s0 - top:s1 - top, pl:pl + cols] = x[:, :, s0:s1, :cols]
     return slab
 
 
@@ -84,11 +90,10 @@ def conv2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
 
     def run(env, c0, c1):
         x, w, out = env[x_i], env[w_i], env[d]
-        n, _, _, wid = x.shape
+        n = x.shape[0]
         ow = out.shape[3]
         rows = c1 - c0
-        needed = (ow - 1) * sw + (kw - 1) * dw + 1
-        width = needed if pl == 0 and needed <= wid else max(wid + pl + pr, needed)
+        width = (ow - 1) * sw + (kw - 1) * dw + 1  # padded columns the windows reach
         slab = _padded_rows(x, c0, c1, sh, kh, dh, pt, pl, width, 0, mm_dt)
         e = slab.strides
         win = as_strided(slab, (n, groups, cg, kh, kw, rows, ow),
@@ -146,7 +151,7 @@ def pool2d(ins: Instr, d: int, s: Sequence[int], p: Sequence[int], values: Seque
         x, out = env[x_i], env[d]
         n, c = x.shape[:2]
         rows = c1 - c0
-        width = max(w + pl + pr, (ow - 1) * sw + kw)
+        width = (ow - 1) * sw + kw  # padded columns the windows reach
         slab = _padded_rows(x, c0, c1, sh, kh, 1, pt, pl, width, fill, dt)
         # One ufunc pass per window offset over whole strided planes: far faster than
         # reducing a 6-D window view whose innermost axes are tiny.

@@ -1,0 +1,29 @@
+"""Which memory the vulkan driver gives kernels by default (what the runtime binds to)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hal_core.hal.allocator import MemoryType as M
+
+pytest.importorskip("vulkan", exc_type=ImportError)
+from hal_vulkan.driver.memory import default_memory_type  # noqa: E402
+
+BAR = M.DEVICE_LOCAL | M.HOST_VISIBLE | M.HOST_COHERENT           # a discrete GPU's window
+SYSTEM = M.HOST_VISIBLE | M.HOST_COHERENT | M.HOST_CACHED         # host memory over the bus
+SHARED = M.DEVICE_LOCAL | M.HOST_VISIBLE | M.HOST_COHERENT | M.HOST_CACHED
+
+
+def test_discrete_gpu_defaults_to_device_memory_and_staging():
+    # As on the H200: an uncached BAR window the host reads at ~30 MB/s.
+    assert default_memory_type([M.DEVICE_LOCAL, BAR, SYSTEM], cpu=False) == M.DEVICE_LOCAL
+
+
+def test_cached_device_memory_and_cpu_devices_default_to_host_visible():
+    assert default_memory_type([SHARED], cpu=False) == M.DEVICE_LOCAL | M.HOST_VISIBLE
+    assert default_memory_type([SHARED], cpu=True) == M.DEVICE_LOCAL | M.HOST_VISIBLE
+    assert default_memory_type([BAR], cpu=True) == M.DEVICE_LOCAL | M.HOST_VISIBLE
+
+
+def test_no_host_visible_memory_defaults_to_device_memory():
+    assert default_memory_type([M.DEVICE_LOCAL], cpu=False) == M.DEVICE_LOCAL
