@@ -739,35 +739,9 @@ def _gather(ctx, ins, attrs):
     return ctx.fb.op("gather", x, ctx.tensor(idx), axis=axis)
 
 
-@conv("Upsample", "Resize")
-def _resize(ctx, ins, attrs):
-    x = ctx.tensor(ins[0])
-    mode = attrs.get("mode", "nearest")
-    if mode != "nearest":
-        raise ctx.error(f"{ctx.op_type} mode {mode!r} is not supported (only 'nearest' with"
-                        " integer scale factors)")
-    if ctx.op_type == "Upsample":
-        scales = attrs.get("scales") if "scales" in attrs else \
-            ctx.const(ins[1], "Upsample's scales").tolist()
-    else:
-        if attrs.get("coordinate_transformation_mode", "half_pixel") not in (
-                "asymmetric", "half_pixel") or attrs.get("nearest_mode", "round_prefer_floor") \
-                not in ("floor", "round_prefer_floor"):
-            raise ctx.error("Resize is supported with mode 'nearest', integer scales and the"
-                            " default coordinate transformation")
-        scales = None
-        if len(ins) > 2 and ins[2] is not None and np.asarray(ins[2]).size:
-            scales = ctx.const(ins[2], "Resize's scales").tolist()
-        elif len(ins) > 3 and ins[3] is not None:
-            sizes = _ints(ctx.const(ins[3], "Resize's sizes"))
-            scales = [s / d for s, d in zip(sizes, x.shape)]
-        if scales is None or "axes" in attrs:
-            raise ctx.error("Resize needs scales or sizes over every axis")
-    scales = [float(s) for s in scales]
-    if any(s < 1 or s != int(s) for s in scales):
-        raise ctx.error(f"{ctx.op_type} scales {scales} must be integers >= 1")
-    # repeat every element s times along each axis: insert a unit axis after it, expand, merge
-    for axis, s in enumerate(int(s) for s in scales):
+def _repeat(x: Tensor, scales: list[int]) -> Tensor:
+    """Nearest upsampling by integer factors: every element repeated s times per axis."""
+    for axis, s in enumerate(scales):
         if s == 1:
             continue
         shp = list(x.shape)
@@ -775,6 +749,130 @@ def _resize(ctx, ins, attrs):
         y = y.broadcast_to(shp[:axis + 1] + [s] + shp[axis + 1:])
         x = y.reshape(shp[:axis] + [shp[axis] * s] + shp[axis + 1:])
     return x
+
+
+@conv("Upsample")
+def _upsample(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    mode = attrs.get("mode", "nearest")
+    scales = attrs.get("scales") if "scales" in attrs else \
+        ctx.const(ins[1], "Upsample's scales").tolist()
+    scales = [float(v) for v in scales]
+    if mode != "nearest" or any(v < 1 or v != int(v) for v in scales):
+        raise ctx.error(f"Upsample is supported in mode 'nearest' with integer scales >= 1,"
+                        f" found mode {mode!r}, scales {scales}")
+    return _repeat(x, [int(v) for v in scales])
+
+
+@conv("Resize")
+def _resize(ctx, ins, attrs):
+    """Resize is separable and linear in the data: along each resized axis the output is
+    M @ x for an (out x in) matrix that depends only on the static sizes and attributes.
+    M is computed at import time by onnx's own reference interpolation applied to the
+    identity, so every mode, coordinate transformation and rounding rule is ONNX's."""
+    x = ctx.tensor(ins[0])
+    mode = attrs.get("mode", "nearest")
+    ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
+    nearest = attrs.get("nearest_mode", "round_prefer_floor")
+    rank = x.ndim
+    axes = [_axis(a, rank, ctx) for a in attrs["axes"]] if "axes" in attrs else list(range(rank))
+    roi = ins[1] if len(ins) > 1 and ins[1] is not None else None
+    roi = None if roi is None else ctx.const(roi, "Resize's roi").astype(np.float64)
+    scales = sizes = None
+    if len(ins) > 2 and ins[2] is not None and np.asarray(ctx.const(ins[2], "Resize's scales")).size:
+        scales = [float(v) for v in ctx.const(ins[2], "Resize's scales")]
+    elif len(ins) > 3 and ins[3] is not None:
+        sizes = _ints(ctx.const(ins[3], "Resize's sizes"))
+    if scales is None and sizes is None:
+        raise ctx.error("Resize needs scales or sizes")
+    full_scale = [1.0] * rank
+    full_size = list(x.shape)
+    full_roi = [0.0] * rank + [1.0] * rank
+    for i, a in enumerate(axes):
+        if scales is not None:
+            full_scale[a] = scales[i]
+        else:
+            full_size[a] = sizes[i]
+        if roi is not None and roi.size:
+            full_roi[a], full_roi[rank + a] = roi[i], roi[len(axes) + i]
+    if sizes is not None:
+        full_scale = [full_size[a] / x.shape[a] if x.shape[a] else 1.0 for a in range(rank)]
+        policy = attrs.get("keep_aspect_ratio_policy", "stretch")
+        if policy != "stretch":
+            pick = min if policy == "not_larger" else max
+            s = pick(full_scale[a] for a in axes)
+            full_scale = [s if a in axes else 1.0 for a in range(rank)]
+            full_size = [int(s * x.shape[a] + 0.5) if a in axes else x.shape[a]
+                         for a in range(rank)]
+    else:
+        full_size = [int(full_scale[a] * x.shape[a]) for a in range(rank)]
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ctx.error(f"Resize mode {mode!r} is not one of nearest, linear, cubic")
+    if mode != "nearest" and not x.dtype.startswith("f"):
+        raise ctx.error(f"Resize mode {mode!r} of {x.dtype} tensors is not supported")
+    integer = all(v >= 1 and v == int(v) for v in full_scale)
+    if mode == "nearest" and integer and sizes is None and (
+            (ctm in ("half_pixel", "pytorch_half_pixel") and nearest in (
+                "round_prefer_floor", "round_prefer_ceil")) or
+            (ctm == "asymmetric" and nearest == "floor")):
+        return _repeat(x, [int(v) for v in full_scale])  # the same picks, no matrices
+    for a in range(rank):
+        n, out, scale = x.shape[a], full_size[a], full_scale[a]
+        same_roi = math.isclose(full_roi[a], 0.0) and math.isclose(full_roi[rank + a], 1.0)
+        if math.isclose(scale, 1.0) and out == n and (ctm != "tf_crop_and_resize" or same_roi):
+            continue
+        if n * out > 1 << 22:
+            raise ctx.error(f"Resize of an axis from {n} to {out} by matrix is too large")
+        mt, extra = _resize_matrix(ctx, attrs, mode, n, out, scale,
+                                   [full_roi[a], full_roi[rank + a]])
+        x = _apply_along(ctx, x, a, mt.astype(x.type.numpy_dtype))
+        value = float(attrs.get("extrapolation_value", 0.0))
+        if extra is not None and value != 0.0:
+            shape = [out if i == a else 1 for i in range(rank)]
+            x = x + ctx.tensor((extra * value).astype(x.type.numpy_dtype).reshape(shape))
+    return x
+
+
+def _resize_matrix(ctx, attrs, mode, n, out, scale, roi):
+    """(in x out) interpolation matrix, and the mask of extrapolated outputs (or None)."""
+    try:
+        from onnx.reference.ops import op_resize as ref
+    except ImportError:  # pragma: no cover - onnx without its reference ops
+        raise ctx.error("Resize needs onnx.reference to build its interpolation") from None
+    nearest = attrs.get("nearest_mode", "round_prefer_floor")
+    a_coef = attrs.get("cubic_coeff_a", -0.75)
+    if mode == "nearest":
+        def fct(r, s):
+            return ref._nearest_coeffs(r, mode=nearest)
+    elif mode == "cubic":
+        f = ref._cubic_coeffs_antialias if attrs.get("antialias", 0) else ref._cubic_coeffs
+
+        def fct(r, s):
+            return f(r, s, A=a_coef)
+    else:
+        fct = ref._linear_coeffs_antialias if attrs.get("antialias", 0) else ref._linear_coeffs
+    kw = dict(roi=roi, coordinate_transformation_mode=attrs.get(
+        "coordinate_transformation_mode", "half_pixel"),
+        exclude_outside=bool(attrs.get("exclude_outside", 0)))
+    try:
+        mt = ref._interpolate_1d_along_axis(np.eye(n), 1, scale, out, fct,
+                                            extrapolation_value=0.0, **kw)
+        extra = ref._interpolate_1d_along_axis(np.zeros((1, n)), 1, scale, out, fct,
+                                               extrapolation_value=1.0, **kw)
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ctx.error(f"Resize: cannot build the interpolation ({e})") from None
+    extra = extra.reshape(-1)
+    return np.asarray(mt), (extra if np.any(extra) else None)
+
+
+def _apply_along(ctx, x: Tensor, axis: int, mt: np.ndarray) -> Tensor:
+    """``x`` with ``axis`` (length n) replaced by ``x_axis @ mt`` (mt: n x out)."""
+    perm = [a for a in range(x.ndim) if a != axis] + [axis]
+    inv = [int(i) for i in np.argsort(perm)]
+    xt = x.transpose(perm) if axis != x.ndim - 1 else x
+    rows = math.prod(xt.shape[:-1])
+    y = (xt.reshape(rows, xt.shape[-1]) @ ctx.tensor(mt)).reshape(xt.shape[:-1] + (mt.shape[1],))
+    return y.transpose(inv) if axis != x.ndim - 1 else y
 
 
 @conv("DepthToSpace", "SpaceToDepth")
