@@ -904,16 +904,29 @@ def supported_ops() -> list[str]:
 @conv("BitShift")
 def _bitshift(ctx, ins, attrs):
     x = ctx.tensor(ins[0])
-    if not x.dtype.startswith("u"):
-        raise ctx.error("BitShift is defined on unsigned integers")
-    shift = ctx.const(ins[1], "BitShift's shift amounts")
-    bits = np.dtype(x.type.numpy_dtype).itemsize * 8
-    if np.any(shift >= bits):
-        raise ctx.error(f"BitShift by {int(shift.max())} or more bits of a {bits}-bit type")
-    factor = ctx.tensor((np.ones_like(shift, dtype=x.type.numpy_dtype) << shift.astype(
-        x.type.numpy_dtype)).astype(x.type.numpy_dtype))
-    # unsigned: x << s is x * 2**s (wrapping); x >> s is x // 2**s
-    return x * factor if attrs["direction"] == "LEFT" else x / factor
+    if x.dtype.startswith("f") or x.dtype == "i1":
+        raise ctx.error("BitShift is defined on integers")
+    shift = np.broadcast_to(ctx.const(ins[1], "BitShift's shift amounts").astype(np.int64),
+                            np.broadcast_shapes(x.shape, np.shape(ins[1])))
+    dt = np.dtype(x.type.numpy_dtype)
+    bits = dt.itemsize * 8
+    udt = np.dtype(f"u{dt.itemsize}")
+    valid = (shift >= 0) & (shift < bits)
+    safe = np.where(valid, shift, 0).astype(udt)
+    zero = _scalar(ctx, 0, x)
+    if attrs["direction"] == "LEFT":  # x << s is x * 2**s, wrapping; 0 when s is out of range
+        factor = np.where(valid, np.left_shift(np.ones_like(safe), safe), 0).astype(udt)
+        return x * ctx.tensor(factor.view(dt))
+    signed = dt.kind == "i"
+    small = valid & (shift < bits - 1) if signed else valid  # 2**s representable in dt
+    f = np.left_shift(np.ones_like(safe), np.where(small, safe, 0).astype(udt)).view(dt)
+    d = ctx.tensor(f)
+    q = x / d  # truncates toward zero
+    if signed:  # arithmetic shift: floor division, and -1 / 0 once every bit is shifted out
+        q = ctx.fb.op("select", (x < zero) & (q * d).ne(x), q - _scalar(ctx, 1, x), q)
+        sign = ctx.fb.op("select", x < zero, _scalar(ctx, -1, x), zero)
+        return ctx.fb.op("select", ctx.tensor(small), q, sign)
+    return ctx.fb.op("select", ctx.tensor(valid), q, zero)
 
 
 @conv("Mod")
