@@ -44,9 +44,19 @@ class HalBackendRep(BackendRep):
         try:
             self.loaded = compile_fn(model, {})
         except NeedsConstantError as e:
-            if not e.inputs:
-                raise
-            self.bound = e.inputs
+            self.bound = e.inputs or self._small_integer_inputs(e)
+
+    def _small_integer_inputs(self, e: NeedsConstantError) -> tuple[str, ...]:
+        """The value comes from graph inputs through other ops: bind every small integer
+        input (shapes, axes, pads, counts are such), or give up with the original error."""
+        inits = {t.name for t in self.model.graph.initializer}
+        names = tuple(i.name for i in self.model.graph.input if i.name not in inits and
+                      i.type.tensor_type.elem_type in (6, 7) and
+                      all(d.HasField("dim_value") for d in i.type.tensor_type.shape.dim) and
+                      int(np.prod([d.dim_value for d in i.type.tensor_type.shape.dim])) <= 64)
+        if not names:
+            raise e
+        return names
 
     def _loaded_for(self, arrays: list[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
         if not self.bound:
