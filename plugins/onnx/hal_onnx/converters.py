@@ -1517,3 +1517,70 @@ def _center_crop_pad(ctx, ins, attrs):
             high = tuple(want - have - lo if i == a else 0 for i in range(x.ndim))
             x = ctx.fb.op("pad", x, low=low, high=high, value=0.0)
     return x
+
+
+# -- quantization (8/16/32-bit integer types; no float8/int4, no blocked scales) --------------
+def _per_axis(ctx, v: Any, x: Tensor, axis: int, what: str) -> Tensor:
+    t = ctx.tensor(v)
+    if t.ndim == 0 or t.size == 1:
+        return t.reshape(())
+    if t.ndim != 1:
+        raise ctx.error(f"blocked {what} (rank {t.ndim}) is not supported")
+    a = _axis(axis, x.ndim, ctx)
+    return t.reshape([t.shape[0] if i == a else 1 for i in range(x.ndim)])
+
+
+@conv("QuantizeLinear")
+def _quantize(ctx, ins, attrs):
+    from hal_onnx.importer import ir_dtype
+
+    x = ctx.tensor(ins[0])
+    if attrs.get("block_size", 0):
+        raise ctx.error("blocked quantization is not supported")
+    axis = attrs.get("axis", 1)
+    zp = ins[2] if len(ins) > 2 and ins[2] is not None else None
+    if zp is not None:
+        out_dt = ctx.tensor(zp).dtype
+    elif attrs.get("output_dtype"):
+        out_dt = ir_dtype(attrs["output_dtype"], ctx.node_desc)
+    else:
+        out_dt = "u8"
+    if out_dt.startswith("f") or out_dt == "i1":
+        raise ctx.error(f"quantization to {out_dt} is not supported")
+    scale = _per_axis(ctx, ins[1], x, axis, "scales").astype("f32")
+    y = (x.astype("f32") / scale).round()
+    if zp is not None:
+        y = y + _per_axis(ctx, zp, x, axis, "zero points").astype("f32")
+    info = np.iinfo(np.dtype({"i8": "int8", "u8": "uint8", "i16": "int16", "u16": "uint16",
+                              "i32": "int32", "u32": "uint32"}.get(out_dt, "int64")))
+    if out_dt in ("i64", "u64"):
+        raise ctx.error("quantization to 64-bit integers is not supported")
+    return y.clip(float(info.min), float(info.max)).astype(out_dt)
+
+
+@conv("DequantizeLinear")
+def _dequantize(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    if attrs.get("block_size", 0):
+        raise ctx.error("blocked dequantization is not supported")
+    if x.dtype in ("i64", "u64") or x.dtype.startswith("f"):
+        raise ctx.error(f"dequantization of {x.dtype} is not supported")
+    axis = attrs.get("axis", 1)
+    scale = _per_axis(ctx, ins[1], x, axis, "scales")
+    y = x.astype("f32")
+    if len(ins) > 2 and ins[2] is not None:
+        y = y - _per_axis(ctx, ins[2], x, axis, "zero points").astype("f32")
+    y = y * scale.astype("f32")
+    return y.astype(scale.dtype) if scale.dtype != "f32" else y
+
+
+@conv("DynamicQuantizeLinear")
+def _dynamic_quantize(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    zero = _scalar(ctx, 0, x)
+    lo = ctx.fb.op("minimum", x.min(), zero)
+    hi = ctx.fb.op("maximum", x.max(), zero)
+    scale = (hi - lo) / _scalar(ctx, 255, x)
+    zp = (-lo / scale).round().clip(0.0, 255.0)
+    y = (x / scale).round() + zp
+    return [y.clip(0.0, 255.0).astype("u8"), scale, zp.astype("u8")]
