@@ -40,8 +40,11 @@ def test_unsupported_cases_say_what_is_missing(report):
     for name, r in report["results"].items():
         if r["outcome"] == "unsupported":
             d = r["detail"]
+            # the importer names the node, input or opset; the compiler and runtime name the
+            # dispatch (llvm-cpu's "bindings overlap" refusal of kernels that read one value
+            # twice is a known core limitation, reported)
             assert any(k in d for k in ("ONNX node", "graph input", "opset", "domain",
-                                        "graph output")), (name, d)
+                                        "graph output", "dispatch of")), (name, d)
 
 
 def test_pass_count_does_not_regress(report):
