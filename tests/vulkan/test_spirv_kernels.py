@@ -234,7 +234,11 @@ def test_float64_exp_log_are_double_precision(name, vulkan_runner, spirv_val) ->
                         np.exp(g.uniform(-700, 700, 2000)),
                         [0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 5e-324, 1e-310,
                          709.78, 709.79, -745.1, -745.2, 1e308]])
-    variants = _check(getattr(O, name), (x,), vulkan_runner, spirv_val, rtol=1e-14, atol=0)
+    # Within 1e-14 relative on lavapipe; NVIDIA's driver (H200, 580.159) reached 2.4e-14 on
+    # sigmoid's 1 / (1 + exp(-x)) for x near -600: its float64 division is not correctly
+    # rounded, which Vulkan allows; 5e-14 is about 225 ulp of float64.
+    rtol = 5e-14 if name == "sigmoid" else 1e-14
+    variants = _check(getattr(O, name), (x,), vulkan_runner, spirv_val, rtol=rtol, atol=0)
     assert "vulkan:feature:shaderFloat64" in variants[0].features
 
 

@@ -25,5 +25,16 @@ def test_cached_device_memory_and_cpu_devices_default_to_host_visible():
     assert default_memory_type([BAR], cpu=True) == M.DEVICE_LOCAL | M.HOST_VISIBLE
 
 
+def test_the_window_a_request_would_get_decides_not_any_cached_type():
+    # A cached device-local type beside the uncached BAR window: a default request still
+    # gets the window (fewest extra flags), so the default must not be host visible.
+    cached_bar = BAR | M.HOST_CACHED | M.HOST_LOCAL
+    assert default_memory_type([M.DEVICE_LOCAL, BAR, cached_bar], cpu=False) == M.DEVICE_LOCAL
+
+
+def test_host_memory_only_stays_host_visible():
+    assert default_memory_type([SYSTEM], cpu=False) == M.DEVICE_LOCAL | M.HOST_VISIBLE
+
+
 def test_no_host_visible_memory_defaults_to_device_memory():
     assert default_memory_type([M.DEVICE_LOCAL], cpu=False) == M.DEVICE_LOCAL

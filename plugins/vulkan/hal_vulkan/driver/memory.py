@@ -165,14 +165,17 @@ def default_memory_type(types: list[MemoryType], cpu: bool) -> MemoryType:
     the runtime moves data with ``queue_write``/``queue_read`` staging copies (0.15 s for the
     same call). Host-visible memory stays available to whoever asks for it by type.
     """
-    visible = [t for t in types if t & MemoryType.HOST_VISIBLE]
-    if not visible:
-        return MemoryType.DEVICE_LOCAL
-    cached_device = any(t & MemoryType.DEVICE_LOCAL and t & MemoryType.HOST_CACHED
-                        for t in visible)
-    if cpu or cached_device:
-        return MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE
-    return MemoryType.DEVICE_LOCAL
+    mapped = MemoryType.DEVICE_LOCAL | MemoryType.HOST_VISIBLE
+    fits = [t for t in types if (t & mapped) == mapped]
+    if not fits:
+        return MemoryType.DEVICE_LOCAL if not any(t & MemoryType.HOST_VISIBLE for t in types) \
+            else mapped  # host memory the device reads over the bus: still host visible
+    if cpu:
+        return mapped
+    # The type a host-visible device-memory request gets (VulkanAllocator._candidates: fewest
+    # flags beyond those asked for) decides: an uncached window is read slowly.
+    best = min(fits, key=lambda t: bin(int(t) & ~int(mapped)).count("1"))
+    return mapped if best & MemoryType.HOST_CACHED else MemoryType.DEVICE_LOCAL
 
 
 class VulkanAllocator(Allocator):
