@@ -1584,3 +1584,44 @@ def _dynamic_quantize(ctx, ins, attrs):
     zp = (-lo / scale).round().clip(0.0, 255.0)
     y = (x / scale).round() + zp
     return [y.clip(0.0, 255.0).astype("u8"), scale, zp.astype("u8")]
+
+
+@conv("HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix")
+def _generator(ctx, ins, attrs):
+    """Ops whose inputs are sizes and whose output is data made from them: once the inputs are
+    known the import folds the node (onnx's reference computes it); until then say so."""
+    for i, v in enumerate(ins):
+        ctx.const(v, f"input {i} of {ctx.op_type}")
+    raise ctx.error(f"{ctx.op_type} could not be folded")
+
+
+@conv("TopK")
+def _topk(ctx, ins, attrs):
+    x = ctx.tensor(ins[0])
+    k = int(ctx.const(ins[1], "TopK's k").reshape(-1)[0]) if len(ins) > 1 else int(attrs["k"])
+    axis = _axis(attrs.get("axis", -1), x.ndim, ctx)
+    n = x.shape[axis]
+    if n > 2048:
+        raise ctx.error(f"TopK over {n} > 2048 elements is not supported (it compares all pairs)")
+    if x.dtype == "i1":
+        raise ctx.error("TopK of bool tensors is not supported")
+    largest = bool(attrs.get("largest", 1))
+    perm = [a for a in range(x.ndim) if a != axis] + [axis]
+    inv = [int(i) for i in np.argsort(perm)]
+    xt = x.transpose(perm) if axis != x.ndim - 1 else x
+    lead = xt.shape[:-1]
+    a = xt.reshape(lead + (n, 1))
+    b = xt.reshape(lead + (1, n))
+    before = ctx.tensor(np.arange(n)[None, :] < np.arange(n)[:, None])  # j < i
+    beats = (b > a) if largest else (b < a)
+    # rank of element i: how many elements come before it (ties keep the lower index first)
+    rank = ctx.fb.op("select", beats | (b.eq(a) & before), ctx.tensor(np.int64(1)),
+                     ctx.tensor(np.int64(0))).sum(axis=-1)
+    hit = rank.reshape(lead + (n, 1)).eq(ctx.tensor(np.arange(k, dtype=np.int64)))
+    zero = _scalar(ctx, 0, x)
+    values = ctx.fb.op("select", hit, a, zero).sum(axis=-2)
+    iota = ctx.tensor(np.arange(n, dtype=np.int64).reshape(n, 1))
+    indices = ctx.fb.op("select", hit, iota, ctx.tensor(np.int64(0))).sum(axis=-2)
+    if axis != x.ndim - 1:
+        values, indices = values.transpose(inv), indices.transpose(inv)
+    return [values, indices]
