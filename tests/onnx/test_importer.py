@@ -236,3 +236,23 @@ def test_backend_specialises_on_shape_inputs():
     (y,) = HalBackend.run_node(helper.make_node("Relu", ["a"], ["b"]), [X])
     np.testing.assert_array_equal(y, np.maximum(X, 0))
     assert HalBackend.supports_device("CPU") and not HalBackend.supports_device("CUDA")
+
+
+def test_cli_compiles_one_module_for_every_installed_target(tmp_path):
+    from hal_core.module.reader import load_module_file
+    from hal_core.registry import get_registry
+
+    targets = [t for t in ("llvm-cpu", "vmvx", "vulkan-spirv")
+               if t in {r.info.name for r in get_registry().targets() if r.error is None}]
+    model = make([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", ["c"], ["y"])],
+                 [vi("x", [1, 3, 8, 8])], [vi("y", [1, 4, 8, 8])], 13,
+                 {"w": np.random.default_rng(3).standard_normal((4, 3, 3, 3)).astype(np.float32)})
+    path = tmp_path / "conv.onnx"
+    onnx.save(model, str(path))
+    out = tmp_path / "conv.halm"
+    assert main(["compile", str(path), f"--target-backends={','.join(targets)}",
+                 "-o", str(out)]) == 0
+    m = load_module_file(out)
+    for e in m.executables:
+        assert {v.target_backend for v in e.variants} == set(targets)
