@@ -419,16 +419,20 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                 t_hi = b.select(row_in, t_hi, seg)
                 dst = b.gep(row, [j], source_etype=F32)
                 zero = ir.Constant(F32, 0.0)
-                f.loop(0, t_lo, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
-                       name="z0")
                 src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
+                if sw <= WIDE_STRIDE:
+                    _strided_run(t, X, src0, dst, seg, t_lo, t_hi, sw)
+                else:
+                    f.loop(0, t_lo, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
+                           name="z0")
 
-                def copy(u):
-                    b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
-                            b.gep(dst, [u], source_etype=F32))
-                f.loop(t_lo, t_hi, copy, name="cp")
-                f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
-                       name="z1")
+                    def copy(u):
+                        b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
+                                b.gep(dst, [u], source_etype=F32))
+                    f.loop(t_lo, t_hi, copy, name="cp")
+                    f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u],
+                                                                    source_etype=F32)),
+                           name="z1")
                 b.store(b.add(j, seg), pos)
                 b.branch(head)
                 b.position_at_end(done)
@@ -457,6 +461,41 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
 
     f.loop(first, end, work, name="wg")
     t.release()
+
+
+#: Strided packing up to this stride loads ``VEC * stride`` contiguous floats per vector and
+#: keeps every stride-th lane (one shuffle); past it, a scalar copy loop. The scalar loop made
+#: packing a quarter of the time of ResNet-50's stride-2 1x1 convolution.
+WIDE_STRIDE = 4
+
+
+def _strided_run(t: _Tiler, X: Operand, src0: ir.Value, dst: ir.Value, seg: ir.Value,
+                 t_lo: ir.Value, t_hi: ir.Value, sw: int) -> None:
+    """dst[u] = X[src0 + u*sw] for u in [t_lo, t_hi), 0 for the rest of [0, seg): a vector
+    at a time. The wide load's mask keeps only the lanes that are read (the kept lanes of
+    outputs inside the image), so it never touches memory outside the image."""
+    f, b, vec = t.f, t.b, t.vec
+    wide = vec * sw
+    wt = ir.VectorType(F32, wide)
+    mload = declare(f.module, f"llvm.masked.load.v{wide}f32.p0", wt,
+                    [PTR, I32, ir.VectorType(I1, wide), wt])
+    spread = ir.Constant(ir.VectorType(I32, wide), [e // sw for e in range(wide)])
+    kept = ir.Constant(ir.VectorType(I1, wide), [e % sw == 0 for e in range(wide)])
+    pick = ir.Constant(ir.VectorType(I32, vec), [e * sw for e in range(vec)])
+    wzero = ir.Constant(wt, [0.0] * wide)
+
+    def vrun(u):
+        lane = b.add(t.lanes, _splat(b, u, vec, I64))
+        st_mask = b.icmp_signed("<", lane, _splat(b, seg, vec, I64))
+        inside = b.and_(b.icmp_signed(">=", lane, _splat(b, t_lo, vec, I64)),
+                        b.icmp_signed("<", lane, _splat(b, t_hi, vec, I64)))
+        mask = b.and_(b.shuffle_vector(inside, ir.Constant(inside.type, ir.Undefined),
+                                       spread), kept)
+        v = b.call(mload, [X.ptr(b.add(src0, b.mul(u, i64(sw))), False), ir.Constant(I32, 4),
+                           mask, wzero])
+        v = b.shuffle_vector(v, ir.Constant(wt, ir.Undefined), pick)
+        b.call(t.mstore, [v, b.gep(dst, [u], source_etype=F32), ir.Constant(I32, 4), st_mask])
+    f.loop(0, seg, vrun, step=vec, name="srun")
 
 
 def _ceil_div(b: ir.IRBuilder, a: ir.Value, s: int) -> ir.Value:
