@@ -300,9 +300,30 @@ def _conv_panels(k: K.Conv2dKernel, machine) -> tuple[int, int]:
     return k.out.shape[0] * k.groups, -(-p // (vec * nv))
 
 
+#: From this many (image, group, column panel) items up, a conv splits M only as matmul does
+#: (row blocks of one panel next to each other). Below it (but above one item), M is cut in
+#: two halves that are the *outer* index: the local drivers hand each worker a contiguous run
+#: of workgroups, and with few panels, the last one partial (ResNet's 28x28 and 14x14: 13
+#: and 4 panels, the last a quarter wide), whole panels per worker left one worker 12-20%
+#: more work. Half of M for every panel per worker is even whatever the panel widths; each
+#: worker then packs every panel once (packing is a few percent of a panel's product).
+BALANCED_ITEMS = 24
+
+
+def conv_split(k: K.Conv2dKernel, machine) -> tuple[int, int, bool]:
+    """(rows per M block, M blocks, whether the block is the outer index)."""
+    outer, panels = _conv_panels(k, machine)
+    og = k.out.shape[1] // k.groups
+    items = outer * panels
+    if items == 1 or items >= BALANCED_ITEMS or og < 2:
+        rows, blocks = m_blocks(og, items, machine.vector_bits)
+        return rows, blocks, False
+    return -(-og // 2), 2, True
+
+
 def conv_plan(k: K.Conv2dKernel, machine) -> tuple[int, int]:
     outer, panels = _conv_panels(k, machine)
-    _, blocks = m_blocks(k.out.shape[1] // k.groups, outer * panels, machine.vector_bits)
+    _, blocks, _ = conv_split(k, machine)
     return outer * panels * blocks, 1
 
 
@@ -319,7 +340,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     top, left = k.padding[0], k.padding[1]
     P, Kd = OH * OW, CG * KH * KW
     outer_n, panels = _conv_panels(k, machine)
-    rows, blocks = m_blocks(og, outer_n * panels, machine.vector_bits)
+    rows, blocks, m_outer = conv_split(k, machine)
     X, Wt, C = (Operand.dense(f, ptrs, op) for op in (k.input, k.filter, k.out))
     bias = Operand.dense(f, ptrs, k.bias) if k.bias is not None else None
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
@@ -328,7 +349,10 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     plain = (KH, KW, sh, sw, top, left) == (1, 1, 1, 1, 0, 0) and k.padding[2:] == (0, 0)
 
     def work(item: ir.Value) -> None:
-        blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
+        if m_outer:
+            blk, item = b.udiv(item, i64(outer_n * panels)), b.urem(item, i64(outer_n * panels))
+        else:
+            blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
         outer, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
         n, g = b.udiv(outer, i64(G)), b.urem(outer, i64(G))
         n0 = b.mul(p, i64(nc))
