@@ -109,6 +109,8 @@ def _conv_ref(x, w, bias, strides, padding, dilation, groups):
     (1, 2, 30, 70, 5, 3, 3, (3, 3), (1, 2, 1, 0), (1, 2), 1),
     (1, 2, 21, 90, 4, 2, 3, (1, 4), (0, 3, 1, 2), (1, 1), 1),
     (1, 2, 11, 60, 3, 1, 1, (5, 5), (0, 0, 0, 0), (1, 1), 1),
+    # stride 1 along x packed run by run: row stride 2, uneven padding, dilation along x
+    (1, 3, 20, 37, 10, 3, 5, (2, 1), (2, 1, 0, 3), (1, 2), 1),
 ])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_conv2d_through_the_micro_kernel(shape, with_bias):

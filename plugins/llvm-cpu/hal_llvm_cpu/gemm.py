@@ -371,18 +371,17 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
         ncols = f.min64(i64(nc), b.sub(i64(P), n0))
         x0 = b.mul(b.add(b.mul(n, i64(C_in)), b.mul(g, i64(CG))), i64(H * W))
 
-        def pack_rows_kx(cky):
-            """Stride 1: the KW packed rows of one (channel, ky) share their runs (one per
-            output row crossed by the panel); each run is one masked vector copy per kx, the
-            load mask keeping image columns, the store mask the run."""
-            c, ky = b.udiv(cky, i64(KH)), b.urem(cky, i64(KH))
-            dy = b.mul(ky, i64(dh))
-            xc = b.add(x0, b.mul(c, i64(H * W)))
-            rows_ = [t.row_ptr(b.add(b.mul(cky, i64(KW)), i64(kx))) for kx in range(KW)]
+        def pack_stride1():
+            """Stride 1, the whole panel: runs (one per output row the panel crosses) outer,
+            then ky, then vectors of the run, then channels innermost. The masks (image
+            columns per kx, the run's end, the image row) depend on everything but the
+            channel, so the channel loop is only masked copies: one load and one store per
+            kx. (Channels outer recomputed the masks for every channel: packing took 15-20%
+            of ResNet's 3x3 layers.)"""
             pos = f.var(I64, i64(0))
-            head = b.append_basic_block("seg.head")
-            body = b.append_basic_block("seg.body")
-            done = b.append_basic_block("seg.done")
+            head = b.append_basic_block("run.head")
+            body = b.append_basic_block("run.body")
+            done = b.append_basic_block("run.done")
             b.branch(head)
             b.position_at_end(head)
             j = b.load(pos)
@@ -391,33 +390,57 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
             q = b.add(n0, j)
             oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
             seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
-            iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
-            row_in = b.icmp_unsigned("<", iy, i64(H))
-            # image column of lane u for kx: ox + u + kx*dw - left, inside [0, W)
             lo = b.sub(i64(left), ox)
-            src_row = b.add(xc, b.mul(b.select(row_in, iy, i64(0)), i64(W)))
+            seg_v = _splat(b, seg, t.vec, I64)
+            lo_v = _splat(b, lo, t.vec, I64)
+            w_v = _splat(b, i64(W), t.vec, I64)
 
-            def vrun(u):
-                lane = b.add(t.lanes, _splat(b, u, t.vec, I64))
-                st_mask = b.icmp_signed("<", lane, _splat(b, seg, t.vec, I64))
-                for kx in range(KW):
-                    col = b.sub(lane, _splat(b, b.sub(lo, i64(kx * dw)), t.vec, I64))
-                    inside = b.and_(st_mask, b.icmp_unsigned("<", col,
-                                                             _splat(b, i64(W), t.vec, I64)))
-                    inside = b.and_(inside, _splat(b, row_in, t.vec, I1))
-                    src = b.add(src_row, b.add(b.sub(ox, i64(left - kx * dw)), u))
-                    v = b.call(t.mload, [X.ptr(src, False), ir.Constant(I32, 4), inside,
-                                         t.zero_v])
-                    b.call(t.mstore, [v, b.gep(rows_[kx], [b.add(j, u)], source_etype=F32),
-                                      ir.Constant(I32, 4), st_mask])
-            f.loop(0, seg, vrun, step=t.vec, name="run")
+            def ky_rows(ky):
+                iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), b.mul(ky, i64(dh)))
+                inside = b.icmp_unsigned("<", iy, i64(H))
+                row_in = _splat(b, inside, t.vec, I1)
+                src_row = b.add(x0, b.add(b.mul(b.select(inside, iy, i64(0)), i64(W)),
+                                          b.sub(ox, i64(left))))
+                dst_row = b.add(b.mul(b.mul(ky, i64(KW)), i64(nc)), j)
+
+                def vrun(u):
+                    lane = b.add(t.lanes, _splat(b, u, t.vec, I64))
+                    st_mask = b.icmp_signed("<", lane, seg_v)
+                    masks = []
+                    for kx in range(KW):
+                        col = b.sub(lane, b.sub(lo_v, _splat(b, i64(kx * dw), t.vec, I64)))
+                        masks.append(b.and_(b.and_(st_mask, row_in),
+                                            b.icmp_unsigned("<", col, w_v)))
+                    src_u = b.add(src_row, u)
+                    dst_u = b.add(dst_row, u)
+
+                    def chan(c):
+                        src_c = b.add(src_u, b.mul(c, i64(H * W)))
+                        dst_c = b.add(dst_u, b.mul(c, i64(KH * KW * nc)))
+                        for kx in range(KW):
+                            v = b.call(t.mload, [X.ptr(b.add(src_c, i64(kx * dw)), False),
+                                                 ir.Constant(I32, 4), masks[kx], t.zero_v])
+                            dst = b.gep(t.packed, [b.add(dst_c, i64(kx * nc))],
+                                        source_etype=F32)
+                            b.call(t.mstore, [v, dst, ir.Constant(I32, 4), st_mask])
+                    f.loop(0, CG, chan, name="ch")
+                f.loop(0, seg, vrun, step=t.vec, name="run")
+            f.loop(0, KH, ky_rows, name="ky")
             b.store(b.add(j, seg), pos)
             b.branch(head)
             b.position_at_end(done)
-            zero = ir.Constant(F32, 0.0)
-            for r in rows_:
-                f.loop(ncols, nc, lambda u, r=r: b.store(zero, b.gep(r, [u], source_etype=F32)),
-                       name="zt")
+            with b.if_then(b.icmp_signed("<", ncols, i64(nc))):
+                tail = [b.icmp_signed(">=", b.add(t.lanes, _splat(b, i64(jv * t.vec), t.vec,
+                                                                  I64)),
+                                      _splat(b, ncols, t.vec, I64)) for jv in range(t.nv)]
+
+                def zero_row(kk):
+                    row = t.row_ptr(kk)
+                    for jv in range(t.nv):
+                        b.call(t.mstore, [t.zero_v, b.gep(row, [i64(jv * t.vec)],
+                                                          source_etype=F32),
+                                          ir.Constant(I32, 4), tail[jv]])
+                f.loop(0, Kd, zero_row, name="zt")
 
         if not plain:
             def pack_row(kk):
@@ -477,7 +500,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
         elif sw != 1:
             t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
         else:
-            t.pack_once(item, lambda: f.loop(0, CG * KH, pack_rows_kx, name="pk"))
+            t.pack_once(item, pack_stride1)
 
         a0 = b.mul(g, i64(og * Kd))
         c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
