@@ -151,3 +151,14 @@ def _plugin(drivers: tuple[str, ...], api: str = "1.0") -> str:
             "def hal_register_drivers():\n"
             f"    return [DriverInfo(name=n, description='a rival', factory='nowhere:create')"
             f" for n in {drivers!r}]\n")
+
+
+def test_the_renamed_plugins_own_tests_pass(chip):
+    """The copy's own suite (its CTS run, device, target, plugin tests and hal's e2e op suite on
+    the renamed device) passes in the environment it was installed into."""
+    e2e = Path(__file__).resolve().parents[1] / "e2e"
+    proc = chip.run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                     str(chip.source / "tests")], {"HAL_E2E_DIR": str(e2e)}, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert re.search(r"[1-9]\d* passed", proc.stdout)
+    assert "SKIPPED" not in proc.stdout, proc.stdout[-3000:]
