@@ -371,13 +371,15 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
         ncols = f.min64(i64(nc), b.sub(i64(P), n0))
         x0 = b.mul(b.add(b.mul(n, i64(C_in)), b.mul(g, i64(CG))), i64(H * W))
 
-        def pack_stride1():
-            """Stride 1, the whole panel: runs (one per output row the panel crosses) outer,
-            then ky, then vectors of the run, then channels innermost. The masks (image
-            columns per kx, the run's end, the image row) depend on everything but the
-            channel, so the channel loop is only masked copies: one load and one store per
-            kx. (Channels outer recomputed the masks for every channel: packing took 15-20%
-            of ResNet's 3x3 layers.)"""
+        def pack_panel():
+            """im2col of the panel: runs (one per output row the panel crosses) outer, then
+            ky, kx and vectors of the run, channels innermost. The masks (image columns, the
+            run's end, the image row) depend on everything but the channel, so the channel
+            loop is only copies: one masked load (stride 1), wide masked load + shuffle
+            (strides up to WIDE_STRIDE) or masked gather, and one masked store per kx.
+            (Channels outer recomputed the masks for every channel, and strides > 1 copied
+            a float at a time: packing took 15-25% of ResNet's 3x3 and stride-2 layers.)"""
+            vec = t.vec
             pos = f.var(I64, i64(0))
             head = b.append_basic_block("run.head")
             body = b.append_basic_block("run.body")
@@ -390,117 +392,66 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
             q = b.add(n0, j)
             oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
             seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
-            lo = b.sub(i64(left), ox)
-            seg_v = _splat(b, seg, t.vec, I64)
-            lo_v = _splat(b, lo, t.vec, I64)
-            w_v = _splat(b, i64(W), t.vec, I64)
+            seg_v = _splat(b, seg, vec, I64)
+            ox_v = _splat(b, ox, vec, I64)
+            loader = _StridedLoad(t, X, sw)
 
             def ky_rows(ky):
                 iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), b.mul(ky, i64(dh)))
                 inside = b.icmp_unsigned("<", iy, i64(H))
-                row_in = _splat(b, inside, t.vec, I1)
+                row_in = _splat(b, inside, vec, I1)
                 src_row = b.add(x0, b.add(b.mul(b.select(inside, iy, i64(0)), i64(W)),
-                                          b.sub(ox, i64(left))))
+                                          b.mul(ox, i64(sw))))
                 dst_row = b.add(b.mul(b.mul(ky, i64(KW)), i64(nc)), j)
 
                 def vrun(u):
-                    lane = b.add(t.lanes, _splat(b, u, t.vec, I64))
-                    st_mask = b.icmp_signed("<", lane, seg_v)
+                    lane = b.add(t.lanes, _splat(b, u, vec, I64))
+                    st_mask = b.and_(b.icmp_signed("<", lane, seg_v), row_in)
+                    at = b.add(ox_v, lane)      # output column of each lane
                     masks = []
                     for kx in range(KW):
-                        col = b.sub(lane, b.sub(lo_v, _splat(b, i64(kx * dw), t.vec, I64)))
-                        masks.append(b.and_(b.and_(st_mask, row_in),
-                                            b.icmp_unsigned("<", col, w_v)))
-                    src_u = b.add(src_row, u)
+                        off = kx * dw - left
+                        lo_x = max(0, -(off // sw))          # first ox inside the image
+                        hi_x = max(0, -(-(W - off) // sw))   # first ox past it
+                        m = b.and_(b.icmp_signed(">=", at, _splat(b, i64(lo_x), vec, I64)),
+                                   b.icmp_signed("<", at, _splat(b, i64(hi_x), vec, I64)))
+                        masks.append(loader.mask(b.and_(st_mask, m)))
+                    src_u = b.add(src_row, b.mul(u, i64(sw)))
                     dst_u = b.add(dst_row, u)
+                    full_mask = b.icmp_signed("<", lane, seg_v)
 
                     def chan(c):
                         src_c = b.add(src_u, b.mul(c, i64(H * W)))
                         dst_c = b.add(dst_u, b.mul(c, i64(KH * KW * nc)))
                         for kx in range(KW):
-                            v = b.call(t.mload, [X.ptr(b.add(src_c, i64(kx * dw)), False),
-                                                 ir.Constant(I32, 4), masks[kx], t.zero_v])
+                            v = loader.load(b.add(src_c, i64(kx * dw - left)), masks[kx])
                             dst = b.gep(t.packed, [b.add(dst_c, i64(kx * nc))],
                                         source_etype=F32)
-                            b.call(t.mstore, [v, dst, ir.Constant(I32, 4), st_mask])
+                            b.call(t.mstore, [v, dst, ir.Constant(I32, 4), full_mask])
                     f.loop(0, CG, chan, name="ch")
-                f.loop(0, seg, vrun, step=t.vec, name="run")
+                f.loop(0, seg, vrun, step=vec, name="run")
             f.loop(0, KH, ky_rows, name="ky")
             b.store(b.add(j, seg), pos)
             b.branch(head)
             b.position_at_end(done)
             with b.if_then(b.icmp_signed("<", ncols, i64(nc))):
-                tail = [b.icmp_signed(">=", b.add(t.lanes, _splat(b, i64(jv * t.vec), t.vec,
-                                                                  I64)),
-                                      _splat(b, ncols, t.vec, I64)) for jv in range(t.nv)]
+                tail = [b.icmp_signed(">=", b.add(t.lanes, _splat(b, i64(jv * vec), vec, I64)),
+                                      _splat(b, ncols, vec, I64)) for jv in range(t.nv)]
 
                 def zero_row(kk):
                     row = t.row_ptr(kk)
                     for jv in range(t.nv):
-                        b.call(t.mstore, [t.zero_v, b.gep(row, [i64(jv * t.vec)],
+                        b.call(t.mstore, [t.zero_v, b.gep(row, [i64(jv * vec)],
                                                           source_etype=F32),
                                           ir.Constant(I32, 4), tail[jv]])
                 f.loop(0, Kd, zero_row, name="zt")
 
-        if not plain:
-            def pack_row(kk):
-                # Strided: the panel's columns run along output rows; each run of one output
-                # row reads one image row at stride sw, zero outside the image (the analytic
-                # bounds keep the copy loop branch-free).
-                row = t.row_ptr(kk)
-                c = b.udiv(kk, i64(KH * KW))
-                dy = b.mul(b.urem(b.udiv(kk, i64(KW)), i64(KH)), i64(dh))
-                off = b.sub(b.mul(b.urem(kk, i64(KW)), i64(dw)), i64(left))
-                xc = b.add(x0, b.mul(c, i64(H * W)))
-                lo_x = _ceil_div(b, b.sub(i64(0), off), sw)      # first ox inside the image
-                hi_x = _ceil_div(b, b.sub(i64(W), off), sw)      # first ox past it
-                pos = f.var(I64, i64(0))
-                head = b.append_basic_block("seg.head")
-                body = b.append_basic_block("seg.body")
-                done = b.append_basic_block("seg.done")
-                b.branch(head)
-                b.position_at_end(head)
-                j = b.load(pos)
-                b.cbranch(b.icmp_signed("<", j, ncols), body, done)
-                b.position_at_end(body)
-                q = b.add(n0, j)
-                oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
-                seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
-                iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
-                row_in = b.icmp_unsigned("<", iy, i64(H))
-                t_lo = f.min64(f.max64(b.sub(lo_x, ox), i64(0)), seg)
-                t_hi = f.max64(f.min64(b.sub(hi_x, ox), seg), t_lo)
-                t_lo = b.select(row_in, t_lo, seg)
-                t_hi = b.select(row_in, t_hi, seg)
-                dst = b.gep(row, [j], source_etype=F32)
-                zero = ir.Constant(F32, 0.0)
-                src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
-                if sw <= WIDE_STRIDE:
-                    _strided_run(t, X, src0, dst, seg, t_lo, t_hi, sw)
-                else:
-                    f.loop(0, t_lo, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
-                           name="z0")
-
-                    def copy(u):
-                        b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
-                                b.gep(dst, [u], source_etype=F32))
-                    f.loop(t_lo, t_hi, copy, name="cp")
-                    f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u],
-                                                                    source_etype=F32)),
-                           name="z1")
-                b.store(b.add(j, seg), pos)
-                b.branch(head)
-                b.position_at_end(done)
-                f.loop(ncols, nc, lambda u: b.store(zero, b.gep(row, [u], source_etype=F32)),
-                       name="zt")
         if plain:
             # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major, read in
             # place (packing copies of it were 2-8% of ResNet's 1x1 layers here)
             t.direct = lambda kk: X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0)), False)
-        elif sw != 1:
-            t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
         else:
-            t.pack_once(item, pack_stride1)
+            t.pack_once(item, pack_panel)
 
         a0 = b.mul(g, i64(og * Kd))
         c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
@@ -523,44 +474,55 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
 
 
 #: Strided packing up to this stride loads ``VEC * stride`` contiguous floats per vector and
-#: keeps every stride-th lane (one shuffle); past it, a scalar copy loop. The scalar loop made
-#: packing a quarter of the time of ResNet-50's stride-2 1x1 convolution.
+#: keeps every stride-th lane (one shuffle); past it, a gather.
 WIDE_STRIDE = 4
 
 
-def _strided_run(t: _Tiler, X: Operand, src0: ir.Value, dst: ir.Value, seg: ir.Value,
-                 t_lo: ir.Value, t_hi: ir.Value, sw: int) -> None:
-    """dst[u] = X[src0 + u*sw] for u in [t_lo, t_hi), 0 for the rest of [0, seg): a vector
-    at a time. The wide load's mask keeps only the lanes that are read (the kept lanes of
-    outputs inside the image), so it never touches memory outside the image."""
-    f, b, vec = t.f, t.b, t.vec
-    wide = vec * sw
-    wt = ir.VectorType(F32, wide)
-    mload = declare(f.module, f"llvm.masked.load.v{wide}f32.p0", wt,
-                    [PTR, I32, ir.VectorType(I1, wide), wt])
-    spread = ir.Constant(ir.VectorType(I32, wide), [e // sw for e in range(wide)])
-    kept = ir.Constant(ir.VectorType(I1, wide), [e % sw == 0 for e in range(wide)])
-    pick = ir.Constant(ir.VectorType(I32, vec), [e * sw for e in range(vec)])
-    wzero = ir.Constant(wt, [0.0] * wide)
+class _StridedLoad:
+    """Loads of VEC image elements ``stride`` apart, masked per lane (masked-off lanes read
+    nothing and give 0): a plain masked load at stride 1; up to WIDE_STRIDE, one masked load
+    of VEC*stride contiguous floats whose every stride-th lane is kept (a shuffle); past it a
+    masked gather."""
 
-    def vrun(u):
-        lane = b.add(t.lanes, _splat(b, u, vec, I64))
-        st_mask = b.icmp_signed("<", lane, _splat(b, seg, vec, I64))
-        inside = b.and_(b.icmp_signed(">=", lane, _splat(b, t_lo, vec, I64)),
-                        b.icmp_signed("<", lane, _splat(b, t_hi, vec, I64)))
-        mask = b.and_(b.shuffle_vector(inside, ir.Constant(inside.type, ir.Undefined),
-                                       spread), kept)
-        v = b.call(mload, [X.ptr(b.add(src0, b.mul(u, i64(sw))), False), ir.Constant(I32, 4),
-                           mask, wzero])
-        v = b.shuffle_vector(v, ir.Constant(wt, ir.Undefined), pick)
-        b.call(t.mstore, [v, b.gep(dst, [u], source_etype=F32), ir.Constant(I32, 4), st_mask])
-    f.loop(0, seg, vrun, step=vec, name="srun")
+    def __init__(self, t: _Tiler, X: Operand, stride: int) -> None:
+        self.t, self.X, self.sw = t, X, stride
+        f, vec = t.f, t.vec
+        if 1 < stride <= WIDE_STRIDE:
+            wide = vec * stride
+            self.wt = ir.VectorType(F32, wide)
+            self.wload = declare(f.module, f"llvm.masked.load.v{wide}f32.p0", self.wt,
+                                 [PTR, I32, ir.VectorType(I1, wide), self.wt])
+            self.spread = ir.Constant(ir.VectorType(I32, wide), [e // stride for e in range(wide)])
+            self.kept = ir.Constant(ir.VectorType(I1, wide), [e % stride == 0 for e in range(wide)])
+            self.pick = ir.Constant(ir.VectorType(I32, vec), [e * stride for e in range(vec)])
+            self.wzero = ir.Constant(self.wt, [0.0] * wide)
+        elif stride > WIDE_STRIDE:
+            pv = ir.VectorType(PTR, vec)
+            self.gather = declare(f.module, f"llvm.masked.gather.v{vec}f32.v{vec}p0", t.vt,
+                                  [pv, I32, ir.VectorType(I1, vec), t.vt])
+            self.steps = ir.Constant(ir.VectorType(I64, vec),
+                                     [4 * e * stride for e in range(vec)])   # bytes
 
+    def mask(self, lanes: ir.Value) -> ir.Value:
+        """The load mask for output lanes ``lanes`` (built once, outside the channel loop)."""
+        if 1 < self.sw <= WIDE_STRIDE:
+            b = self.t.b
+            spread = b.shuffle_vector(lanes, ir.Constant(lanes.type, ir.Undefined), self.spread)
+            return b.and_(spread, self.kept)
+        return lanes
 
-def _ceil_div(b: ir.IRBuilder, a: ir.Value, s: int) -> ir.Value:
-    """ceil(a / s) for a signed ``a`` and a constant s > 0 (shifted so sdiv sees a >= 0)."""
-    big = 1 << 40
-    return b.sub(b.sdiv(b.add(a, i64(big * s + s - 1)), i64(s)), i64(big))
+    def load(self, index: ir.Value, mask: ir.Value) -> ir.Value:
+        t, b = self.t, self.t.b
+        four = ir.Constant(I32, 4)
+        if self.sw == 1:
+            return b.call(t.mload, [self.X.ptr(index, False), four, mask, t.zero_v])
+        if self.sw <= WIDE_STRIDE:
+            v = b.call(self.wload, [self.X.ptr(index, False), four, mask, self.wzero])
+            return b.shuffle_vector(v, ir.Constant(self.wt, ir.Undefined), self.pick)
+        # (llvmlite types a GEP with a vector index as a scalar pointer: address arithmetic)
+        base = _splat(b, b.ptrtoint(self.X.ptr(index, False), I64), t.vec, I64)
+        ptrs = b.inttoptr(b.add(base, self.steps), ir.VectorType(PTR, t.vec))
+        return b.call(self.gather, [ptrs, four, mask, t.zero_v])
 
 
 def _splat(b: ir.IRBuilder, x: ir.Value, n: int, t: ir.Type) -> ir.Value:
