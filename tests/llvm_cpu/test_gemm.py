@@ -103,6 +103,14 @@ def _conv_ref(x, w, bias, strides, padding, dilation, groups):
     (1, 6, 12, 12, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 3),
     (1, 8, 7, 7, 16, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1), 1),
     (1, 4, 5, 5, 4, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 4),
+    # strided packing a vector at a time (stride <= 4): runs longer than a vector, padding
+    # and dilation cutting into them; stride 5 takes the scalar copy
+    (1, 3, 40, 45, 9, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    (1, 2, 30, 70, 5, 3, 3, (3, 3), (1, 2, 1, 0), (1, 2), 1),
+    (1, 2, 21, 90, 4, 2, 3, (1, 4), (0, 3, 1, 2), (1, 1), 1),
+    (1, 2, 11, 60, 3, 1, 1, (5, 5), (0, 0, 0, 0), (1, 1), 1),
+    # stride 1 along x packed run by run: row stride 2, uneven padding, dilation along x
+    (1, 3, 20, 37, 10, 3, 5, (2, 1), (2, 1, 0, 3), (1, 2), 1),
 ])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_conv2d_through_the_micro_kernel(shape, with_bias):

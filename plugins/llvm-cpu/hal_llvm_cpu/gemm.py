@@ -80,7 +80,7 @@ class _Tiler:
     panel, shared by matmul and conv2d (whose B panel is packed from the image: im2col done
     one panel at a time, never materialised)."""
 
-    def __init__(self, f: Func, machine, kd: int) -> None:
+    def __init__(self, f: Func, machine, kd: int, scratch: bool = True) -> None:
         b = self.b = f.b
         self.f = f
         self.vec, self.nv, self.mr = _shape(machine.vector_bits)
@@ -97,8 +97,13 @@ class _Tiler:
         self.free = declare(f.module, "free", ir.VoidType(), [PTR])
         self.lanes = ir.Constant(ir.VectorType(I64, vec), list(range(vec)))
         self.zero_v = ir.Constant(vt, [0.0] * vec)
-        self.packed = b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))])
+        # no scratch: B is read in place (``direct``)
+        self.packed = (b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))]) if scratch
+                       else None)
         self.packed_id = f.var(I64, i64(-1))
+        #: ``direct(kk)``: where row kk of B's panel starts in B itself, read in place
+        #: (masked past the panel's columns) instead of from the packed copy.
+        self.direct = None
 
     def pack_once(self, panel_id: ir.Value, pack) -> None:
         """Run ``pack`` unless this call's previous work item packed the same panel (row
@@ -109,7 +114,8 @@ class _Tiler:
             b.store(panel_id, self.packed_id)
 
     def release(self) -> None:
-        self.b.call(self.free, [self.packed])
+        if self.packed is not None:
+            self.b.call(self.free, [self.packed])
 
     def copy_row(self, src: ir.Value, dst: ir.Value, ncols: ir.Value) -> None:
         """dst[0:nc] = src[0:ncols], zeros after (masked loads never touch memory past it)."""
@@ -187,9 +193,15 @@ class _Tiler:
             arow = [b.add(a0, b.mul(b.add(m0, i64(r)), i64(a_m))) for r in range(mr)]
 
             def kstep(kk: ir.Value) -> None:
-                row = self.row_ptr(kk)
-                bv = [b.load(b.gep(row, [i64(j * vec)], source_etype=F32), typ=self.vt,
-                             align=64) for j in range(nv)]
+                if self.direct is not None:
+                    row = self.direct(kk)
+                    bv = [b.call(self.mload, [b.gep(row, [i64(j * vec)], source_etype=F32,
+                                                    inbounds=False), ir.Constant(I32, 4),
+                                              masks[j], self.zero_v]) for j in range(nv)]
+                else:
+                    row = self.row_ptr(kk)
+                    bv = [b.load(b.gep(row, [i64(j * vec)], source_etype=F32), typ=self.vt,
+                                 align=64) for j in range(nv)]
                 ka = b.mul(kk, i64(a_k))
                 for r in range(mr):
                     av = _splat(b, A.load_at(b.add(arow[r], ka)), vec, F32)
@@ -300,9 +312,30 @@ def _conv_panels(k: K.Conv2dKernel, machine) -> tuple[int, int]:
     return k.out.shape[0] * k.groups, -(-p // (vec * nv))
 
 
+#: From this many (image, group, column panel) items up, a conv splits M only as matmul does
+#: (row blocks of one panel next to each other). Below it (but above one item), M is cut in
+#: two halves that are the *outer* index: the local drivers hand each worker a contiguous run
+#: of workgroups, and with few panels, the last one partial (ResNet's 28x28 and 14x14: 13
+#: and 4 panels, the last a quarter wide), whole panels per worker left one worker 12-20%
+#: more work. Half of M for every panel per worker is even whatever the panel widths; each
+#: worker then packs every panel once (packing is a few percent of a panel's product).
+BALANCED_ITEMS = 24
+
+
+def conv_split(k: K.Conv2dKernel, machine) -> tuple[int, int, bool]:
+    """(rows per M block, M blocks, whether the block is the outer index)."""
+    outer, panels = _conv_panels(k, machine)
+    og = k.out.shape[1] // k.groups
+    items = outer * panels
+    if items == 1 or items >= BALANCED_ITEMS or og < 2:
+        rows, blocks = m_blocks(og, items, machine.vector_bits)
+        return rows, blocks, False
+    return -(-og // 2), 2, True
+
+
 def conv_plan(k: K.Conv2dKernel, machine) -> tuple[int, int]:
     outer, panels = _conv_panels(k, machine)
-    _, blocks = m_blocks(k.out.shape[1] // k.groups, outer * panels, machine.vector_bits)
+    _, blocks, _ = conv_split(k, machine)
     return outer * panels * blocks, 1
 
 
@@ -319,34 +352,38 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     top, left = k.padding[0], k.padding[1]
     P, Kd = OH * OW, CG * KH * KW
     outer_n, panels = _conv_panels(k, machine)
-    rows, blocks = m_blocks(og, outer_n * panels, machine.vector_bits)
+    rows, blocks, m_outer = conv_split(k, machine)
     X, Wt, C = (Operand.dense(f, ptrs, op) for op in (k.input, k.filter, k.out))
     bias = Operand.dense(f, ptrs, k.bias) if k.bias is not None else None
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
-    t = _Tiler(f, machine, Kd)
-    nc = t.nc
     plain = (KH, KW, sh, sw, top, left) == (1, 1, 1, 1, 0, 0) and k.padding[2:] == (0, 0)
+    t = _Tiler(f, machine, Kd, scratch=not plain)
+    nc = t.nc
 
     def work(item: ir.Value) -> None:
-        blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
+        if m_outer:
+            blk, item = b.udiv(item, i64(outer_n * panels)), b.urem(item, i64(outer_n * panels))
+        else:
+            blk, item = b.urem(item, i64(blocks)), b.udiv(item, i64(blocks))
         outer, p = b.udiv(item, i64(panels)), b.urem(item, i64(panels))
         n, g = b.udiv(outer, i64(G)), b.urem(outer, i64(G))
         n0 = b.mul(p, i64(nc))
         ncols = f.min64(i64(nc), b.sub(i64(P), n0))
         x0 = b.mul(b.add(b.mul(n, i64(C_in)), b.mul(g, i64(CG))), i64(H * W))
 
-        def pack_rows_kx(cky):
-            """Stride 1: the KW packed rows of one (channel, ky) share their runs (one per
-            output row crossed by the panel); each run is one masked vector copy per kx, the
-            load mask keeping image columns, the store mask the run."""
-            c, ky = b.udiv(cky, i64(KH)), b.urem(cky, i64(KH))
-            dy = b.mul(ky, i64(dh))
-            xc = b.add(x0, b.mul(c, i64(H * W)))
-            rows_ = [t.row_ptr(b.add(b.mul(cky, i64(KW)), i64(kx))) for kx in range(KW)]
+        def pack_panel():
+            """im2col of the panel: runs (one per output row the panel crosses) outer, then
+            ky, kx and vectors of the run, channels innermost. The masks (image columns, the
+            run's end, the image row) depend on everything but the channel, so the channel
+            loop is only copies: one masked load (stride 1), wide masked load + shuffle
+            (strides up to WIDE_STRIDE) or masked gather, and one masked store per kx.
+            (Channels outer recomputed the masks for every channel, and strides > 1 copied
+            a float at a time: packing took 15-25% of ResNet's 3x3 and stride-2 layers.)"""
+            vec = t.vec
             pos = f.var(I64, i64(0))
-            head = b.append_basic_block("seg.head")
-            body = b.append_basic_block("seg.body")
-            done = b.append_basic_block("seg.done")
+            head = b.append_basic_block("run.head")
+            body = b.append_basic_block("run.body")
+            done = b.append_basic_block("run.done")
             b.branch(head)
             b.position_at_end(head)
             j = b.load(pos)
@@ -355,89 +392,66 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
             q = b.add(n0, j)
             oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
             seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
-            iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
-            row_in = b.icmp_unsigned("<", iy, i64(H))
-            # image column of lane u for kx: ox + u + kx*dw - left, inside [0, W)
-            lo = b.sub(i64(left), ox)
-            src_row = b.add(xc, b.mul(b.select(row_in, iy, i64(0)), i64(W)))
+            seg_v = _splat(b, seg, vec, I64)
+            ox_v = _splat(b, ox, vec, I64)
+            loader = _StridedLoad(t, X, sw)
 
-            def vrun(u):
-                lane = b.add(t.lanes, _splat(b, u, t.vec, I64))
-                st_mask = b.icmp_signed("<", lane, _splat(b, seg, t.vec, I64))
-                for kx in range(KW):
-                    col = b.sub(lane, _splat(b, b.sub(lo, i64(kx * dw)), t.vec, I64))
-                    inside = b.and_(st_mask, b.icmp_unsigned("<", col,
-                                                             _splat(b, i64(W), t.vec, I64)))
-                    inside = b.and_(inside, _splat(b, row_in, t.vec, I1))
-                    src = b.add(src_row, b.add(b.sub(ox, i64(left - kx * dw)), u))
-                    v = b.call(t.mload, [X.ptr(src, False), ir.Constant(I32, 4), inside,
-                                         t.zero_v])
-                    b.call(t.mstore, [v, b.gep(rows_[kx], [b.add(j, u)], source_etype=F32),
-                                      ir.Constant(I32, 4), st_mask])
-            f.loop(0, seg, vrun, step=t.vec, name="run")
+            def ky_rows(ky):
+                iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), b.mul(ky, i64(dh)))
+                inside = b.icmp_unsigned("<", iy, i64(H))
+                row_in = _splat(b, inside, vec, I1)
+                src_row = b.add(x0, b.add(b.mul(b.select(inside, iy, i64(0)), i64(W)),
+                                          b.mul(ox, i64(sw))))
+                dst_row = b.add(b.mul(b.mul(ky, i64(KW)), i64(nc)), j)
+
+                def vrun(u):
+                    lane = b.add(t.lanes, _splat(b, u, vec, I64))
+                    st_mask = b.and_(b.icmp_signed("<", lane, seg_v), row_in)
+                    at = b.add(ox_v, lane)      # output column of each lane
+                    masks = []
+                    for kx in range(KW):
+                        off = kx * dw - left
+                        lo_x = max(0, -(off // sw))          # first ox inside the image
+                        hi_x = max(0, -(-(W - off) // sw))   # first ox past it
+                        m = b.and_(b.icmp_signed(">=", at, _splat(b, i64(lo_x), vec, I64)),
+                                   b.icmp_signed("<", at, _splat(b, i64(hi_x), vec, I64)))
+                        masks.append(loader.mask(b.and_(st_mask, m)))
+                    src_u = b.add(src_row, b.mul(u, i64(sw)))
+                    dst_u = b.add(dst_row, u)
+                    full_mask = b.icmp_signed("<", lane, seg_v)
+
+                    def chan(c):
+                        src_c = b.add(src_u, b.mul(c, i64(H * W)))
+                        dst_c = b.add(dst_u, b.mul(c, i64(KH * KW * nc)))
+                        for kx in range(KW):
+                            v = loader.load(b.add(src_c, i64(kx * dw - left)), masks[kx])
+                            dst = b.gep(t.packed, [b.add(dst_c, i64(kx * nc))],
+                                        source_etype=F32)
+                            b.call(t.mstore, [v, dst, ir.Constant(I32, 4), full_mask])
+                    f.loop(0, CG, chan, name="ch")
+                f.loop(0, seg, vrun, step=vec, name="run")
+            f.loop(0, KH, ky_rows, name="ky")
             b.store(b.add(j, seg), pos)
             b.branch(head)
             b.position_at_end(done)
-            zero = ir.Constant(F32, 0.0)
-            for r in rows_:
-                f.loop(ncols, nc, lambda u, r=r: b.store(zero, b.gep(r, [u], source_etype=F32)),
-                       name="zt")
+            with b.if_then(b.icmp_signed("<", ncols, i64(nc))):
+                tail = [b.icmp_signed(">=", b.add(t.lanes, _splat(b, i64(jv * vec), vec, I64)),
+                                      _splat(b, ncols, vec, I64)) for jv in range(t.nv)]
 
-        if plain:   # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major
-            def pack_row(kk):
-                t.copy_row(X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0)), False),
-                           t.row_ptr(kk), ncols)
-        else:
-            def pack_row(kk):
-                # Strided: the panel's columns run along output rows; each run of one output
-                # row reads one image row at stride sw, zero outside the image (the analytic
-                # bounds keep the copy loop branch-free).
-                row = t.row_ptr(kk)
-                c = b.udiv(kk, i64(KH * KW))
-                dy = b.mul(b.urem(b.udiv(kk, i64(KW)), i64(KH)), i64(dh))
-                off = b.sub(b.mul(b.urem(kk, i64(KW)), i64(dw)), i64(left))
-                xc = b.add(x0, b.mul(c, i64(H * W)))
-                lo_x = _ceil_div(b, b.sub(i64(0), off), sw)      # first ox inside the image
-                hi_x = _ceil_div(b, b.sub(i64(W), off), sw)      # first ox past it
-                pos = f.var(I64, i64(0))
-                head = b.append_basic_block("seg.head")
-                body = b.append_basic_block("seg.body")
-                done = b.append_basic_block("seg.done")
-                b.branch(head)
-                b.position_at_end(head)
-                j = b.load(pos)
-                b.cbranch(b.icmp_signed("<", j, ncols), body, done)
-                b.position_at_end(body)
-                q = b.add(n0, j)
-                oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
-                seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
-                iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), dy)
-                row_in = b.icmp_unsigned("<", iy, i64(H))
-                t_lo = f.min64(f.max64(b.sub(lo_x, ox), i64(0)), seg)
-                t_hi = f.max64(f.min64(b.sub(hi_x, ox), seg), t_lo)
-                t_lo = b.select(row_in, t_lo, seg)
-                t_hi = b.select(row_in, t_hi, seg)
-                dst = b.gep(row, [j], source_etype=F32)
-                zero = ir.Constant(F32, 0.0)
-                f.loop(0, t_lo, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
-                       name="z0")
-                src0 = b.add(xc, b.add(b.mul(iy, i64(W)), b.add(b.mul(ox, i64(sw)), off)))
+                def zero_row(kk):
+                    row = t.row_ptr(kk)
+                    for jv in range(t.nv):
+                        b.call(t.mstore, [t.zero_v, b.gep(row, [i64(jv * vec)],
+                                                          source_etype=F32),
+                                          ir.Constant(I32, 4), tail[jv]])
+                f.loop(0, Kd, zero_row, name="zt")
 
-                def copy(u):
-                    b.store(X.load_at(b.add(src0, b.mul(u, i64(sw)))),
-                            b.gep(dst, [u], source_etype=F32))
-                f.loop(t_lo, t_hi, copy, name="cp")
-                f.loop(t_hi, seg, lambda u: b.store(zero, b.gep(dst, [u], source_etype=F32)),
-                       name="z1")
-                b.store(b.add(j, seg), pos)
-                b.branch(head)
-                b.position_at_end(done)
-                f.loop(ncols, nc, lambda u: b.store(zero, b.gep(row, [u], source_etype=F32)),
-                       name="zt")
-        if plain or sw != 1:
-            t.pack_once(item, lambda: f.loop(0, Kd, pack_row, name="pk"))
+        if plain:
+            # 1x1, stride 1, no padding: B is the image itself, (CG, H*W) row-major, read in
+            # place (packing copies of it were 2-8% of ResNet's 1x1 layers here)
+            t.direct = lambda kk: X.ptr(b.add(x0, b.add(b.mul(kk, i64(P)), n0)), False)
         else:
-            t.pack_once(item, lambda: f.loop(0, CG * KH, pack_rows_kx, name="pk"))
+            t.pack_once(item, pack_panel)
 
         a0 = b.mul(g, i64(og * Kd))
         c0 = b.mul(b.add(b.mul(n, i64(O)), b.mul(g, i64(og))), i64(P))
@@ -459,10 +473,56 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     t.release()
 
 
-def _ceil_div(b: ir.IRBuilder, a: ir.Value, s: int) -> ir.Value:
-    """ceil(a / s) for a signed ``a`` and a constant s > 0 (shifted so sdiv sees a >= 0)."""
-    big = 1 << 40
-    return b.sub(b.sdiv(b.add(a, i64(big * s + s - 1)), i64(s)), i64(big))
+#: Strided packing up to this stride loads ``VEC * stride`` contiguous floats per vector and
+#: keeps every stride-th lane (one shuffle); past it, a gather.
+WIDE_STRIDE = 4
+
+
+class _StridedLoad:
+    """Loads of VEC image elements ``stride`` apart, masked per lane (masked-off lanes read
+    nothing and give 0): a plain masked load at stride 1; up to WIDE_STRIDE, one masked load
+    of VEC*stride contiguous floats whose every stride-th lane is kept (a shuffle); past it a
+    masked gather."""
+
+    def __init__(self, t: _Tiler, X: Operand, stride: int) -> None:
+        self.t, self.X, self.sw = t, X, stride
+        f, vec = t.f, t.vec
+        if 1 < stride <= WIDE_STRIDE:
+            wide = vec * stride
+            self.wt = ir.VectorType(F32, wide)
+            self.wload = declare(f.module, f"llvm.masked.load.v{wide}f32.p0", self.wt,
+                                 [PTR, I32, ir.VectorType(I1, wide), self.wt])
+            self.spread = ir.Constant(ir.VectorType(I32, wide), [e // stride for e in range(wide)])
+            self.kept = ir.Constant(ir.VectorType(I1, wide), [e % stride == 0 for e in range(wide)])
+            self.pick = ir.Constant(ir.VectorType(I32, vec), [e * stride for e in range(vec)])
+            self.wzero = ir.Constant(self.wt, [0.0] * wide)
+        elif stride > WIDE_STRIDE:
+            pv = ir.VectorType(PTR, vec)
+            self.gather = declare(f.module, f"llvm.masked.gather.v{vec}f32.v{vec}p0", t.vt,
+                                  [pv, I32, ir.VectorType(I1, vec), t.vt])
+            self.steps = ir.Constant(ir.VectorType(I64, vec),
+                                     [4 * e * stride for e in range(vec)])   # bytes
+
+    def mask(self, lanes: ir.Value) -> ir.Value:
+        """The load mask for output lanes ``lanes`` (built once, outside the channel loop)."""
+        if 1 < self.sw <= WIDE_STRIDE:
+            b = self.t.b
+            spread = b.shuffle_vector(lanes, ir.Constant(lanes.type, ir.Undefined), self.spread)
+            return b.and_(spread, self.kept)
+        return lanes
+
+    def load(self, index: ir.Value, mask: ir.Value) -> ir.Value:
+        t, b = self.t, self.t.b
+        four = ir.Constant(I32, 4)
+        if self.sw == 1:
+            return b.call(t.mload, [self.X.ptr(index, False), four, mask, t.zero_v])
+        if self.sw <= WIDE_STRIDE:
+            v = b.call(self.wload, [self.X.ptr(index, False), four, mask, self.wzero])
+            return b.shuffle_vector(v, ir.Constant(self.wt, ir.Undefined), self.pick)
+        # (llvmlite types a GEP with a vector index as a scalar pointer: address arithmetic)
+        base = _splat(b, b.ptrtoint(self.X.ptr(index, False), I64), t.vec, I64)
+        ptrs = b.inttoptr(b.add(base, self.steps), ir.VectorType(PTR, t.vec))
+        return b.call(self.gather, [ptrs, four, mask, t.zero_v])
 
 
 def _splat(b: ir.IRBuilder, x: ir.Value, n: int, t: ir.Type) -> ir.Value:
