@@ -298,9 +298,14 @@ class LocalCommandBuffer(CommandBuffer):
 
 def _check_disjoint(cmd: DispatchCmd, index: int) -> None:
     """Address-mode executables (native code) may treat bindings as noalias: refuse, when
-    recording, two bindings of one dispatch that overlap in one buffer or one slot. (Distinct
-    slots bound to one buffer at submission are the binder's promise: the runtime binds
-    distinct memory to every slot it writes.)"""
+    recording, two bindings of one dispatch that overlap in one buffer or one slot when either
+    is written. An executable that says which bindings an entry point writes
+    (``written_bindings(entry)``) may have read-only bindings share memory (one constant bound
+    twice); without it every binding counts as written. (Distinct slots bound to one buffer at
+    submission are the binder's promise: the runtime binds distinct memory to every slot it
+    writes.)"""
+    written_of = getattr(cmd.executable, "written_bindings", None)
+    written = set(written_of(cmd.entry)) if callable(written_of) else None
     spans = []
     for i, ref in enumerate(cmd.bindings):
         if ref.buffer is not None:
@@ -315,6 +320,8 @@ def _check_disjoint(cmd: DispatchCmd, index: int) -> None:
             kb, sb, eb, ib = spans[b]
             if ka != kb or ea == sa or eb == sb:
                 continue
+            if written is not None and ia not in written and ib not in written:
+                continue  # two reads of the same bytes alias harmlessly
             if (eb is None or sa < eb) and (ea is None or sb < ea):
                 name = cmd.executable.entry_points[cmd.entry].name
                 raise UsageError(

@@ -89,9 +89,11 @@ class LlvmExecutable(LocalExecutable):
     binding_alignment = 16
 
     def __init__(self, fmt: str, entry_points: tuple[EntryPoint, ...],
-                 functions: list[Any], tracker: Any, sizes: Sequence[Sequence[int]]) -> None:
+                 functions: list[Any], tracker: Any, sizes: Sequence[Sequence[int]],
+                 written: Sequence[Sequence[int]] | None = None) -> None:
         self.format = fmt
         self._sizes = [tuple(x) for x in sizes]
+        self._written = None if written is None else [frozenset(w) for w in written]
         self.entry_points = entry_points
         self._fns = functions
         self._tracker = tracker     # keeps the linked code alive as long as this executable
@@ -112,6 +114,12 @@ class LlvmExecutable(LocalExecutable):
             raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
                                   f" returned {rc} for workgroups [{first}, {last})")
 
+
+    def written_bindings(self, entry: int) -> frozenset[int]:
+        """The bindings ``entry`` writes (read-only bindings may share memory)."""
+        if self._written is None:   # an older payload: every binding may be written
+            return frozenset(range(len(self._sizes[entry])))
+        return self._written[entry]
 
     def binding_sizes(self, entry: int) -> tuple[int, ...]:
         """Bytes each binding of ``entry`` must hold (checked by the local command buffer)."""
@@ -158,7 +166,8 @@ class LlvmObjectLoader(ExecutableLoader):
             raise ModuleFormatError(f"{self.format}: linking the object code failed: {exc}; "
                                     "recompile the module") from exc
         fns = [_ENTRY(tracker[sym]) for sym, _ in p.entries]
-        return LlvmExecutable(self.format, tuple(entry_points), fns, tracker, p.binding_sizes)
+        return LlvmExecutable(self.format, tuple(entry_points), fns, tracker, p.binding_sizes,
+                              p.written)
 
 
 def create_loader_x86_64() -> LlvmObjectLoader:

@@ -28,6 +28,8 @@ class Payload:
     entries: tuple[tuple[str, int], ...]      # (symbol, object index) per entry point
     objects: tuple[bytes, ...]
     binding_sizes: tuple[tuple[int, ...], ...] = ()   # per entry: bytes each binding must hold
+    #: per entry: the bindings its code writes (None: every binding, as payloads before it)
+    written: tuple[tuple[int, ...], ...] | None = None
 
     def encode(self) -> bytes:
         offsets, pos = [], 0
@@ -36,8 +38,9 @@ class Payload:
             pos += len(o)
         header = json.dumps({
             "triple": self.triple, "cpu": self.cpu, "features": list(self.features),
-            "entries": [{"symbol": s, "object": i, "binding_sizes": list(sz)}
-                        for (s, i), sz in zip(self.entries, self.binding_sizes)],
+            "entries": [{"symbol": s, "object": i, "binding_sizes": list(sz),
+                         **({"written": list(self.written[n])} if self.written else {})}
+                        for n, ((s, i), sz) in enumerate(zip(self.entries, self.binding_sizes))],
             "objects": offsets}, sort_keys=True).encode()
         return b"".join([MAGIC, struct.pack("<I", len(header)), header, *self.objects])
 
@@ -63,14 +66,23 @@ def decode(data: bytes | memoryview) -> Payload:
                     and off + size <= len(body)):
                 raise _bad(f"object range {off}+{size} outside the {len(body)} data bytes")
             objects.append(bytes(body[off:off + size]))
-        entries, sizes = [], []
+        entries, sizes, written = [], [], []
         for e in h["entries"]:
             if not 0 <= e["object"] < len(objects):
                 raise _bad(f"entry {e['symbol']!r} names object {e['object']}")
             entries.append((str(e["symbol"]), int(e["object"])))
             sizes.append(tuple(int(x) for x in e["binding_sizes"]))
+            if "written" in e:
+                w = tuple(int(x) for x in e["written"])
+                if any(not 0 <= x < len(sizes[-1]) for x in w):
+                    raise _bad(f"entry {e['symbol']!r} writes bindings {list(w)} of "
+                               f"{len(sizes[-1])}")
+                written.append(w)
+        if written and len(written) != len(entries):
+            raise _bad("some entries say which bindings they write and others do not")
         return Payload(str(h["triple"]), str(h["cpu"]), tuple(map(str, h["features"])),
-                       tuple(entries), tuple(objects), tuple(sizes))
+                       tuple(entries), tuple(objects), tuple(sizes),
+                       tuple(written) if written else None)
     except ModuleFormatError:
         raise
     except (ValueError, KeyError, TypeError) as exc:

@@ -111,6 +111,11 @@ def binding_sizes(k: K.Kernel) -> tuple[int, ...]:
     return tuple(need)
 
 
+def written_bindings(k: K.Kernel) -> tuple[int, ...]:
+    """The bindings ``k`` writes: the others may share memory (one constant bound twice)."""
+    return tuple(sorted({op.binding for op, written in K.kernel_operands(k) if written}))
+
+
 def format_for(arch: str) -> str:
     return f"llvm-object-{arch}"
 
@@ -172,7 +177,8 @@ class LlvmCpuTarget(TargetBackend):
                  len(executable.kernels), len(objects), time.perf_counter() - t0)
         payload = Payload(machine.triple, machine.cpu, tuple(r[4:] for r in required),
                           tuple(entries), tuple(objects),
-                          tuple(binding_sizes(k) for k in executable.kernels)).encode()
+                          tuple(binding_sizes(k) for k in executable.kernels),
+                          tuple(written_bindings(k) for k in executable.kernels)).encode()
         return Variant(target_backend="llvm-cpu", format=format_for(machine.arch),
                        features=required, entry_points=tuple(eps), payload=payload)
 
