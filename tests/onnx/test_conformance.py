@@ -41,8 +41,7 @@ def test_unsupported_cases_say_what_is_missing(report):
         if r["outcome"] == "unsupported":
             d = r["detail"]
             # the importer names the node, input or opset; the compiler and runtime name the
-            # dispatch (llvm-cpu's "bindings overlap" refusal of kernels that read one value
-            # twice is a known core limitation, reported)
+            # dispatch
             assert any(k in d for k in ("ONNX node", "graph input", "opset", "domain",
                                         "graph output", "dispatch of")), (name, d)
 
