@@ -13,6 +13,7 @@ from typing import Any
 from hal_core.errors import HalRuntimeError, UsageError
 from hal_core.hal.buffer import Buffer, check_fill_alignment, fill_array
 from hal_core.hal.command_buffer import (
+    command_refs,
     BarrierCmd,
     CommandBuffer,
     CopyCmd,
@@ -85,11 +86,11 @@ class ExampleCommandBuffer(CommandBuffer):
         self.names = tuple(f"command {i} ({_describe(c)})" for i, c in numbered)
         self.extents = [0] * self.slots_used
         for c in cmds:
-            for ref in _refs(c):
+            for ref in command_refs(c):
                 if ref.slot is not None:
                     self.extents[ref.slot] = max(self.extents[ref.slot],
                                                  ref.offset + (ref.length or 0))
-        self.recorded = tuple({id(r.buffer.root): r.buffer.root for c in cmds for r in _refs(c)
+        self.recorded = tuple({id(r.buffer.root): r.buffer.root for c in cmds for r in command_refs(c)
                                if r.buffer is not None}.values())
 
     def bind(self, table: Sequence[Any] | None) -> list:
@@ -125,16 +126,6 @@ class ExampleCommandBuffer(CommandBuffer):
                 raise
             except Exception as e:
                 raise HalRuntimeError(f"{name} failed: {type(e).__name__}: {e}") from e
-
-
-def _refs(cmd: Any) -> tuple[Ref, ...]:
-    if isinstance(cmd, (FillCmd, UpdateCmd)):
-        return (cmd.target,)
-    if isinstance(cmd, CopyCmd):
-        return (cmd.source, cmd.target)
-    if isinstance(cmd, DispatchCmd):
-        return cmd.bindings
-    return ()
 
 
 def _describe(cmd: Any) -> str:

@@ -86,6 +86,17 @@ class BarrierCmd:
 Command = FillCmd | UpdateCmd | CopyCmd | DispatchCmd | BarrierCmd
 
 
+def command_refs(cmd: Any) -> tuple[Ref, ...]:
+    """The buffer references a recorded command touches (none for a barrier)."""
+    if isinstance(cmd, (FillCmd, UpdateCmd)):
+        return (cmd.target,)
+    if isinstance(cmd, CopyCmd):
+        return (cmd.source, cmd.target)
+    if isinstance(cmd, DispatchCmd):
+        return cmd.bindings
+    return ()
+
+
 class CommandBuffer:
     """A sequence of commands for one device's queue."""
 

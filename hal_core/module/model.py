@@ -96,6 +96,15 @@ class Barrier:
 HostOp = Dispatch | Copy | Fill | Barrier
 
 
+def host_op_refs(op: HostOp) -> tuple[BufferRef, ...]:
+    """The buffer references a host-program op touches (none for a barrier)."""
+    if isinstance(op, Dispatch):
+        return op.bindings
+    if isinstance(op, Copy):
+        return (op.source, op.target)
+    return (op.target,) if isinstance(op, Fill) else ()
+
+
 @dataclass(frozen=True)
 class Function:
     name: str

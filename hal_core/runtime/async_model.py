@@ -25,7 +25,16 @@ from typing import Any
 from hal_core.errors import HalError, UsageError
 from hal_core.hal.allocator import BufferUsage, MemoryType
 from hal_core.hal.command_buffer import CommandBufferMode
-from hal_core.module.model import Barrier, Copy, Dispatch, Fill, Function, Module, Slot
+from hal_core.module.model import (
+    Barrier,
+    Copy,
+    Dispatch,
+    Fill,
+    Function,
+    Module,
+    Slot,
+    host_op_refs,
+)
 from hal_core.runtime.loaded import HostFunction, LoadedFunction, wrap_execution_error
 from hal_core.runtime.memory import allocation_failed, binding_alignment, is_aligned, wrappable
 
@@ -101,12 +110,7 @@ def build_async_functions(module: Module, variants: list[Any], device: Any
 
 
 def _uses_arena(function: Function) -> bool:
-    for op in function.program:
-        refs = (op.bindings if isinstance(op, Dispatch) else (op.source, op.target)
-                if isinstance(op, Copy) else (op.target,) if isinstance(op, Fill) else ())
-        if any(r.slot is Slot.TRANSIENT for r in refs):
-            return True
-    return False
+    return any(r.slot is Slot.TRANSIENT for op in function.program for r in host_op_refs(op))
 
 
 class AsyncFunction(HostFunction):

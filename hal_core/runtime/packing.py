@@ -26,12 +26,11 @@ from hal_core.errors import HalError, HalRuntimeError
 from hal_core.module.model import (
     BufferRef,
     Constant,
-    Copy,
     Dispatch,
     ExecutionModel,
-    Fill,
     Module,
     Slot,
+    host_op_refs,
 )
 
 log = logging.getLogger(__name__)
@@ -67,21 +66,13 @@ def pack_constants(module: Module, variants: list[Any], device: Any, registry: A
             program.append(op)
         functions.append(dataclasses.replace(fn, program=tuple(program)))
     # An original that every dispatch now reads packed need not become a device buffer.
-    used = {r.index for fn in functions for op in fn.program for r in _refs(op)
+    used = {r.index for fn in functions for op in fn.program for r in host_op_refs(op)
             if r.slot is Slot.CONSTANT}
     for _, _, index, _, _ in made:
         if index not in used:
             constants[index] = Constant(constants[index].name, b"")
     log.debug("module %r: packed %d constant(s) at load", module.name, len(made))
     return dataclasses.replace(module, functions=tuple(functions), constants=tuple(constants))
-
-
-def _refs(op: Any) -> tuple[BufferRef, ...]:
-    if isinstance(op, Dispatch):
-        return op.bindings
-    if isinstance(op, Copy):
-        return (op.source, op.target)
-    return (op.target,) if isinstance(op, Fill) else ()
 
 
 class _Runner:

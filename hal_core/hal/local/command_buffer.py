@@ -15,6 +15,7 @@ from typing import Any
 from hal_core.errors import HalRuntimeError, UsageError
 from hal_core.hal.buffer import Buffer, check_fill_alignment
 from hal_core.hal.command_buffer import (
+    command_refs,
     BarrierCmd,
     CommandBuffer,
     CopyCmd,
@@ -230,7 +231,7 @@ class LocalCommandBuffer(CommandBuffer):
                 # Steps run one after another on one thread and each dispatch joins its
                 # tiles before returning, so a barrier has nothing left to order.
                 continue
-            for ref in _refs(cmd):
+            for ref in command_refs(cmd):
                 if ref.slot is not None:
                     end = ref.offset + (ref.length or 0)
                     extents[ref.slot] = max(extents[ref.slot], end)
@@ -331,11 +332,3 @@ def _check_disjoint(cmd: DispatchCmd, index: int) -> None:
                     f"bind disjoint ranges or separate buffers")
 
 
-def _refs(cmd: Any) -> tuple[Ref, ...]:
-    if isinstance(cmd, (FillCmd, UpdateCmd)):
-        return (cmd.target,)
-    if isinstance(cmd, CopyCmd):
-        return (cmd.source, cmd.target)
-    if isinstance(cmd, DispatchCmd):
-        return cmd.bindings
-    return ()

@@ -55,7 +55,6 @@ def _constant(attrs: dict[str, Any], ctx: Any) -> np.ndarray:
 
 
 def _reference(node: Any, inputs: list[Any], opset: int) -> list[Any] | None:
-    import onnx
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 

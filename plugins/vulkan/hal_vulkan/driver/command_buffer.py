@@ -25,6 +25,7 @@ from typing import Any
 from hal_core.errors import HalRuntimeError, UsageError
 from hal_core.hal.buffer import Buffer, check_fill_alignment
 from hal_core.hal.command_buffer import (
+    command_refs,
     BarrierCmd,
     CommandBuffer,
     CopyCmd,
@@ -40,16 +41,6 @@ from hal_vulkan.driver.memory import vk_range
 WHOLE_SIZE = 0xFFFFFFFFFFFFFFFF  # the package's VK_WHOLE_SIZE is -1
 _EDGE = 12  # bytes of pattern kept per fill for its unaligned edges
 _UNRECORDED = object()
-
-
-def _refs(cmd: Any) -> tuple[Ref, ...]:
-    if isinstance(cmd, (FillCmd, UpdateCmd)):
-        return (cmd.target,)
-    if isinstance(cmd, CopyCmd):
-        return (cmd.source, cmd.target)
-    if isinstance(cmd, DispatchCmd):
-        return cmd.bindings
-    return ()
 
 
 class _Instance:
@@ -80,7 +71,7 @@ class VulkanCommandBuffer(CommandBuffer):
         self._dispatches: list[DispatchCmd] = []
         max_count = limits["maxComputeWorkGroupCount"]
         for cmd in self.commands:
-            for ref in _refs(cmd):
+            for ref in command_refs(cmd):
                 if ref.slot is not None:
                     extents[ref.slot] = max(extents[ref.slot], ref.offset + (ref.length or 0))
                     if not isinstance(cmd, DispatchCmd):

@@ -32,7 +32,7 @@ def load() -> Any:
     """The ``vulkan`` module; DeviceUnavailableError when the package or the loader is missing."""
     try:
         import vulkan
-    except OSError as e:  # the package raises OSError when it cannot dlopen libvulkan.so.1
+    except OSError:  # the package raises OSError when it cannot dlopen libvulkan.so.1
         raise DeviceUnavailableError("no Vulkan loader (libvulkan.so.1) could be loaded; "
                                      f"{INSTALL_HINT}") from None
     except ImportError as e:
