@@ -40,13 +40,21 @@ RESULTS = HERE / "results" / "llvm_cpu.json"
 sys.path.insert(0, str(HERE))
 
 
-def rounds(contenders: dict, count: int) -> dict[str, float]:
-    """Median milliseconds per call of each contender, interleaved over ``count`` rounds."""
+def rounds(contenders: dict, count: int, settle: float = 0.3) -> dict[str, float]:
+    """Median milliseconds per call of each contender: ``count`` timed calls back to back,
+    after ``settle`` seconds of quiet and one untimed call.
+
+    Contenders run one after another, not interleaved call by call: on 2 cores, OpenBLAS's and
+    onnxruntime's threads keep spinning for a while after each of their calls (OpenBLAS for
+    about 0.1 s), and a contender timed in that window shares the cores with them (measured
+    here: hal's matmul on local-task took 9.2 ms interleaved with numpy's calls against 5.4 ms
+    back to back).
+    """
     samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for call in contenders.values():
+    for name, call in contenders.items():
+        time.sleep(settle)
         call()
-    for _ in range(count):
-        for name, call in contenders.items():
+        for _ in range(count):
             t0 = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - t0)
