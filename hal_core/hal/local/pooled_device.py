@@ -3,7 +3,10 @@
 ``queue_execute`` returns at once. A submission runs on one worker; each dispatch in it is
 cut into one contiguous tile of workgroup ids per worker, and the submitting worker claims
 tiles along with its helpers, so it never waits for a tile nobody has started (no deadlock
-however many submissions are in flight) and each tile is one ``run`` call. A host thread that
+however many submissions are in flight) and each tile is one ``run`` call. An executable
+with a ``run_parallel`` method (native code with its own helper threads, which need no GIL to
+wait for work) spreads the dispatch itself instead, given the pool for its size and
+per-device resources (see :mod:`hal_core.hal.local.executable`). A host thread that
 waits on a submission's signal may run the queued submission itself (``Semaphore.offer``).
 """
 
@@ -74,6 +77,10 @@ class PooledLocalDevice(LocalDevice):
         tiles = min(self.workers, total)
         if tiles == 1:
             executable.run(entry, workgroup_count, 0, total, bindings, constants)
+            return
+        run_parallel = getattr(executable, "run_parallel", None)
+        if run_parallel is not None:    # the executable spreads the workgroups itself
+            run_parallel(entry, workgroup_count, total, bindings, constants, self.pool)
             return
         base, extra = divmod(total, tiles)
 

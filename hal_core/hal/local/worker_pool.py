@@ -7,15 +7,21 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 class WorkerPool:
-    """Daemon threads taking callables from one queue (None stops a worker)."""
+    """Daemon threads taking callables from one queue (None stops a worker), and the
+    per-device resources (:meth:`resource`) that executables spread dispatches with."""
 
     def __init__(self, workers: int, name: str) -> None:
         self.size = workers
+        self.name = name
+        self._resources: dict[str, Any] = {}
+        self._resource_lock = threading.Lock()
+        self._shut = False
         self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._loop, name=f"{name}-worker-{i}", daemon=True)
@@ -41,7 +47,31 @@ class WorkerPool:
     def put(self, task: Callable[[], None]) -> None:
         self._queue.put(task)
 
+    def resource(self, key: str, factory: Callable[[int], Any]) -> Any:
+        """The object ``factory(self.size)`` made on the first call with ``key``, shared by
+        later calls; None once the pool is shut down. :meth:`shutdown` calls its ``close()``.
+
+        This is where an executable keeps state that must live as long as the device and no
+        longer, such as native helper threads for its ``run_parallel`` (see
+        :mod:`hal_core.hal.local.executable`); the core does not know what it holds.
+        """
+        with self._resource_lock:
+            if self._shut:
+                return None
+            found = self._resources.get(key)
+            if found is None:
+                found = self._resources[key] = factory(self.size)
+            return found
+
     def shutdown(self, timeout: float = 5.0) -> None:
+        with self._resource_lock:
+            self._shut = True
+            resources, self._resources = list(self._resources.values()), {}
+        for r in resources:
+            try:
+                r.close()
+            except Exception:  # noqa: BLE001 - one resource must not keep the others open
+                log.exception("closing a resource of worker pool %s failed", self.name)
         for _ in self._threads:
             self._queue.put(None)
         me = threading.current_thread()

@@ -29,6 +29,10 @@ _ENTRY = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctyp
 _jit_lock = threading.Lock()
 _jit: Any = None
 _names = itertools.count()
+#: Chunks of workgroups per thread in a parallel dispatch: enough that a helper starting late
+#: (a sleeping core's wake-up) leaves little imbalance, few enough that claims cost nothing.
+CHUNKS_PER_THREAD = 8
+_POOL_KEY = "hal_llvm_cpu.parallel.NativePool"
 
 
 def host_arch() -> str:
@@ -96,10 +100,38 @@ class LlvmExecutable(LocalExecutable):
         self._written = None if written is None else [frozenset(w) for w in written]
         self.entry_points = entry_points
         self._fns = functions
+        self._addresses = [ctypes.cast(f, ctypes.c_void_p).value for f in functions]
         self._tracker = tracker     # keeps the linked code alive as long as this executable
 
     def run(self, entry: int, workgroup_count: tuple[int, int, int], first: int, last: int,
             bindings: Sequence[Any], constants: Sequence[int] | None) -> None:
+        ptrs, constants = self._arguments(entry, bindings, constants)
+        wgc = (ctypes.c_uint32 * 3)(*workgroup_count)
+        rc = self._fns[entry](ptrs, constants, wgc, first, last)
+        if rc != 0:
+            self._failed(entry, rc, first, last)
+
+    def run_parallel(self, entry: int, workgroup_count: tuple[int, int, int], total: int,
+                     bindings: Sequence[Any], constants: Sequence[int] | None,
+                     workers: Any) -> None:
+        """Run all ``total`` workgroups on the device's native helper threads (see
+        :mod:`hal_llvm_cpu.parallel`): chunks of workgroups are claimed by the calling thread
+        and the helpers alike, so a helper that starts late takes fewer."""
+        from hal_llvm_cpu.parallel import NativePool
+
+        pool = workers.resource(_POOL_KEY, NativePool) if workers.size > 1 else None
+        if pool is None:    # one worker, or a device being closed
+            self.run(entry, workgroup_count, 0, total, bindings, constants)
+            return
+        ptrs, constants = self._arguments(entry, bindings, constants)
+        wgc = (ctypes.c_uint32 * 3)(*workgroup_count)
+        chunk = max(1, total // (pool.threads * CHUNKS_PER_THREAD))
+        rc, first, last = pool.run(self._addresses[entry], ptrs, constants, wgc, 0, total, chunk)
+        if rc != 0:
+            self._failed(entry, rc, first, last)
+
+    def _arguments(self, entry: int, bindings: Sequence[Any], constants: Sequence[int] | None
+                   ) -> tuple[Any, Any]:
         if isinstance(bindings, ctypes.Array):
             ptrs = bindings
         else:   # numpy views (the ABI's "array" binding kind): sizes can be checked here
@@ -108,12 +140,11 @@ class LlvmExecutable(LocalExecutable):
                 *[b.__array_interface__["data"][0] for b in bindings])
         if constants is not None and not isinstance(constants, ctypes.Array):
             constants = (ctypes.c_uint32 * len(constants))(*constants) if constants else None
-        wgc = (ctypes.c_uint32 * 3)(*workgroup_count)
-        rc = self._fns[entry](ptrs, constants, wgc, first, last)
-        if rc != 0:
-            raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
-                                  f" returned {rc} for workgroups [{first}, {last})")
+        return ptrs, constants
 
+    def _failed(self, entry: int, rc: int, first: int, last: int) -> None:
+        raise HalRuntimeError(f"{self.format} entry point {self.entry_points[entry].name!r}"
+                              f" returned {rc} for workgroups [{first}, {last})")
 
     def written_bindings(self, entry: int) -> frozenset[int]:
         """The bindings ``entry`` writes (read-only bindings may share memory)."""
