@@ -8,6 +8,9 @@
   Target >= 1.0x the reference.
 * ``reduce``: sums over axis 0 and axis 1 and softmax over rows of a 4096x4096 f32 (numpy).
 * ``local-task vs local-sync`` on large dispatches (matmul, exp over 16M). Target >= 1.7x.
+* ``task``: local-task vs local-sync on one large dispatch (matmul 1024^3) and one mid-size
+  (ResNet-50's 3x3 conv 64->64 56x56, about 1 ms on one core), back to back and after idle
+  (each call timed after 50 ms of quiet, when helper threads have gone to sleep).
 * ``conv2d``: the 3x3 and 1x1 convolutions of a ResNet-50 at batch 1 (with bias) against
   onnxruntime's CPU provider with 2 threads, per op. Target >= 0.7x onnxruntime.
 * ``compile``: a ResNet-50 (benchmarks/_resnet50.py) compiled without the object cache, then
@@ -17,7 +20,7 @@ hal figures include argument binding, submission, waiting and a fresh output per
 numpy's include allocating its result. Contenders are interleaved in rounds; figures are
 medians. Writes benchmarks/results/llvm_cpu.json.
 
-    python benchmarks/bench_llvm_cpu.py [--rounds 5] [--only matmul,axpy,math,reduce,conv,compile]
+    python benchmarks/bench_llvm_cpu.py [--rounds 5] [--only matmul,axpy,math,reduce,task,conv,compile]
 """
 
 from __future__ import annotations
@@ -55,6 +58,20 @@ def rounds(contenders: dict, count: int, settle: float = 0.3) -> dict[str, float
         time.sleep(settle)
         call()
         for _ in range(count):
+            t0 = time.perf_counter()
+            call()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: round(statistics.median(s) * 1e3, 3) for name, s in samples.items()}
+
+
+def after_idle(contenders: dict, count: int, idle: float = 0.05) -> dict[str, float]:
+    """Median milliseconds of a call made after ``idle`` seconds of quiet: what a first
+    dispatch pays for waking sleeping worker threads (on a VM, a halted vCPU)."""
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for name, call in contenders.items():
+        call()
+        for _ in range(count):
+            time.sleep(idle)
             t0 = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - t0)
@@ -172,6 +189,38 @@ def bench_reduce(n_rounds: int) -> dict:
     return out
 
 
+def bench_task(n_rounds: int) -> dict:
+    from hal_core.ir import ops
+
+    g = np.random.default_rng(0)
+    n = 1024
+    a, b = g.random((n, n), np.float32), g.random((n, n), np.float32)
+    x = g.random((1, 64, 56, 56), np.float32)
+    w = g.random((64, 64, 3, 3), np.float32) - 0.5
+    bias = g.random(64, np.float32)
+    cases = {
+        "matmul1024": (compile_fn(lambda p, q: p @ q, [("a", (n, n), "f32"), ("b", (n, n), "f32")]),
+                       (a, b)),
+        "conv 64->64 56x56 k3": (compile_fn(lambda t: ops.conv2d(t, w, bias, strides=1, padding=1),
+                                            [("x", x.shape, "f32")]), (x,)),
+    }
+    out = {}
+    for name, (module, args) in cases.items():
+        mods = loaded(module)
+        np.testing.assert_allclose(mods["local-task"].main(*args), mods["local-sync"].main(*args),
+                                   rtol=1e-5)
+        contenders = {d: (lambda m=mods[d], args=args: m.main(*args))
+                      for d in ("local-sync", "local-task")}
+        b2b = rounds(contenders, 4 * n_rounds)
+        idle = after_idle(contenders, 4 * n_rounds)
+        out[name] = {"back to back ms": b2b, "after idle ms": idle,
+                     "local-task / local-sync back to back":
+                         round(b2b["local-sync"] / b2b["local-task"], 2),
+                     "local-task / local-sync after idle":
+                         round(idle["local-sync"] / idle["local-task"], 2)}
+    return out
+
+
 RESNET_CONVS = [  # (C, O, HW, K, stride)
     (64, 64, 56, 3, 1), (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1),
     (64, 256, 56, 1, 1), (256, 64, 56, 1, 1), (512, 128, 28, 1, 1), (1024, 256, 14, 1, 1),
@@ -236,7 +285,7 @@ def bench_compile() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", default="matmul,axpy,math,reduce,conv,compile")
+    parser.add_argument("--only", default="matmul,axpy,math,reduce,task,conv,compile")
     args = parser.parse_args()
     parts = args.only.split(",")
     import llvmlite
@@ -244,11 +293,11 @@ def main() -> int:
     results: dict = {"machine": platform.processor() or platform.machine(),
                      "cpus": os.cpu_count(), "numpy": np.__version__,
                      "llvmlite": llvmlite.__version__, "rounds": args.rounds}
-    if RESULTS.exists() and set(parts) != {"matmul", "axpy", "math", "reduce", "conv",
-                                           "compile"}:
+    if RESULTS.exists() and set(parts) != {"matmul", "axpy", "math", "reduce", "task",
+                                           "conv", "compile"}:
         results = {**json.loads(RESULTS.read_text()), **results}
     for name, fn in (("matmul", bench_matmul), ("axpy", bench_axpy), ("math", bench_math),
-                     ("reduce", bench_reduce), ("conv", bench_conv)):
+                     ("reduce", bench_reduce), ("task", bench_task), ("conv", bench_conv)):
         if name in parts:
             results[name] = fn(args.rounds)
             print(name, json.dumps(results[name], indent=1))

@@ -30,6 +30,23 @@ Dispatch ABI (local drivers):
   the GIL (ctypes does).
 * ``run`` raises :class:`~hal_core.errors.HalRuntimeError` (or any exception, which the driver
   wraps) on failure; the driver fails the signal semaphores of the submission with it.
+
+Optional parallel dispatch (local-task):
+
+* An executable may define ``run_parallel(entry, workgroup_count, total, bindings, constants,
+  workers)``: run all ``total`` workgroups ``[0, total)`` of one dispatch, return when they are
+  done, raise as ``run`` does. local-task calls it instead of cutting the dispatch into tiles
+  on its Python workers, when ``total > 1`` and the device has more than one worker.
+* ``workers`` is the device's :class:`~hal_core.hal.local.worker_pool.WorkerPool`: at most
+  ``workers.size`` threads should run workgroups at once, the calling thread included.
+  ``workers.resource(key, factory)`` returns the object ``factory(workers.size)`` made on the
+  first call with ``key`` and shared afterwards; the device calls its ``close()`` when it
+  closes, and after that ``resource`` returns None (run on the calling thread then). This is
+  where native helper threads live, which wait for work without holding the GIL.
+* Several submissions may dispatch at once (from local-task's workers and from host threads
+  that wait on a submission): ``run_parallel`` must be safe to call concurrently and must never
+  wait for helpers that another dispatch is using (llvm-cpu's runs the dispatch on the calling
+  thread alone then).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class WorkerPool:
         for r in resources:
             try:
                 r.close()
-            except Exception:  # noqa: BLE001 - one resource must not keep the others open
+            except Exception:  # one resource must not keep the others open
                 log.exception("closing a resource of worker pool %s failed", self.name)
         for _ in self._threads:
             self._queue.put(None)
