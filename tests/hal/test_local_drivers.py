@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 import threading
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from hal_core.hal.local import cpu
 from hal_local.sync import SyncDriver
 from hal_local.task import TaskDriver
-from hal_testing import FakeRegistry
+from hal_testing import FakeRegistry, PythonExecutable, PythonLoader
 
 from hal_core.errors import HalRuntimeError, UsageError
 from hal_core.hal import CommandBufferMode, EntryPoint
@@ -286,3 +287,63 @@ def test_long_chain_of_distinct_semaphores_fails_through(device):
     sems[0].fail(HalRuntimeError("root cause"))
     with pytest.raises(HalRuntimeError, match="root cause"):
         sems[-1].wait(1, TIMEOUT)
+
+
+class _ParallelExecutable(PythonExecutable):
+    """Spreads dispatches itself (the optional run_parallel of the local ABI) with a
+    per-device helper kept in the worker pool's resources."""
+
+    def run_parallel(self, entry, workgroup_count, total, bindings, constants, workers):
+        helper = workers.resource("test-helper", _Helper)
+        if helper is None:  # the device is closing
+            self.run(entry, workgroup_count, 0, total, bindings, constants)
+            return
+        helper.dispatches += 1
+        half = total // 2
+        # A real executable would run these on its helper threads.
+        self.run(entry, workgroup_count, half, total, bindings, constants)
+        self.run(entry, workgroup_count, 0, half, bindings, constants)
+
+
+class _Helper:
+    made: ClassVar[list[_Helper]] = []
+
+    def __init__(self, size: int) -> None:
+        self.size, self.dispatches, self.closed = size, 0, False
+        _Helper.made.append(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _ParallelLoader(PythonLoader):
+    def load(self, payload, entry_points):
+        exe = super().load(payload, entry_points)
+        return _ParallelExecutable(exe.kernels, exe.entry_points)
+
+
+@pytest.mark.parametrize("workers, total, parallel", [(3, 10, True), (2, 1, False),
+                                                      (1, 10, False)])
+def test_task_hands_dispatches_to_run_parallel_with_per_device_resources(workers, total,
+                                                                         parallel):
+    _Helper.made.clear()
+    dev = TaskDriver(FakeRegistry(_ParallelLoader())).create_device(
+        f"local-task://?workers={workers}")
+    try:
+        exe = dev.executable_cache.prepare("test-python", b"ids", IDS)
+        out = dev.allocator.allocate_buffer(4 * total)
+        for i in range(3):
+            with dev.create_command_buffer() as cb:
+                cb.dispatch(exe, 0, (total, 1, 1), [out], [i])
+            submit(dev, [cb]).wait(1, TIMEOUT)
+            np.testing.assert_array_equal(out.map().view(np.uint32), np.arange(total) + i)
+        tiles = [(first, last) for _, _, first, last in exe.calls]
+        if parallel:   # one helper made for the device, with its size, used by each dispatch
+            assert [(h.size, h.dispatches) for h in _Helper.made] == [(workers, 3)]
+            assert tiles == [(total // 2, total), (0, total // 2)] * 3
+        else:          # one workgroup or one worker: a single run call, no helper
+            assert _Helper.made == [] and tiles == [(0, total)] * 3
+    finally:
+        dev.close()
+    assert all(h.closed for h in _Helper.made)
+    assert dev.pool.resource("test-helper", _Helper) is None   # none made after close

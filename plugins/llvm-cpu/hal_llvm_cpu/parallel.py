@@ -34,7 +34,6 @@ import logging
 import platform
 import threading
 import time
-import weakref
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -408,7 +407,14 @@ class _SharedBlock:
         return ctype.from_address(self.address + offset)
 
 
-_live: weakref.WeakSet[NativePool] = weakref.WeakSet()
+#: Pools not yet closed (stopped at interpreter exit); also keeps each one alive until closed.
+_live: set[NativePool] = set()
+_live_lock = threading.Lock()
+
+
+def _helper(worker: Any, block: _SharedBlock) -> None:
+    # The block is an argument so that it outlives the native loop that uses it.
+    worker(block.address)
 
 
 class NativePool:
@@ -422,15 +428,13 @@ class NativePool:
             1, int(spin_us * self._native.rounds_per_us))
         self._lock = threading.Lock()
         self._closed = False
-        # The thread's args keep the shared block alive as long as the thread runs.
-        self._helpers = [threading.Thread(target=self._native.worker,
-                                          args=(self._block.address,),
+        self._helpers = [threading.Thread(target=_helper, args=(self._native.worker, self._block),
                                           name=f"{name}-native-{i}", daemon=True)
                          for i in range(threads - 1)]
-        self._helpers_block = self._block
+        with _live_lock:
+            _live.add(self)
         for t in self._helpers:
             t.start()
-        _live.add(self)
 
     def run(self, fn: int, bindings: Any, constants: Any, workgroup_count: Any, first: int,
             end: int, chunk: int) -> tuple[int, int, int]:
@@ -440,6 +444,10 @@ class NativePool:
         A second caller while a dispatch is running (or after close) runs its workgroups
         itself in one call instead of waiting for the pool.
         """
+        if end <= first:
+            return 0, first, end
+        if end - first > chunk << 30:   # chunk indices are 32-bit in the claim word
+            chunk = -(-(end - first) >> 30)
         if not self._lock.acquire(False):
             return self._alone(fn, bindings, constants, workgroup_count, first, end)
         try:
@@ -480,12 +488,15 @@ class NativePool:
         finally:
             if locked:
                 self._lock.release()
-        _live.discard(self)
+        with _live_lock:
+            _live.discard(self)
 
 
 @atexit.register
 def _stop_all() -> None:
     # Helpers are daemon threads parked in native code; stop them before the interpreter
     # (and the JIT holding their code) goes away.
-    for pool in list(_live):
+    with _live_lock:
+        pools = list(_live)
+    for pool in pools:
         pool.close(timeout=1.0)
