@@ -43,10 +43,13 @@ ALIASES = frozenset({"dylib-llvm-aot"})
 class Row:
     """One device and target: figures, or the ``problem`` that kept them from being measured.
 
-    ``chosen`` names the target backends of the variants the device picked (several when a
-    target's module holds vmvx variants for kernels it declined); ``calls`` timed calls gave
-    the median ``latency_s``; errors are the maxima over the outputs of |hal - reference|, and
-    of that over max |reference|.
+    ``status``: ``"ok"`` (measured), ``"failed"`` (a compile, load or call failed, or the
+    outputs do not fit the reference's) or ``"unavailable"`` (the driver or target is not
+    usable here, or the device runs none of the compiled targets). ``chosen`` names the
+    target backends of the variants the device picked (several when a target's module holds
+    vmvx variants for kernels it declined); ``calls`` timed calls gave the median
+    ``latency_s``; errors are the maxima over the outputs of |hal - reference|, and of that
+    over max |reference|.
     """
 
     driver: str
@@ -59,6 +62,7 @@ class Row:
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     problem: str | None = None
+    status: str = "ok"
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,20 @@ def installed_targets() -> list[str]:
     """Every registered target that is usable here, aliases left out."""
     from hal_core.registry import get_registry
 
+    return [t.name for t in get_registry().targets() if t.error is None
+            and t.name not in ALIASES and _target_problem(t.name) is None]
+
+
+def _target_problem(name: str) -> str | None:
+    """Why target ``name`` cannot compile here (None: it can); unknown names raise."""
+    from hal_core.registry import get_registry
+
     registry = get_registry()
-    return [t.name for t in registry.targets() if t.error is None and t.name not in ALIASES
-            and registry.unavailable(t, "target") is None]
+    entry = registry.target(name)   # unknown: UsageError with the names and a did-you-mean
+    try:
+        return registry.unavailable(entry, "target")
+    except HalError as exc:
+        return str(exc)
 
 
 def random_inputs(function: Any, seed: int) -> list[Any]:
@@ -196,6 +211,8 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
                          f"{repetitions}, {warmup}, {max_time}")
     path, display = find_model(model)
     target_names = parse_target_list(targets) if targets is not None else installed_targets()
+    for target in target_names:
+        _target_problem(target)   # unknown names fail before any work
     stray = sorted(set(target_options or {}) - set(target_names))
     if stray:
         raise UsageError(f"target options given for {', '.join(stray)}, which is not among "
@@ -247,13 +264,19 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
     compile_rows: list[Row] = []
     compile_s: dict[str, float] = {}
     for target in target_names:
+        problem = _target_problem(target)
+        if problem is not None:
+            compile_rows.append(Row("", "", target, problem=f"target unavailable: {problem}",
+                                    status="unavailable"))
+            continue
         t0 = time.perf_counter()
         try:
             modules[target] = _compile_with_fallback(
                 compile_ir, ir_module, target, target_options, name,
                 None if progress is None else (lambda r, t=target: progress(t, r)))
         except HalError as exc:
-            compile_rows.append(Row("", "", target, problem=f"compile failed: {exc}"))
+            compile_rows.append(Row("", "", target, problem=f"compile failed: {exc}",
+                                    status="failed"))
             continue
         compile_s[target] = time.perf_counter() - t0
 
@@ -275,7 +298,7 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
             tried = ", ".join(target_names) or "no targets"
             rows.append(Row(device["driver"], device["uri"],
                             problem=f"runs none of the compiled targets ({tried}): it "
-                            f"prepares {can}"))
+                            f"prepares {can}", status="unavailable"))
     return Sweep(display, path, fn.name, weights_text, inputs_text + f" (seed {seed})",
                  reference_text, import_s, tuple(rows))
 
@@ -323,29 +346,32 @@ def _compile_with_fallback(compile_ir: Any, ir_module: Any, target: str,
 
 
 def _devices(drivers: Sequence[str] | None, timeout: float) -> list[Any]:
-    """A dict (driver, uri, formats) per device of the drivers, or a Row saying why a driver
-    has none."""
+    """In the drivers' order: a dict (driver, uri, formats) per device, or a Row saying why a
+    driver has none."""
     from hal_core.registry import get_registry
 
     registry = get_registry()
-    if drivers is None:
-        names = [e.name for e in registry.drivers() if e.error is None]
-        out: list[Any] = [Row(e.name, e.name, problem=f"driver failed to load: {e.error}")
-                          for e in registry.drivers() if e.error is not None]
-    else:
-        names, out = list(dict.fromkeys(drivers)), []
-        for n in names:
-            registry.driver(n)  # unknown names: a usage error with did-you-mean
+    wanted = [e.name for e in registry.drivers()] if drivers is None else \
+        list(dict.fromkeys(drivers))
+    found: dict[str, list[Any]] = {}
+    for n in wanted:
+        try:
+            registry.driver(n)
+        except HalError as exc:   # failed to load, not installed (or a typo: the row says)
+            word = "not installed" if isinstance(exc, UsageError) else "failed to load"
+            found[n] = [Row(n, n, problem=f"{word}: {exc}", status="unavailable")]
+    names = [n for n in wanted if n not in found]
     results = registry.probe_many(names, timeout=timeout, what="dump") if names else {}
     for n in names:
         r = results[n]
         if r.status != "available":
-            out.append(Row(n, n, problem=f"driver {r.describe()}"))
+            found[n] = [Row(n, n, problem=f"driver {r.describe()}", status="unavailable")]
         elif not r.devices:
-            out.append(Row(n, n, problem="driver has no devices"))
-        for d in r.devices if r.status == "available" else ():
-            out.append({"driver": n, "uri": d["uri"], "formats": d.get("formats")})
-    return out
+            found[n] = [Row(n, n, problem="driver has no devices", status="unavailable")]
+        else:
+            found[n] = [{"driver": n, "uri": d["uri"], "formats": d.get("formats")}
+                        for d in r.devices]
+    return [item for n in wanted for item in found[n]]
 
 
 def _measure(device: Mapping[str, Any], target: str, module: Any, function: str,
@@ -368,12 +394,13 @@ def _measure(device: Mapping[str, Any], target: str, module: Any, function: str,
                 got = fn(*inputs)
                 times.append(time.perf_counter() - t0)
     except HalError as exc:
-        return _replace(row, problem=f"{type(exc).__name__}: {exc}")
+        return _replace(row, problem=f"{type(exc).__name__}: {exc}", status="failed")
     got = got if isinstance(got, tuple) else (got,)
     try:
         abs_err, rel_err = compare(got, want)
     except HalError as exc:
-        return _replace(row, chosen="+".join(chosen), problem=f"outputs differ: {exc}")
+        return _replace(row, chosen="+".join(chosen), problem=f"outputs differ: {exc}",
+                        status="failed")
     return _replace(row, chosen="+".join(chosen), latency_s=statistics.median(times),
                     calls=len(times), max_abs_error=abs_err, max_rel_error=rel_err)
 

@@ -77,10 +77,11 @@ class Bar:
 
 
 def render(label: str, report: CompileProgress, elapsed: float) -> str:
-    """``label [#######.........] 12/40 target llvm-cpu 3.2s``."""
-    total = max(report.total, 1)
-    fraction = min(max(report.done / total, 0.0), 1.0)
-    filled = int(round(fraction * WIDTH))
-    unit = f"{report.done}/{report.total} " if report.total > 1 else ""
-    return (f"{label} [{'#' * filled}{'.' * (WIDTH - filled)}] {unit}{report.phase} "
-            f"{elapsed:.1f}s")
+    """``label [#######.........] 12/40 kernels, target llvm-cpu 3.2s`` for a phase counted
+    in kernels, ``label: constant folding 0.1s`` for the others."""
+    if report.total <= 1:
+        return f"{label}: {report.phase} {elapsed:.1f}s"
+    fraction = min(max(report.done / report.total, 0.0), 1.0)
+    filled = round(fraction * WIDTH)
+    return (f"{label} [{'#' * filled}{'.' * (WIDTH - filled)}] {report.done}/{report.total} "
+            f"kernels, {report.phase} {elapsed:.1f}s")

@@ -113,7 +113,7 @@ def run_try(args: argparse.Namespace) -> int:
         args.target_flags, targets, importer_name(path, args.importer))
     bars = _Bars(display, args.progress)
     try:
-        result = sweep(path, targets=targets, drivers=drivers, function=args.function,
+        result = sweep(args.model, targets=targets, drivers=drivers, function=args.function,
                        weights=args.weights, reference=args.reference, seed=args.seed,
                        repetitions=args.repetitions, warmup=args.warmup,
                        max_time=args.max_time, importer=args.importer,
@@ -121,7 +121,7 @@ def run_try(args: argparse.Namespace) -> int:
                        target_options=target_options or None, progress=bars)
     finally:
         bars.close()
-    failed = [r for r in result.rows if (r.problem and r.target) or
+    failed = [r for r in result.rows if r.status == "failed" or
               (r.max_rel_error is not None and r.max_rel_error > args.tolerance)]
     if args.json:
         import dataclasses

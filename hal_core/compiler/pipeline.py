@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -168,11 +169,14 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
             args: list[Any] = [kernel_executables, topts[tname]]
             report = kernel_counter(progress, f"target {tname}")
             if report is not None and _takes_keyword(precompile, "progress"):
-                counted.add(tname)
-                report(0, len(kernel_executables))
+                def counting(done: int, total: int, tname: str = tname,
+                             report: Any = report) -> None:
+                    counted.add(tname)   # it reports: the loop below need not
+                    report(done, total)
+
                 with clock(f"target {tname}", report=False):
                     _run(f"target backend {tname!r} precompile",
-                         lambda: precompile(*args, progress=report))
+                         functools.partial(precompile, progress=counting), *args)
             else:
                 with clock(f"target {tname}", report=False):
                     _run(f"target backend {tname!r} precompile", precompile, *args)

@@ -53,6 +53,9 @@ def randomize_constant_weights(model: onnx.ModelProto, seed: int = 0) -> int:
     its value; return how many were replaced."""
     rng = np.random.default_rng(seed)
     inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:   # shapes may also come from Constant nodes
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            inits.setdefault(node.output[0], numpy_helper.to_array(node.attribute[0].t))
     keep, replaced = [], 0
     for node in model.graph.node:
         if node.op_type != "ConstantOfShape" or node.input[0] not in inits:
