@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Any
 
-from hal_core.cli.compile import _CompileParser
+from hal_core.cli.compile import _CompileParser, add_progress_arguments
 from hal_core.errors import UsageError
 
 
@@ -64,13 +64,9 @@ def add_parser(subparsers: Any) -> None:
                         help="largest relative error that passes (default 1e-4)")
     parser.add_argument("--importer", metavar="NAME", help="importer to use instead of "
                         "picking one by the model's extension")
-    bar = parser.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_const", const=True,
-                     help="draw the compile progress bar even if stderr is not a terminal")
-    bar.add_argument("--no-progress", dest="progress", action="store_const", const=False,
-                     help="never draw it")
+    add_progress_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run_try, target_flags=[], weights="auto", progress=None)
+    parser.set_defaults(func=run_try, target_flags=[], weights="auto")
 
 
 class _Bars:
