@@ -281,6 +281,7 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
         compile_s[target] = time.perf_counter() - t0
 
     rows = list(compile_rows)
+    tried: set[str] = set()   # targets some device ran
     for device in _devices(drivers, probe_timeout):
         if isinstance(device, Row):
             rows.append(device)
@@ -291,15 +292,19 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
             if device["formats"] is not None and not formats & set(device["formats"]):
                 continue
             ran = True
+            tried.add(target)
             rows.append(_measure(device, target, module, fn.name, inputs, want,
                                  compile_s[target], repetitions, warmup, max_time))
         if not ran:
             can = ", ".join(device["formats"] or ()) or "no formats"
-            tried = ", ".join(target_names) or "no targets"
+            compiled = ", ".join(modules) or "none"
             rows.append(Row(device["driver"], device["uri"],
-                            problem=f"runs none of the compiled targets ({tried}): it "
+                            problem=f"runs none of the compiled targets ({compiled}): it "
                             f"prepares {can}", status="unavailable"))
-    return Sweep(display, path, fn.name, weights_text, inputs_text + f" (seed {seed})",
+    rows += [Row("", "", target, compile_s=compile_s[target], status="unavailable",
+                 problem="compiled; no device of the drivers tried can run it")
+             for target in modules if target not in tried]
+    return Sweep(display, path, fn.name, weights_text, inputs_text + f", random (seed {seed})",
                  reference_text, import_s, tuple(rows))
 
 

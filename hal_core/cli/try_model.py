@@ -128,21 +128,22 @@ def run_try(args: argparse.Namespace) -> int:
         data["tolerance"], data["passed"] = args.tolerance, not failed
         print_json(data)
     else:
-        _print(result, args.tolerance)
+        _print(result, args.tolerance, args.warmup)
     return 1 if failed else 0
 
 
-def _print(result: Any, tolerance: float) -> None:
+def _print(result: Any, tolerance: float, warmup: int) -> None:
     from hal_core.cli._output import print_table
 
     out = sys.stdout
-    out.write(f"model:     {result.model} ({result.path}), function {result.function}\n")
+    out.write(f"model:     {result.model} ({result.path}), function {result.function}, "
+              f"imported in {_seconds(result.import_s)}\n")
     out.write(f"weights:   {result.weights}\n")
     out.write(f"inputs:    {result.inputs}\n")
     out.write(f"reference: {result.reference}\n")
-    out.write(f"import:    {_seconds(result.import_s)}; latency: median of the timed calls "
-              f"after a warm-up; errors: max |hal - reference| (abs), over max |reference| "
-              f"(rel), pass <= {tolerance:g}\n\n")
+    out.write(f"LATENCY is the median of CALLS timed calls after {warmup} warm-up; MAX ABS ERR "
+              f"is max |hal - reference|, MAX REL ERR that over max |reference| (pass: <= "
+              f"{tolerance:g})\n\n")
     rows = []
     for r in result.rows:
         note = r.problem or ("" if r.max_rel_error is None or r.max_rel_error <= tolerance

@@ -52,7 +52,7 @@ def test_every_target_on_every_cpu_driver_matches_the_reference(hal, model):
     assert status == 0, err
     assert err == ""   # not a terminal: no progress bar
     assert "reference: numpy evaluation of the imported tensor IR" in out
-    assert "inputs:    4x8xf32, 8x5xf32 (seed 0)" in out
+    assert "inputs:    4x8xf32, 8x5xf32, random (seed 0)" in out
     rows = table(out)
     assert [(r[0], r[2]) for r in rows] == [(d, t) for d in ("local-sync", "local-task")
                                             for t in targets]
@@ -83,11 +83,15 @@ def test_a_driver_that_runs_no_compiled_target_is_a_row(hal, model):
     status, out, err = hal("try", str(model), "--target-backends=vmvx", "--json",
                            "--drivers=vulkan", "--repetitions=1")
     assert status == 0, err
-    (row,) = json.loads(out)["rows"]
+    row, compiled = json.loads(out)["rows"]
     assert row["status"] == "unavailable" and row["latency_s"] is None
     # Either vulkan has no device here, or its device cannot prepare vmvx bytecode.
     assert "driver unavailable" in row["problem"] or "driver failed" in row["problem"] or \
         "runs none of the compiled targets (vmvx)" in row["problem"]
+    # The compile still shows, with its time.
+    assert (compiled["driver"], compiled["target"], compiled["status"]) == \
+        ("", "vmvx", "unavailable")
+    assert compiled["compile_s"] > 0 and "no device of the drivers tried" in compiled["problem"]
 
 
 def test_every_driver_by_default(hal, model):
@@ -139,3 +143,18 @@ def test_bad_input_is_a_usage_error(hal, model, argv, message):
     status, out, err = hal("try", *[a.format(model=model) for a in argv])
     assert status == 2 and out == ""
     assert err.startswith("hal: error: ") and message in err, err
+
+
+def test_help_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import contextlib, io, sys; from hal_core.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out: main(['try', '--help'])\n"
+            "assert '--random-weights' in out.getvalue()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'numpy', 'onnx', 'llvmlite', 'vulkan'}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

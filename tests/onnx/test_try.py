@@ -58,7 +58,7 @@ def test_random_weights_by_default_against_onnxruntime(hal, small_onnx):
     data = json.loads(out)
     assert data["weights"] == "random (seed 0; 4 splat weights replaced)"
     assert data["reference"].startswith("onnxruntime ")
-    assert data["inputs"] == "1x3x8x8xf32 (seed 0)"
+    assert data["inputs"] == "1x3x8x8xf32, random (seed 0)"
     rows = data["rows"]
     assert [(r["driver"], r["target"]) for r in rows] == [
         (d, t) for d in ("local-sync", "local-task") for t in cpu_targets()]
@@ -117,7 +117,7 @@ def test_importer_option_reaches_the_importer(hal, tmp_path):
     status, out, err = hal(*argv, "--onnx-input-shape=x=5x3")
     assert status == 0, err
     data = json.loads(out)
-    assert data["inputs"] == "5x3xf32 (seed 0)"
+    assert data["inputs"] == "5x3xf32, random (seed 0)"
     assert data["weights"] == "as in the file (no splat weights to replace)"
     assert data["rows"][0]["max_abs_error"] == 0.0
 
