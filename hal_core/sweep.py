@@ -219,21 +219,7 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
                          f"the targets tried ({', '.join(target_names)})")
     iname = importer_name(path, importer)
     tools = importer_tools(iname) if iname else None
-
-    source: Any = path
-    weights_text = "as in the file"
-    if weights != "shipped":
-        if tools is None or not hasattr(tools, "random_weights"):
-            if weights == "random":
-                raise UsageError(f"random weights need an importer that can make them; "
-                                 f"importer {iname!r} cannot (drop --random-weights)")
-        else:
-            data, replaced = tools.random_weights(path, seed)
-            if replaced or weights == "random":
-                source = data
-                weights_text = f"random (seed {seed}; {replaced} splat weights replaced)"
-            else:
-                weights_text = "as in the file (no splat weights to replace)"
+    source, weights_text = _with_weights(path, weights, seed, iname, tools)
 
     t0 = time.perf_counter()
     _report(progress, "", CompileProgress("import", 0, 1))
@@ -247,18 +233,7 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
     inputs_text = ", ".join("x".join([*map(str, a.type.shape), a.type.dtype])
                             for a in fn.args) or "none"
 
-    runtime = tools.reference_runtime() if tools is not None and reference == "auto" and \
-        hasattr(tools, "reference_runtime") and hasattr(tools, "reference") else None
-    if runtime is not None and fn.name == ir_module.functions[0].name:
-        want = [_array(y) for y in tools.reference(source, inputs)]
-        reference_text = runtime
-    else:
-        from hal_core.ir import evaluate
-
-        want = [_array(y) for y in evaluate(fn, *inputs)]
-        why = "asked for" if reference == "ir" else (
-            f"importer {iname!r} has no reference runtime here" if iname else "no importer")
-        reference_text = f"numpy evaluation of the imported tensor IR ({why})"
+    want, reference_text = _reference(source, fn, inputs, reference, iname, tools)
 
     modules: dict[str, Any] = {}
     compile_rows: list[Row] = []
@@ -274,6 +249,8 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
             modules[target] = _compile_with_fallback(
                 compile_ir, ir_module, target, target_options, name,
                 None if progress is None else (lambda r, t=target: progress(t, r)))
+        except UsageError:
+            raise   # a wrong option: the command line's fault, not the target's
         except HalError as exc:
             compile_rows.append(Row("", "", target, problem=f"compile failed: {exc}",
                                     status="failed"))
@@ -308,16 +285,49 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
                  reference_text, import_s, tuple(rows))
 
 
+def _with_weights(path: str, weights: str, seed: int, iname: str | None,
+                  tools: Any) -> tuple[Any, str]:
+    """(the source to import, what was done to its weights)."""
+    if weights == "shipped":
+        return path, "as in the file"
+    if tools is None or not hasattr(tools, "random_weights"):
+        if weights == "random":
+            raise UsageError(f"random weights need an importer that can make them; importer "
+                             f"{iname!r} cannot (drop --random-weights)")
+        return path, "as in the file"
+    data, replaced = tools.random_weights(path, seed)
+    if replaced or weights == "random":
+        return data, f"random (seed {seed}; {replaced} splat weights replaced)"
+    return path, "as in the file (no splat weights to replace)"
+
+
+def _reference(source: Any, fn: Any, inputs: list[Any], reference: str, iname: str | None,
+               tools: Any) -> tuple[list[Any], str]:
+    """(the reference outputs, what computed them): the importer's reference runtime when
+    installed and not refused, else the numpy evaluation of the tensor IR."""
+    import numpy as np
+
+    why = "asked for" if reference == "ir" else \
+        f"importer {iname!r} has no reference runtime here" if iname else "no importer"
+    if reference == "auto" and tools is not None and hasattr(tools, "reference"):
+        runtime = tools.reference_runtime() if hasattr(tools, "reference_runtime") else None
+        if runtime is not None:
+            try:
+                return [np.asarray(y) for y in tools.reference(source, inputs)], runtime
+            except Exception as exc:  # noqa: BLE001 - fall back, and say why
+                why = f"{runtime} failed: {type(exc).__name__}: {' '.join(str(exc).split())}"
+                log.warning("reference runtime %s failed, using the IR's evaluation: %s",
+                            runtime, exc)
+    from hal_core.ir import evaluate
+
+    return ([np.asarray(y) for y in evaluate(fn, *inputs)],
+            f"numpy evaluation of the imported tensor IR ({why})")
+
+
 def _report(progress: Callable[[str, CompileProgress], None] | None, target: str,
             report: CompileProgress) -> None:
     if progress is not None:
         progress(target, report)
-
-
-def _array(value: Any) -> Any:
-    import numpy as np
-
-    return np.asarray(value)
 
 
 def _pick_function(module: Any, requested: str | None) -> Any:
@@ -398,7 +408,7 @@ def _measure(device: Mapping[str, Any], target: str, module: Any, function: str,
                 t0 = time.perf_counter()
                 got = fn(*inputs)
                 times.append(time.perf_counter() - t0)
-    except HalError as exc:
+    except Exception as exc:  # noqa: BLE001 - a failing driver is a row, not the end
         return _replace(row, problem=f"{type(exc).__name__}: {exc}", status="failed")
     got = got if isinstance(got, tuple) else (got,)
     try:

@@ -121,11 +121,11 @@ def test_progress_bar_can_be_turned_off(hal, model):
 
 
 def test_a_relative_error_above_the_tolerance_fails(hal, model):
-    status, out, err = hal("try", str(model), "--target-backends=vmvx",
-                           "--drivers=local-sync", "--repetitions=1", "--tolerance=0")
+    # f32 kernels against a reference that evaluates softmax and tanh more widely: never exact.
+    status, out, _ = hal("try", str(model), "--target-backends=vmvx",
+                         "--drivers=local-sync", "--repetitions=1", "--tolerance=0")
     rows = table(out)
-    if float(rows[0][7]) == 0.0:
-        pytest.skip("vmvx matched the reference bit for bit")
+    assert float(rows[0][7]) > 0
     assert status == 1
     assert rows[0][8].startswith("FAIL: relative error above 0")
 

@@ -8,9 +8,8 @@ import json
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-
 from hal_onnx.zoo import MODELS, examples, path, tools
+from onnx import TensorProto, helper, numpy_helper
 
 pytest.importorskip("onnxruntime")
 
@@ -125,3 +124,27 @@ def test_importer_option_reaches_the_importer(hal, tmp_path):
 def test_examples_are_the_light_models():
     assert list(examples()) == list(MODELS)
     assert all(p.endswith(f"light_{n}.onnx") for n, p in examples().items())
+
+
+def _refuse(self, source, inputs):
+    raise RuntimeError("cannot run this model")
+
+
+@pytest.mark.parametrize("patch, label", [
+    (("reference_runtime", lambda self: None),
+     ("numpy evaluation of the imported tensor IR (importer 'onnx' has no reference runtime "
+      "here)")),
+    (("reference", _refuse),
+     "numpy evaluation of the imported tensor IR (onnxruntime "),
+])
+def test_without_onnxruntime_the_ir_is_the_reference(hal, small_onnx, monkeypatch, patch, label):
+    monkeypatch.setattr(type(tools), *patch)
+    status, out, err = hal("try", str(small_onnx), "--target-backends=vmvx",
+                           "--drivers=local-sync", "--repetitions=1", "--json")
+    assert status == 0, err
+    data = json.loads(out)
+    assert data["reference"].startswith(label)
+    if patch[0] == "reference":
+        assert "failed: RuntimeError: cannot run this model" in data["reference"]
+    assert data["weights"].startswith("random")   # still random: the splats would hide errors
+    assert data["rows"][0]["max_rel_error"] < 1e-5
