@@ -113,8 +113,11 @@ def test_helpers_take_chunks_while_the_submitter_is_busy(pool):
 
     rec.fn = _ENTRY(call)
     rec.address = ctypes.cast(rec.fn, ctypes.c_void_p).value
+    helped = pool.helped
     assert run_pool(pool, rec, 0, 32, 1)[0] == 0
     assert other_thread.is_set(), "no second thread claimed a chunk"
+    helper_calls = sum(name.startswith("hal-pool-native") for name, _, _ in rec.calls)
+    assert pool.helped - helped == helper_calls > 0
     assert rec.covered() == Counter(range(32))
     assert any(name.startswith("hal-pool-native") for name, _, _ in rec.calls)
 

@@ -48,7 +48,8 @@ _GEN, _CLAIM, _DONE, _WAITER, _SLEEPERS = 0, 64, 128, 132, 192
 _JOB = 256  # fn, bindings, constants, workgroup_count, first, end, chunk, nchunks (8 x i64)
 _RC, _ERR_FIRST, _ERR_END = 320, 328, 336
 _STOP, _SPIN = 384, 392
-_BLOCK_BYTES = 448
+_HELPED = 448  # chunks run by helper threads, ever (a statistic: see NativePool.helped)
+_BLOCK_BYTES = 512
 
 _FUTEX = {"x86_64": 202, "aarch64": 98, "riscv64": 98}  # SYS_futex per Linux architecture
 _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
@@ -132,11 +133,11 @@ def _build_ir(arch: str, system: str) -> str:
     entry_t = ir.FunctionType(i32, [ptr, ptr, ptr, i64, i64])
 
     # work(pool, job): claim and run chunks of `job` until none is left or the job is over.
-    work_fn = function("hal_pool_work", void, [ptr, i32], internal=True)
-    pool, job = work_fn.args
+    work_fn = function("hal_pool_work", void, [ptr, i32, ir.IntType(1)], internal=True)
+    pool, job, is_helper = work_fn.args
     blocks = {n: work_fn.append_basic_block(n)
-              for n in ("entry", "claim", "try", "run", "fail", "record", "count", "last",
-                        "wake", "exit")}
+              for n in ("entry", "claim", "try", "run", "fail", "record", "count", "tally",
+                        "counted", "last", "wake", "exit")}
     b = ir.IRBuilder(blocks["entry"])
     # A typed pointer: llvmlite's call() takes the callee's type from its pointee.
     fn = b.inttoptr(load(b, field(b, pool, _JOB), i64), entry_t.as_pointer())
@@ -178,6 +179,13 @@ def _build_ir(arch: str, system: str) -> str:
     b.branch(blocks["count"])
 
     b.position_at_end(blocks["count"])
+    b.cbranch(is_helper, blocks["tally"], blocks["counted"])
+
+    b.position_at_end(blocks["tally"])
+    b.atomic_rmw("add", field(b, pool, _HELPED), c64(1), "monotonic")
+    b.branch(blocks["counted"])
+
+    b.position_at_end(blocks["counted"])
     old = b.atomic_rmw("add", done_p, c32(1), "seq_cst")
     is_last = b.icmp_unsigned("==", b.zext(b.add(old, c32(1)), i64), nchunks)
     b.cbranch(is_last, blocks["last"], blocks["claim"])
@@ -223,7 +231,7 @@ def _build_ir(arch: str, system: str) -> str:
     b.branch(blocks["work"])
 
     b.position_at_end(blocks["work"])
-    b.call(work_fn, [pool, job])
+    b.call(work_fn, [pool, job, ir.Constant(ir.IntType(1), 0)])
     spin = load(b, field(b, pool, _SPIN), i64)
     b.branch(blocks["spin"])
 
@@ -306,7 +314,7 @@ def _build_ir(arch: str, system: str) -> str:
     b.cbranch(b.icmp_unsigned("!=", stopping, c32(0)), blocks["exit"], blocks["work"])
 
     b.position_at_end(blocks["work"])
-    b.call(work_fn, [pool, g])
+    b.call(work_fn, [pool, g, ir.Constant(ir.IntType(1), 1)])
     seen.add_incoming(g, blocks["work"])
     b.branch(blocks["wait"])
 
@@ -461,6 +469,11 @@ class NativePool:
             return 0, first, end
         finally:
             self._lock.release()
+
+    @property
+    def helped(self) -> int:
+        """Chunks that helper threads (not submitters) have run since the pool started."""
+        return self._block.word(_HELPED, ctypes.c_int64).value
 
     @staticmethod
     def _alone(fn: int, bindings: Any, constants: Any, workgroup_count: Any, first: int,
