@@ -1,0 +1,224 @@
+"""float32 matmul and conv2d for Vulkan devices that are CPUs (lavapipe): register blocks, no
+shared memory, no barriers, a rolled K loop.
+
+The shared-memory tiles of :mod:`hal_vulkan.spirv.matmul` suit GPUs, but llvmpipe (lavapipe's
+backend) compiles every shader with a barrier into an LLVM coroutine, one suspension per
+barrier, and LLVM's coroutine frame building and code generation grow with the unrolled tile
+code and the accumulators alive across barriers: a 128x128 conv tile took 1.2-2.4 s to
+compile on first use, 40 s for ResNet-50's 32 kernels. Here each invocation keeps a TM x TN
+block of accumulators in registers and reads its operands straight from the buffers (the
+CPU's caches do what shared memory does on a GPU); the K loop stays a loop, so the shader is
+a few KiB and compiles in tens of milliseconds.
+
+Invocation (tx, ty) of a TX x TY workgroup owns rows ``row0 + ty + TY*i`` and columns
+``col0 + tx + TX*j``: llvmpipe runs 8 neighbouring invocations as the lanes of one SIMD
+register, so they share A's rows and read neighbouring columns of B. Rows and columns past
+the edge read the last valid one (loads stay in bounds without branches) and skip the store.
+The grid is (N tiles, M tiles, batch or conv group).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hal_core.compiler.kernel_ir import Conv2dKernel, MatmulKernel
+from hal_vulkan.spirv import scalar
+from hal_vulkan.spirv.builder import BuiltIn, Op
+from hal_vulkan.spirv.generic import Plan, apply_epilogue
+from hal_vulkan.spirv.matmul import _batch_coords, _batch_offset
+from hal_vulkan.spirv.shader import Limit, Shader, ShaderFactory
+
+TX, TY = 8, 8  # 64 invocations: TX = llvmpipe's SIMD width on AVX2/AVX-512 (8 x f32)
+
+
+@dataclass(frozen=True)
+class Blocking:
+    tm: int  # accumulator rows per invocation
+    tn: int  # accumulator columns per invocation
+
+    @property
+    def bm(self) -> int:
+        return TY * self.tm
+
+    @property
+    def bn(self) -> int:
+        return TX * self.tn
+
+
+def choose_blocking(m: int, n: int, batches: int, limit: Limit) -> Blocking | None:
+    """4 x 4 accumulators, fewer rows where M is small; None where the grid is too large."""
+    if min(limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0]) \
+            < TX * TY:
+        return None
+    b = Blocking(4 if m > 2 * TY else (2 if m > TY else 1), 4)
+    grid = (-(-n // b.bn), -(-m // b.bm), batches)
+    return b if all(g <= c for g, c in zip(grid, limit("maxComputeWorkGroupCount"))) else None
+
+
+def blocked_gemm(sh: Shader, b: Blocking, m: int, n: int, kk: int,
+                 row_base: Callable[[int], object], load_a: Callable[[object, int, object], int],
+                 col_base: Callable[[int], object], load_b: Callable[[object, int, object], int],
+                 store: Callable[[int, int, int], None],
+                 split_k: Callable[[int], object] = lambda k: None) -> None:
+    """``acc[row, col] = sum_k A[row, k] * B[k, col]`` over this invocation's block.
+
+    ``row_base(row)``/``col_base(col)`` compute per-row/per-column state once, outside the K
+    loop; ``split_k(k)`` per-k state once per iteration, shared by the block's loads;
+    ``load_a(row_state, k, k_state)``/``load_b(col_state, k, k_state)`` read one element (rows
+    and columns given are always in range); ``store(row, col, acc)`` runs for in-range
+    elements."""
+    f, f32, u = sh.f, sh.f32, sh.u
+    wg = sh.builtin(BuiltIn.WorkgroupId)
+    lid = sh.local_id()
+    tx, ty = sh.umod(lid, u(TX)), sh.udiv(lid, u(TX))
+    row0 = sh.add(sh.mul(sh.component(wg, 1), u(b.bm)), ty)
+    col0 = sh.add(sh.mul(sh.component(wg, 0), u(b.bn)), tx)
+    rows = [sh.add(row0, u(TY * i)) for i in range(b.tm)]
+    cols = [sh.add(col0, u(TX * j)) for j in range(b.tn)]
+    # Clamped copies for the loads: a block straddling the edge computes garbage it never stores.
+    row_states = [row_base(f.ext(sh.u32, scalar.UMIN, r, u(m - 1))) for r in rows]
+    col_states = [col_base(f.ext(sh.u32, scalar.UMIN, c, u(n - 1))) for c in cols]
+    zero = sh.const("float32", 0.0)
+    accs = [[sh.var(f32, zero) for _ in range(b.tn)] for _ in range(b.tm)]
+    with sh.loop(u(0), u(kk)) as k:
+        ks = split_k(k)
+        a_vals = [load_a(s, k, ks) for s in row_states]
+        b_vals = [load_b(s, k, ks) for s in col_states]
+        for i in range(b.tm):
+            for j in range(b.tn):
+                acc = accs[i][j]
+                f.store(acc, f.op(Op.FAdd, f32, f.load(f32, acc),
+                                  f.op(Op.FMul, f32, a_vals[i], b_vals[j])))
+    for i in range(b.tm):
+        for j in range(b.tn):
+            inside = f.op(Op.LogicalAnd, sh.bool, sh.ult(rows[i], u(m)), sh.ult(cols[j], u(n)))
+            with sh.if_(inside):
+                store(rows[i], cols[j], f.load(f32, accs[i][j]))
+
+
+def _f32(*dtypes: str | None) -> bool:
+    return set(dtypes) == {"float32"}
+
+
+# ----- matmul
+
+def blocked_matmul_fits(k: MatmulKernel, limit: Limit) -> bool:
+    m, n, _ = k.mnk
+    return (_f32(k.lhs.dtype, k.rhs.dtype, k.out.dtype, k.acc_dtype or k.out.dtype)
+            and choose_blocking(m, n, math.prod(k.out.shape[:-2]), limit) is not None)
+
+
+def lower_blocked_matmul(k: MatmulKernel, factory: ShaderFactory, limit: Limit) -> Plan:
+    m, n, kk = k.mnk
+    batch_shape = k.out.shape[:-2]
+    batches = math.prod(batch_shape)
+    b = choose_blocking(m, n, batches, limit)
+    sh: Shader = factory((TX * TY, 1, 1), fast_math=True)
+    bz = sh.component(sh.builtin(BuiltIn.WorkgroupId), 2)
+    batch = _batch_coords(sh, bz, batch_shape)
+    a_base = _batch_offset(sh, k.lhs.shape, batch, len(batch_shape))
+    b_base = _batch_offset(sh, k.rhs.shape, batch, len(batch_shape))
+    ro = len(k.out.shape)
+    a_k, b_k = (m if k.transpose_a else 1), (1 if k.transpose_b else n)  # strides along K
+
+    def row_base(row: int) -> int:
+        return sh.add(a_base, row if k.transpose_a else sh.mul(row, sh.u(kk)))
+
+    def col_base(col: int) -> int:
+        return sh.add(b_base, sh.mul(col, sh.u(kk)) if k.transpose_b else col)
+
+    def load_a(base: int, kq: int, _) -> int:
+        return sh.load(k.lhs, sh.add(base, sh.linear(0, [(a_k, kq)])))
+
+    def load_b(base: int, kq: int, _) -> int:
+        return sh.load(k.rhs, sh.add(base, sh.linear(0, [(b_k, kq)])))
+
+    def store(row: int, col: int, acc: int) -> None:
+        coords = {d: batch[d] for d in range(len(batch))} | {ro - 2: row, ro - 1: col}
+        (v, dt), = apply_epilogue(sh, k.epilogue, [(acc, "float32")], coords)
+        if dt != k.out.dtype:
+            v = scalar.cast(sh, dt, k.out.dtype, v)
+        sh.store(k.out, sh.linear(0, [(m * n, bz), (n, row), (1, col)]), v)
+
+    blocked_gemm(sh, b, m, n, kk, row_base, load_a, col_base, load_b, store)
+    sh.finish()
+    return Plan(TX * TY, (-(-n // b.bn), -(-m // b.bm), batches))
+
+
+# ----- conv2d as an implicit GEMM: out[o, (n, y, x)] = sum_(c, ky, kx) W[o, c, ky, kx] * X[...]
+
+def blocked_conv_fits(k: Conv2dKernel, limit: Limit) -> bool:
+    dtypes = [k.input.dtype, k.filter.dtype, k.out.dtype, k.acc_dtype or k.out.dtype]
+    if k.bias is not None:
+        dtypes.append(k.bias.dtype)
+    n_img, o_total, oh, ow = k.out.shape
+    return _f32(*dtypes) and choose_blocking(o_total // k.groups, n_img * oh * ow, k.groups,
+                                             limit) is not None
+
+
+def lower_blocked_conv(k: Conv2dKernel, factory: ShaderFactory, limit: Limit) -> Plan:
+    n_img, o_total, oh, ow = k.out.shape
+    _, c_in, h, w = k.input.shape
+    _, cpg, kh, kw = k.filter.shape
+    m, ncols, kk = o_total // k.groups, n_img * oh * ow, cpg * kh * kw
+    (s_h, s_w), (d_h, d_w), (top, left) = k.strides, k.dilation, k.padding[:2]
+    b = choose_blocking(m, ncols, k.groups, limit)
+    sh: Shader = factory((TX * TY, 1, 1), fast_math=True)
+    f, u = sh.f, sh.u
+    g = sh.component(sh.builtin(BuiltIn.WorkgroupId), 2)
+    first_o = sh.mul(g, u(m))
+    # Every tap inside the image (no padding reaches it): no bounds checks at all.
+    inside_always = (top == 0 and left == 0 and (oh - 1) * s_h + (kh - 1) * d_h < h
+                     and (ow - 1) * s_w + (kw - 1) * d_w < w)
+
+    def split_col(col: int) -> tuple[int, int, int]:
+        x = sh.umod(col, u(ow))
+        rest = sh.udiv(col, u(ow))
+        return sh.udiv(rest, u(oh)), sh.umod(rest, u(oh)), x
+
+    def row_base(row: int) -> int:
+        return sh.mul(sh.add(first_o, row), u(kk))
+
+    def load_a(base: int, kq: int, _) -> int:
+        return sh.load(k.filter, sh.add(base, kq))
+
+    def col_base(col: int) -> tuple[int, int, int]:
+        """(first element of this column's image and group, top row, left column): the taps
+        are at rows ``iy0 + ky*dh`` and columns ``ix0 + kx*dw``, wrapping below zero."""
+        n, y, x = split_col(col)
+        base = sh.linear(0, [(c_in * h * w, n), (h * w, sh.mul(g, u(cpg)))])
+        return base, sh.linear(-top, [(s_h, y)]), sh.linear(-left, [(s_w, x)])
+
+    def split_k(kq: int) -> tuple[int, int, int]:
+        if kh * kw == 1:
+            return kq, u(0), u(0)
+        c, r = sh.udiv(kq, u(kh * kw)), sh.umod(kq, u(kh * kw))
+        return c, sh.udiv(r, u(kw)), sh.umod(r, u(kw))
+
+    def load_b(state: tuple[int, int, int], kq: int, ks: tuple[int, int, int]) -> int:
+        base, iy0, ix0 = state
+        c, ky, kx = ks
+        iy, ix = sh.add(iy0, sh.linear(0, [(d_h, ky)])), sh.add(ix0, sh.linear(0, [(d_w, kx)]))
+        index = sh.add(base, sh.linear(0, [(h * w, c), (w, iy), (1, ix)]))
+        if inside_always:
+            return sh.load(k.input, index)
+        inside = f.op(Op.LogicalAnd, sh.bool, sh.ult(iy, u(h)), sh.ult(ix, u(w)))
+        # Padding taps read element 0 and yield 0: selects, not branches, for the SIMD lanes.
+        value = sh.load(k.input, f.op(Op.Select, sh.u32, inside, index, u(0)))
+        return f.op(Op.Select, sh.f32, inside, value, sh.const("float32", 0.0))
+
+    def store(row: int, col: int, acc: int) -> None:
+        o = sh.add(first_o, row)
+        n, y, x = split_col(col)
+        if k.bias is not None:
+            acc = f.op(Op.FAdd, sh.f32, sh.load(k.bias, o), acc)
+        (v, dt), = apply_epilogue(sh, k.epilogue, [(acc, "float32")], {0: n, 1: o, 2: y, 3: x})
+        if dt != k.out.dtype:
+            v = scalar.cast(sh, dt, k.out.dtype, v)
+        sh.store(k.out, sh.linear(0, [(o_total * oh * ow, n), (oh * ow, o), (ow, y), (1, x)]), v)
+
+    blocked_gemm(sh, b, m, ncols, kk, row_base, load_a, col_base, load_b, store, split_k)
+    sh.finish()
+    return Plan(TX * TY, (-(-ncols // b.bn), -(-m // b.bm), k.groups))
