@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from hal_core.compiler.kernel_ir import Conv2dKernel, MatmulKernel
@@ -57,18 +58,15 @@ def choose_blocking(m: int, n: int, batches: int, limit: Limit) -> Blocking | No
     return b if all(g <= c for g, c in zip(grid, limit("maxComputeWorkGroupCount"))) else None
 
 
-def blocked_gemm(sh: Shader, b: Blocking, m: int, n: int, kk: int,
-                 row_base: Callable[[int], object], load_a: Callable[[object, int, object], int],
-                 col_base: Callable[[int], object], load_b: Callable[[object, int, object], int],
-                 store: Callable[[int, int, int], None],
-                 split_k: Callable[[int], object] = lambda k: None) -> None:
-    """``acc[row, col] = sum_k A[row, k] * B[k, col]`` over this invocation's block.
+def blocked_gemm(sh: Shader, b: Blocking, m: int, n: int, kk: int, a: Operand, bop: Operand,
+                 out: Output, split_k: Callable[[int], Any] = lambda k: None) -> None:
+    """``acc[row, col] = sum_k A[row, k] * B[k, col]`` over this invocation's block, stored
+    through ``out``.
 
-    ``row_base(row)``/``col_base(col)`` compute per-row/per-column state once, outside the K
-    loop; ``split_k(k)`` per-k state once per iteration, shared by the block's loads;
-    ``load_a(row_state, k, k_state)``/``load_b(col_state, k, k_state)`` read one element (rows
-    and columns given are always in range); ``store(row, col, acc)`` runs for in-range
-    elements."""
+    Per-row and per-column state (``a.at``, ``bop.at``, ``out.row``, ``out.col``) is computed
+    once per block row and column, outside the K loop and the stores; ``split_k(k)`` once per
+    iteration, shared by the block's loads. Rows and columns passed to them are in range
+    (clamped); ``out.store`` runs only for in-range elements."""
     f, f32, u = sh.f, sh.f32, sh.u
     wg = sh.builtin(BuiltIn.WorkgroupId)
     lid = sh.local_id()
@@ -77,25 +75,54 @@ def blocked_gemm(sh: Shader, b: Blocking, m: int, n: int, kk: int,
     col0 = sh.add(sh.mul(sh.component(wg, 0), u(b.bn)), tx)
     rows = [sh.add(row0, u(TY * i)) for i in range(b.tm)]
     cols = [sh.add(col0, u(TX * j)) for j in range(b.tn)]
-    # Clamped copies for the loads: a block straddling the edge computes garbage it never stores.
-    row_states = [row_base(f.ext(sh.u32, scalar.UMIN, r, u(m - 1))) for r in rows]
-    col_states = [col_base(f.ext(sh.u32, scalar.UMIN, c, u(n - 1))) for c in cols]
+    # Clamped copies: a block straddling the edge computes values it never stores.
+    safe_rows = [f.ext(sh.u32, scalar.UMIN, r, u(m - 1)) for r in rows]
+    safe_cols = [f.ext(sh.u32, scalar.UMIN, c, u(n - 1)) for c in cols]
+    a_states = [a.at(r) for r in safe_rows]
+    b_states = [bop.at(c) for c in safe_cols]
     zero = sh.const("float32", 0.0)
     accs = [[sh.var(f32, zero) for _ in range(b.tn)] for _ in range(b.tm)]
     with sh.loop(u(0), u(kk)) as k:
         ks = split_k(k)
-        a_vals = [load_a(s, k, ks) for s in row_states]
-        b_vals = [load_b(s, k, ks) for s in col_states]
+        a_vals = [a.load(s, k, ks) for s in a_states]
+        b_vals = [bop.load(s, k, ks) for s in b_states]
         for i in range(b.tm):
             for j in range(b.tn):
                 acc = accs[i][j]
                 f.store(acc, f.op(Op.FAdd, f32, f.load(f32, acc),
                                   f.op(Op.FMul, f32, a_vals[i], b_vals[j])))
+    row_out = [out.row(r) for r in safe_rows]
+    col_out = [out.col(c) for c in safe_cols]
+    row_ok = [sh.ult(r, u(m)) for r in rows] if m % b.bm else None
+    col_ok = [sh.ult(c, u(n)) for c in cols] if n % b.bn else None
     for i in range(b.tm):
         for j in range(b.tn):
-            inside = f.op(Op.LogicalAnd, sh.bool, sh.ult(rows[i], u(m)), sh.ult(cols[j], u(n)))
-            with sh.if_(inside):
-                store(rows[i], cols[j], f.load(f32, accs[i][j]))
+            oks = ([row_ok[i]] if row_ok else []) + ([col_ok[j]] if col_ok else [])
+            value = f.load(f32, accs[i][j])
+            if not oks:
+                out.store(row_out[i], col_out[j], value)
+                continue
+            ok = oks[0] if len(oks) == 1 else f.op(Op.LogicalAnd, sh.bool, *oks)
+            with sh.if_(ok):
+                out.store(row_out[i], col_out[j], value)
+
+
+@dataclass(frozen=True)
+class Operand:
+    """How :func:`blocked_gemm` reads A (by row) or B (by column): ``at(row or col)`` ->
+    state, ``load(state, k, split_k(k))`` -> one float32 element."""
+
+    at: Callable[[int], Any]
+    load: Callable[[Any, int, Any], int]
+
+
+@dataclass(frozen=True)
+class Output:
+    """How :func:`blocked_gemm` stores: ``store(row(r), col(c), acc)``."""
+
+    row: Callable[[int], Any]
+    col: Callable[[int], Any]
+    store: Callable[[Any, Any, int], None]
 
 
 def _f32(*dtypes: str | None) -> bool:
@@ -123,26 +150,27 @@ def lower_blocked_matmul(k: MatmulKernel, factory: ShaderFactory, limit: Limit) 
     ro = len(k.out.shape)
     a_k, b_k = (m if k.transpose_a else 1), (1 if k.transpose_b else n)  # strides along K
 
-    def row_base(row: int) -> int:
-        return sh.add(a_base, row if k.transpose_a else sh.mul(row, sh.u(kk)))
-
-    def col_base(col: int) -> int:
-        return sh.add(b_base, sh.mul(col, sh.u(kk)) if k.transpose_b else col)
-
     def load_a(base: int, kq: int, _) -> int:
         return sh.load(k.lhs, sh.add(base, sh.linear(0, [(a_k, kq)])))
 
     def load_b(base: int, kq: int, _) -> int:
         return sh.load(k.rhs, sh.add(base, sh.linear(0, [(b_k, kq)])))
 
-    def store(row: int, col: int, acc: int) -> None:
-        coords = {d: batch[d] for d in range(len(batch))} | {ro - 2: row, ro - 1: col}
+    a = Operand(lambda row: sh.add(a_base, row if k.transpose_a else sh.mul(row, sh.u(kk))),
+                load_a)
+    bop = Operand(lambda col: sh.add(b_base, sh.mul(col, sh.u(kk)) if k.transpose_b else col),
+                  load_b)
+    out_base = sh.mul(bz, sh.u(m * n))
+
+    def store(row: tuple[int, int], col: int, acc: int) -> None:
+        coords = {d: batch[d] for d in range(len(batch))} | {ro - 2: row[0], ro - 1: col}
         (v, dt), = apply_epilogue(sh, k.epilogue, [(acc, "float32")], coords)
         if dt != k.out.dtype:
             v = scalar.cast(sh, dt, k.out.dtype, v)
-        sh.store(k.out, sh.linear(0, [(m * n, bz), (n, row), (1, col)]), v)
+        sh.store(k.out, sh.add(row[1], col), v)
 
-    blocked_gemm(sh, b, m, n, kk, row_base, load_a, col_base, load_b, store)
+    out = Output(lambda r: (r, sh.add(out_base, sh.mul(r, sh.u(n)))), lambda c: c, store)
+    blocked_gemm(sh, b, m, n, kk, a, bop, out)
     sh.finish()
     return Plan(TX * TY, (-(-n // b.bn), -(-m // b.bm), batches))
 
@@ -178,9 +206,6 @@ def lower_blocked_conv(k: Conv2dKernel, factory: ShaderFactory, limit: Limit) ->
         rest = sh.udiv(col, u(ow))
         return sh.udiv(rest, u(oh)), sh.umod(rest, u(oh)), x
 
-    def row_base(row: int) -> int:
-        return sh.mul(sh.add(first_o, row), u(kk))
-
     def load_a(base: int, kq: int, _) -> int:
         return sh.load(k.filter, sh.add(base, kq))
 
@@ -209,16 +234,28 @@ def lower_blocked_conv(k: Conv2dKernel, factory: ShaderFactory, limit: Limit) ->
         value = sh.load(k.input, f.op(Op.Select, sh.u32, inside, index, u(0)))
         return f.op(Op.Select, sh.f32, inside, value, sh.const("float32", 0.0))
 
-    def store(row: int, col: int, acc: int) -> None:
+    def out_row(row: int) -> tuple[int, int | None, int]:
         o = sh.add(first_o, row)
+        bias = sh.load(k.bias, o) if k.bias is not None else None
+        return o, bias, sh.mul(o, u(oh * ow))
+
+    def out_col(col: int) -> tuple[int, int, int, int]:
         n, y, x = split_col(col)
-        if k.bias is not None:
-            acc = f.op(Op.FAdd, sh.f32, sh.load(k.bias, o), acc)
+        # col = (n, y, x) row-major, so y * ow + x = col mod (oh * ow)
+        return n, y, x, sh.add(sh.mul(n, u(o_total * oh * ow)), sh.umod(col, u(oh * ow)))
+
+    def store(row: tuple[int, int | None, int], col: tuple[int, int, int, int], acc: int) -> None:
+        o, bias, o_part = row
+        n, y, x, col_part = col
+        if bias is not None:
+            acc = f.op(Op.FAdd, sh.f32, bias, acc)
         (v, dt), = apply_epilogue(sh, k.epilogue, [(acc, "float32")], {0: n, 1: o, 2: y, 3: x})
         if dt != k.out.dtype:
             v = scalar.cast(sh, dt, k.out.dtype, v)
-        sh.store(k.out, sh.linear(0, [(o_total * oh * ow, n), (oh * ow, o), (ow, y), (1, x)]), v)
+        sh.store(k.out, sh.add(o_part, col_part), v)
 
-    blocked_gemm(sh, b, m, ncols, kk, row_base, load_a, col_base, load_b, store, split_k)
+    a = Operand(lambda row: sh.mul(sh.add(first_o, row), u(kk)), load_a)
+    blocked_gemm(sh, b, m, ncols, kk, a, Operand(col_base, load_b),
+                 Output(out_row, out_col, store), split_k)
     sh.finish()
     return Plan(TX * TY, (-(-ncols // b.bn), -(-m // b.bm), k.groups))
