@@ -11,7 +11,7 @@ from test_spirv_kernels import GPU_CODEGEN, _check
 
 import hal_core
 from hal_core.ir import ops as O
-from hal_vulkan.target_env import TRIPLES
+from hal_vulkan.target_env import TRIPLES, parse_target_env, render_target_env
 
 CONTROL_BARRIER = 224
 
@@ -35,6 +35,25 @@ def _assert_blocked(variants) -> None:
 def test_lavapipe_triple_is_a_cpu_and_gpu_envs_are_not() -> None:
     assert TRIPLES["lavapipe"].is_cpu
     assert not TRIPLES["ampere"].is_cpu and not TRIPLES["mobile"].is_cpu
+    # the device type of an environment as `hal devices dump vulkan --target-env` writes it
+    assert parse_target_env("#vk.target_env<v1.3, r(0), [], Mesa:CPU, {}>").is_cpu
+    assert not parse_target_env("#vk.target_env<v1.3, r(0), [], NVIDIA:DiscreteGPU, {}>").is_cpu
+    assert not parse_target_env("#vk.target_env<v1.3, r(0), [], {}>").is_cpu
+
+
+def test_device_dump_of_lavapipe_is_a_cpu(vulkan_runner) -> None:
+    """lavapipe's own environment, as the device dump writes and the CLI reads it back."""
+    from hal_vulkan.driver.instance import Instance
+    from hal_vulkan.driver.target_env import device_target_env
+
+    instance = Instance(validation=False)
+    try:
+        envs = [device_target_env(p) for p in instance.physical_devices
+                if p.device_type == "cpu"]
+    finally:
+        instance.destroy()
+    assert envs, "lavapipe reports device type cpu"
+    assert all(parse_target_env(render_target_env(e)).is_cpu for e in envs)
 
 
 @pytest.mark.parametrize("sa,sb,ta,tb", [  # stored shapes
