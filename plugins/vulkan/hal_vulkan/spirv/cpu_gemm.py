@@ -54,9 +54,9 @@ class Blocking:
 
 def choose_blocking(m: int, n: int, batches: int, limit: Limit) -> Blocking | None:
     """4 x 4 accumulators, fewer rows where M is small; None where the grid is too large."""
-    if min(limit("maxComputeWorkGroupInvocations"), limit("maxComputeWorkGroupSize")[0]) \
-            < TX * TY:
-        return None
+    if m * n == 0 or min(limit("maxComputeWorkGroupInvocations"),
+                         limit("maxComputeWorkGroupSize")[0]) < TX * TY:
+        return None  # empty products keep the per-element path
     b = Blocking(4 if m > 2 * TY else (2 if m > TY else 1), 4)
     grid = (-(-n // b.bn), -(-m // b.bm), batches)
     return b if all(g <= c for g, c in zip(grid, limit("maxComputeWorkGroupCount"))) else None
