@@ -33,6 +33,11 @@ from hal_llvm_cpu.codegen import (
 KC = 256
 
 
+def vector_lanes(vector_bits: int) -> int:
+    """f32 lanes of the widest vector the target prefers."""
+    return _shape(vector_bits)[0]
+
+
 def _shape(vector_bits: int) -> tuple[int, int, int]:
     """(VEC lanes, vectors per row NV, rows MR) for the register tile."""
     if vector_bits >= 512:
@@ -121,7 +126,7 @@ class _Tiler:
         """dst[0:nc] = src[0:ncols], zeros after (masked loads never touch memory past it)."""
         b = self.b
         for j in range(self.nv):
-            mask = b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * self.vec)),
+            mask = b.icmp_signed("<", self.lanes, splat(b, b.sub(ncols, i64(j * self.vec)),
                                                          self.vec, I64))
             v = b.call(self.mload, [b.gep(src, [i64(j * self.vec)], source_etype=F32),
                                     ir.Constant(I32, 4), mask, self.zero_v])
@@ -173,7 +178,7 @@ class _Tiler:
     def _panel(self, A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, nv: int) -> None:
         f, b, vec = self.f, self.b, self.vec
         kc_blocks = max(1, -(-self.kd // KC))
-        masks = [b.icmp_signed("<", self.lanes, _splat(b, b.sub(ncols, i64(j * vec)), vec, I64))
+        masks = [b.icmp_signed("<", self.lanes, splat(b, b.sub(ncols, i64(j * vec)), vec, I64))
                  for j in range(nv)]
 
         def kblock(kb: int, mr: int, m0: ir.Value, k0: int, k1: int) -> None:
@@ -204,7 +209,7 @@ class _Tiler:
                                  align=64) for j in range(nv)]
                 ka = b.mul(kk, i64(a_k))
                 for r in range(mr):
-                    av = _splat(b, A.load_at(b.add(arow[r], ka)), vec, F32)
+                    av = splat(b, A.load_at(b.add(arow[r], ka)), vec, F32)
                     for j in range(nv):
                         s = accs[r * nv + j]
                         b.store(b.call(self.fma, [av, bv[j], b.load(s)]), s)
@@ -392,20 +397,20 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
             q = b.add(n0, j)
             oy, ox = b.udiv(q, i64(OW)), b.urem(q, i64(OW))
             seg = f.min64(b.sub(i64(OW), ox), b.sub(ncols, j))
-            seg_v = _splat(b, seg, vec, I64)
-            ox_v = _splat(b, ox, vec, I64)
-            loader = _StridedLoad(t, X, sw)
+            seg_v = splat(b, seg, vec, I64)
+            ox_v = splat(b, ox, vec, I64)
+            loader = StridedLoad(f, t.vec, X, sw)
 
             def ky_rows(ky):
                 iy = b.add(b.sub(b.mul(oy, i64(sh)), i64(top)), b.mul(ky, i64(dh)))
                 inside = b.icmp_unsigned("<", iy, i64(H))
-                row_in = _splat(b, inside, vec, I1)
+                row_in = splat(b, inside, vec, I1)
                 src_row = b.add(x0, b.add(b.mul(b.select(inside, iy, i64(0)), i64(W)),
                                           b.mul(ox, i64(sw))))
                 dst_row = b.add(b.mul(b.mul(ky, i64(KW)), i64(nc)), j)
 
                 def vrun(u):
-                    lane = b.add(t.lanes, _splat(b, u, vec, I64))
+                    lane = b.add(t.lanes, splat(b, u, vec, I64))
                     st_mask = b.and_(b.icmp_signed("<", lane, seg_v), row_in)
                     at = b.add(ox_v, lane)      # output column of each lane
                     masks = []
@@ -413,8 +418,8 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
                         off = kx * dw - left
                         lo_x = max(0, -(off // sw))          # first ox inside the image
                         hi_x = max(0, -(-(W - off) // sw))   # first ox past it
-                        m = b.and_(b.icmp_signed(">=", at, _splat(b, i64(lo_x), vec, I64)),
-                                   b.icmp_signed("<", at, _splat(b, i64(hi_x), vec, I64)))
+                        m = b.and_(b.icmp_signed(">=", at, splat(b, i64(lo_x), vec, I64)),
+                                   b.icmp_signed("<", at, splat(b, i64(hi_x), vec, I64)))
                         masks.append(loader.mask(b.and_(st_mask, m)))
                     src_u = b.add(src_row, b.mul(u, i64(sw)))
                     dst_u = b.add(dst_row, u)
@@ -435,8 +440,8 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
             b.branch(head)
             b.position_at_end(done)
             with b.if_then(b.icmp_signed("<", ncols, i64(nc))):
-                tail = [b.icmp_signed(">=", b.add(t.lanes, _splat(b, i64(jv * vec), vec, I64)),
-                                      _splat(b, ncols, vec, I64)) for jv in range(t.nv)]
+                tail = [b.icmp_signed(">=", b.add(t.lanes, splat(b, i64(jv * vec), vec, I64)),
+                                      splat(b, ncols, vec, I64)) for jv in range(t.nv)]
 
                 def zero_row(kk):
                     row = t.row_ptr(kk)
@@ -478,16 +483,20 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
 WIDE_STRIDE = 4
 
 
-class _StridedLoad:
-    """Loads of VEC image elements ``stride`` apart, masked per lane (masked-off lanes read
-    nothing and give 0): a plain masked load at stride 1; up to WIDE_STRIDE, one masked load
+class StridedLoad:
+    """Loads of VEC elements ``stride`` apart, masked per lane (masked-off lanes read nothing
+    and give ``fill``): a plain masked load at stride 1; up to WIDE_STRIDE, one masked load
     of VEC*stride contiguous floats whose every stride-th lane is kept (a shuffle); past it a
     masked gather."""
 
-    def __init__(self, t: _Tiler, X: Operand, stride: int) -> None:
-        self.t, self.X, self.sw = t, X, stride
-        f, vec = t.f, t.vec
-        if 1 < stride <= WIDE_STRIDE:
+    def __init__(self, f: Func, vec: int, X: Operand, stride: int, fill: float = 0.0) -> None:
+        self.f, self.vec, self.X, self.sw = f, vec, X, stride
+        self.vt = vt = ir.VectorType(F32, vec)
+        self.fill = ir.Constant(vt, [fill] * vec)
+        if stride == 1:
+            self.mload = declare(f.module, f"llvm.masked.load.v{vec}f32.p0", vt,
+                                 [PTR, I32, ir.VectorType(I1, vec), vt])
+        elif stride <= WIDE_STRIDE:
             wide = vec * stride
             self.wt = ir.VectorType(F32, wide)
             self.wload = declare(f.module, f"llvm.masked.load.v{wide}f32.p0", self.wt,
@@ -495,37 +504,37 @@ class _StridedLoad:
             self.spread = ir.Constant(ir.VectorType(I32, wide), [e // stride for e in range(wide)])
             self.kept = ir.Constant(ir.VectorType(I1, wide), [e % stride == 0 for e in range(wide)])
             self.pick = ir.Constant(ir.VectorType(I32, vec), [e * stride for e in range(vec)])
-            self.wzero = ir.Constant(self.wt, [0.0] * wide)
-        elif stride > WIDE_STRIDE:
+            self.wfill = ir.Constant(self.wt, [fill] * wide)
+        else:
             pv = ir.VectorType(PTR, vec)
-            self.gather = declare(f.module, f"llvm.masked.gather.v{vec}f32.v{vec}p0", t.vt,
-                                  [pv, I32, ir.VectorType(I1, vec), t.vt])
+            self.gather = declare(f.module, f"llvm.masked.gather.v{vec}f32.v{vec}p0", vt,
+                                  [pv, I32, ir.VectorType(I1, vec), vt])
             self.steps = ir.Constant(ir.VectorType(I64, vec),
                                      [4 * e * stride for e in range(vec)])   # bytes
 
     def mask(self, lanes: ir.Value) -> ir.Value:
         """The load mask for output lanes ``lanes`` (built once, outside the channel loop)."""
         if 1 < self.sw <= WIDE_STRIDE:
-            b = self.t.b
+            b = self.f.b
             spread = b.shuffle_vector(lanes, ir.Constant(lanes.type, ir.Undefined), self.spread)
             return b.and_(spread, self.kept)
         return lanes
 
     def load(self, index: ir.Value, mask: ir.Value) -> ir.Value:
-        t, b = self.t, self.t.b
+        b = self.f.b
         four = ir.Constant(I32, 4)
         if self.sw == 1:
-            return b.call(t.mload, [self.X.ptr(index, False), four, mask, t.zero_v])
+            return b.call(self.mload, [self.X.ptr(index, False), four, mask, self.fill])
         if self.sw <= WIDE_STRIDE:
-            v = b.call(self.wload, [self.X.ptr(index, False), four, mask, self.wzero])
+            v = b.call(self.wload, [self.X.ptr(index, False), four, mask, self.wfill])
             return b.shuffle_vector(v, ir.Constant(self.wt, ir.Undefined), self.pick)
         # (llvmlite types a GEP with a vector index as a scalar pointer: address arithmetic)
-        base = _splat(b, b.ptrtoint(self.X.ptr(index, False), I64), t.vec, I64)
-        ptrs = b.inttoptr(b.add(base, self.steps), ir.VectorType(PTR, t.vec))
-        return b.call(self.gather, [ptrs, four, mask, t.zero_v])
+        base = splat(b, b.ptrtoint(self.X.ptr(index, False), I64), self.vec, I64)
+        ptrs = b.inttoptr(b.add(base, self.steps), ir.VectorType(PTR, self.vec))
+        return b.call(self.gather, [ptrs, four, mask, self.fill])
 
 
-def _splat(b: ir.IRBuilder, x: ir.Value, n: int, t: ir.Type) -> ir.Value:
+def splat(b: ir.IRBuilder, x: ir.Value, n: int, t: ir.Type) -> ir.Value:
     vt = ir.VectorType(t, n)
     v = b.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(I32, 0))
     return b.shuffle_vector(v, ir.Constant(vt, ir.Undefined),
