@@ -85,7 +85,8 @@ class _Tiler:
     panel, shared by matmul and conv2d (whose B panel is packed from the image: im2col done
     one panel at a time, never materialised)."""
 
-    def __init__(self, f: Func, machine, kd: int, scratch: bool = True) -> None:
+    def __init__(self, f: Func, machine, kd: int, scratch: bool = True, total_cols: int = 0,
+                 a_k: int = 1) -> None:
         b = self.b = f.b
         self.f = f
         self.vec, self.nv, self.mr = _shape(machine.vector_bits)
@@ -106,6 +107,12 @@ class _Tiler:
         self.packed = (b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))]) if scratch
                        else None)
         self.packed_id = f.var(I64, i64(-1))
+        # A last panel of 16q + 1 columns (ResNet's 7x7 layers: 49) computes q vectors and
+        # its last column as dot products along k (vectors of A's rows times the column,
+        # copied contiguous here): q + 1 vectors would waste (16 - 1) / 16 of the last one.
+        self.extra = (total_cols % self.nc) % vec == 1 and a_k == 1
+        self.col = b.call(alloc, [i64(64), i64(max(64, -(-kd // 16) * 64))]) if self.extra \
+            else None
         #: ``direct(kk)``: where row kk of B's panel starts in B itself, read in place
         #: (masked past the panel's columns) instead of from the packed copy.
         self.direct = None
@@ -119,8 +126,9 @@ class _Tiler:
             b.store(panel_id, self.packed_id)
 
     def release(self) -> None:
-        if self.packed is not None:
-            self.b.call(self.free, [self.packed])
+        for buf in (self.packed, self.col):
+            if buf is not None:
+                self.b.call(self.free, [buf])
 
     def copy_row(self, src: ir.Value, dst: ir.Value, ncols: ir.Value) -> None:
         """dst[0:nc] = src[0:ncols], zeros after (masked loads never touch memory past it)."""
@@ -144,12 +152,19 @@ class _Tiler:
         computing on zero padding: N = 196 would otherwise waste a quarter of the work."""
         rem = total_cols % self.nc
         tail_nv = -(-rem // self.vec)
-        if rem and tail_nv < self.nv:
+        extra = self.extra and a_k == 1
+        if rem and (tail_nv < self.nv or extra):
             b = self.b
             last = b.icmp_signed(">=", b.add(n0, i64(self.nc)), i64(total_cols))
             with b.if_else(last) as (then, otherwise):
                 with then:
-                    self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, tail_nv)
+                    if extra:
+                        self._gather_column(n0, rem - 1)
+                        self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, i64(rem - 1), m_rows,
+                                    epi, rem // self.vec, extra_col=rem - 1)
+                    else:
+                        self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi,
+                                    tail_nv)
                 with otherwise:
                     self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, self.nv)
         else:
@@ -175,8 +190,26 @@ class _Tiler:
         else:
             self.panel(A, a0, a_m, a_k, C, c0, ldc, n0, ncols, rows, shifted, total_cols)
 
-    def _panel(self, A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, nv: int) -> None:
+    def _gather_column(self, n0: ir.Value, j: int) -> None:
+        """self.col[0:kd] = column j of the panel (zeros up to a multiple of 16)."""
+        b = self.b
+
+        def one(kk: ir.Value) -> None:
+            row = self.direct(kk) if self.direct is not None else self.row_ptr(kk)
+            v = b.load(b.gep(row, [i64(j)], source_etype=F32, inbounds=False), typ=F32)
+            b.store(v, b.gep(self.col, [kk], source_etype=F32))
+        self.f.loop(0, self.kd, one, name="gc")
+        self.f.loop(self.kd, -(-self.kd // 16) * 16, lambda kk: b.store(
+            ir.Constant(F32, 0.0), b.gep(self.col, [kk], source_etype=F32)), name="gz")
+
+    def _panel(self, A, a0, a_m, a_k, C, c0, ldc, n0, ncols, m_rows, epi, nv: int,
+               extra_col: int = -1) -> None:
+        """``extra_col`` >= 0: column ``extra_col`` of the panel (after the ``nv`` vectors,
+        gathered into self.col) is computed as dot products along k; ``ncols`` covers the
+        vectors only."""
         f, b, vec = self.f, self.b, self.vec
+        extra = extra_col >= 0
+        kc_blocks = max(1, -(-self.kd // KC))
         kc_blocks = max(1, -(-self.kd // KC))
         masks = [b.icmp_signed("<", self.lanes, splat(b, b.sub(ncols, i64(j * vec)), vec, I64))
                  for j in range(nv)]
@@ -213,7 +246,43 @@ class _Tiler:
                     for j in range(nv):
                         s = accs[r * nv + j]
                         b.store(b.call(self.fma, [av, bv[j], b.load(s)]), s)
-            f.loop(k0, k1, kstep, name="k")
+            if not extra:
+                f.loop(k0, k1, kstep, name="k")
+            else:
+                dots = [f.var(self.vt) for _ in range(mr)]
+                for d in dots:
+                    b.store(self.zero_v, d)
+
+                def dot_step(kq: ir.Value, mask: ir.Value | None) -> None:
+                    four = ir.Constant(I32, 4)
+                    cp = b.gep(self.col, [kq], source_etype=F32)
+                    cv = (b.load(cp, typ=self.vt, align=64) if mask is None else
+                          b.call(self.mload, [cp, four, mask, self.zero_v]))
+                    for r in range(mr):
+                        ap = A.ptr(b.add(arow[r], kq), False)
+                        av = (b.load(ap, typ=self.vt, align=4) if mask is None else
+                              b.call(self.mload, [ap, four, mask, self.zero_v]))
+                        b.store(b.call(self.fma, [av, cv, b.load(dots[r])]), dots[r])
+
+                def k16(kq: ir.Value) -> None:
+                    for u in range(16):
+                        kstep(b.add(kq, i64(u)))
+                    dot_step(kq, None)
+                whole = k0 + (k1 - k0) // 16 * 16
+                f.loop(k0, whole, k16, step=16, name="k16")
+                if whole < k1:
+                    f.loop(whole, k1, kstep, name="k")
+                    dot_step(i64(whole), ir.Constant(ir.VectorType(I1, vec),
+                                                     [u < k1 - whole for u in range(vec)]))
+                red = declare(f.module, f"llvm.vector.reduce.fadd.v{vec}f32", F32,
+                              [F32, self.vt])
+                for r in range(mr):
+                    ptr = b.gep(cptr[r], [i64(extra_col)], source_etype=F32)
+                    total = b.call(red, [ir.Constant(F32, 0.0), b.load(dots[r])],
+                                   fastmath=("reassoc",))
+                    if kb > 0:
+                        total = b.fadd(b.load(ptr, typ=F32), total)
+                    b.store(total, ptr)
             for r in range(mr):
                 for j in range(nv):
                     ptr = b.gep(cptr[r], [i64(j * vec)], source_etype=F32)
@@ -226,7 +295,7 @@ class _Tiler:
                     def colv(j: ir.Value) -> None:
                         n = b.add(n0, j)
                         epi(m, n, b.add(c0, b.add(b.mul(m, i64(ldc)), n)))
-                    f.loop(0, ncols, colv, name="ec")
+                    f.loop(0, i64(extra_col + 1) if extra else ncols, colv, name="ec")
                 f.loop(0, mr, row_epi, name="er")
 
         full, tail = divmod(m_rows, self.mr)
@@ -249,7 +318,7 @@ def lower_matmul(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir
     A, B, C = (Operand.dense(f, ptrs, op) for op in (k.lhs, k.rhs, k.out))
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
     a_m, a_k = (1, M) if k.transpose_a else (Kd, 1)
-    t = _Tiler(f, machine, Kd)
+    t = _Tiler(f, machine, Kd, total_cols=N, a_k=a_k)
 
     def operand_base(op: K.KernelOperand, batch: list[ir.Value]) -> ir.Value:
         nb = len(op.shape) - 2
@@ -362,7 +431,7 @@ def lower_conv2d(f: Func, k: K.Conv2dKernel, ptrs: Sequence[ir.Value], first: ir
     bias = Operand.dense(f, ptrs, k.bias) if k.bias is not None else None
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
     plain = (KH, KW, sh, sw, top, left) == (1, 1, 1, 1, 0, 0) and k.padding[2:] == (0, 0)
-    t = _Tiler(f, machine, Kd, scratch=not plain)
+    t = _Tiler(f, machine, Kd, scratch=not plain, total_cols=P)
     nc = t.nc
 
     def work(item: ir.Value) -> None:
