@@ -209,7 +209,8 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
             program, bplan.transient_size))
     dump("host.txt", lambda: format_host(functions, bplans))
 
-    constants = tuple(M.Constant(n, d) for n, d in zip(pool.names, pool.data))
+    constants = tuple(M.Constant(n, d, *splat)
+                      for n, d, splat in zip(pool.names, pool.data, pool.splats))
     return M.Module(name, tuple(functions), tuple(executables), constants,
                     execution_model=model)
 

@@ -70,7 +70,9 @@ def describe(module: Module, *, file_size: int | None = None) -> dict[str, Any]:
             } for ep in v.entry_points],
         } for v in exe.variants],
     } for exe in module.executables]
-    constants = [{"name": c.name, "bytes": memoryview(c.data).nbytes} for c in module.constants]
+    constants = [{"name": c.name, "bytes": c.size, **({"splat": bytes(c.splat).hex()}
+                                                     if c.splat else {})}
+                 for c in module.constants]
     return {
         "name": module.name,
         "format_version": module.version,

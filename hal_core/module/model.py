@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: splat constants
 
 
 class Slot(enum.IntEnum):
@@ -181,9 +181,45 @@ class Executable:
 
 @dataclass(frozen=True)
 class Constant:
+    """A read-only buffer of the module.
+
+    ``data``: raw little-endian bytes; 64-byte aligned in the file, and a read-only memoryview
+    into the (memory-mapped) file when loaded. A *splat* constant, one whose elements are all
+    equal (the onnx light models' ConstantOfShape weights: 100 MB for ResNet-50), has empty
+    ``data`` and stores the element's bytes in ``splat`` and its byte size in ``splat_size``
+    (a multiple of ``len(splat)``); the runtime fills it once when it loads the module.
+    """
+
     name: str
-    data: bytes | memoryview  # raw little-endian bytes; 64-byte aligned in the file; a
-                              # read-only memoryview into the (memory-mapped) file when loaded
+    data: bytes | memoryview
+    splat: bytes = b""
+    splat_size: int = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes of the constant."""
+        return self.splat_size if self.splat else memoryview(self.data).nbytes
+
+    def contents(self):  # -> numpy.ndarray (1-D uint8, read-only) or memoryview
+        """The constant's bytes: ``data``, or for a splat a freshly filled, 64-byte aligned,
+        read-only uint8 array (made on each call: the caller keeps it)."""
+        if not self.splat:
+            return self.data
+        import numpy as np
+
+        from hal_core.hal.allocator import aligned_host_array
+
+        try:
+            out = aligned_host_array(self.splat_size)
+        except (MemoryError, ValueError) as e:
+            from hal_core.runtime.memory import allocation_failed
+
+            raise allocation_failed(f"splat constant {self.name!r}", self.splat_size, e) from None
+        if out.size:
+            pattern = np.frombuffer(self.splat, dtype=np.uint8)
+            out.reshape(-1, pattern.size)[:] = pattern
+        out.flags.writeable = False
+        return out
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,10 @@ class _Decoder:
             self.what = f"constant {i}"
             c = m.Constants(i)
             self.charge(4)
-            constants.append(Constant(self.text(c.Name(), "the name"), self.data(c.Data(), "its data")))
+            cname = self.text(c.Name(), "the name")
+            splat = bytes(c.Splat(k) for k in self.count(c.SplatLength(), 1))
+            constants.append(Constant(cname, self.data(c.Data(), "its data"), splat,
+                                      c.SplatSize() if splat else 0))
         executables = tuple(self.executable(m.Executables(i), i)
                             for i in self.count(m.ExecutablesLength(), 4))
         functions = tuple(self.function(m.Functions(i), i)

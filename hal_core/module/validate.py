@@ -69,7 +69,21 @@ def check_module(module: Module, where: str, hint: str) -> None:
     const_sizes = []
     for i, const in enumerate(module.constants):
         c.text(const.name, f"constant {i} name")
-        const_sizes.append(c.blob(const.data, f"constant {i} ({const.name!r}) data"))
+        what = f"constant {i} ({const.name!r})"
+        size = c.blob(const.data, f"{what} data")
+        if const.splat:
+            c.blob(const.splat, f"{what} splat pattern")
+            if size:
+                c.fail(f"{what} has both data ({size} bytes) and a splat pattern; a splat "
+                       "constant's data must be empty")
+            if not isinstance(const.splat_size, int) or const.splat_size < 0 \
+                    or const.splat_size % len(const.splat):
+                c.fail(f"{what}: splat size must be a multiple of the {len(const.splat)}-byte "
+                       f"pattern, found {const.splat_size!r}")
+            size = const.splat_size
+        elif const.splat_size:
+            c.fail(f"{what}: splat size {const.splat_size} without a splat pattern")
+        const_sizes.append(size)
     packed: dict[tuple[int, int], set[int]] = {}  # (executable, entry) -> packed bindings
     entry_points = [_check_executable(c, i, exe, packed)
                     for i, exe in enumerate(module.executables)]

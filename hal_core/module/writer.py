@@ -274,9 +274,13 @@ def _build_flatbuffer(module: Module, const_refs: list[tuple[int, int]],
 
     def constant(c, ref: tuple[int, int]) -> int:
         name = b.CreateString(c.name)
+        splat = b.CreateByteVector(bytes(c.splat)) if c.splat else None
         Constant.Start(b)
         Constant.AddName(b, name)
         Constant.AddData(b, CreateDataRef(b, *ref))
+        if splat is not None:
+            Constant.AddSplat(b, splat)
+            Constant.AddSplatSize(b, c.splat_size)
         return Constant.End(b)
 
     def key_value(key: str, value: str) -> int:

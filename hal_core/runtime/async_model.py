@@ -82,7 +82,7 @@ def constant_buffers(module: Module, device: Any) -> list[Any]:
     buffers = []
     writes = None
     for c in module.constants:
-        data = np.frombuffer(c.data, dtype=np.uint8)
+        data = np.frombuffer(c.contents(), dtype=np.uint8)
         if wrap is not None and (data.size == 0 or is_aligned(data)):
             buffers.append(wrap(data, _READ_ONLY))
         elif mappable:

@@ -45,7 +45,7 @@ def build_inline_functions(module: Module, variants: list[Any], registry: Any
             v.payload, tuple(as_entry_point(ep) for ep in v.entry_points)))
     constants = []
     for c in module.constants:
-        data = np.frombuffer(c.data, dtype=np.uint8)
+        data = np.frombuffer(c.contents(), dtype=np.uint8)
         if data.size and not is_aligned(data):
             aligned = aligned_host_array(data.size)
             aligned[:] = data

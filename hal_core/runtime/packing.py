@@ -55,7 +55,8 @@ def pack_constants(module: Module, variants: list[Any], device: Any, registry: A
                     ref = bindings[p.binding]  # a CONSTANT region (the module checks say so)
                     key = (op.executable, p.entry_point, ref.index, ref.offset, ref.length)
                     if key not in made:
-                        src = memoryview(module.constants[ref.index].data).cast("B")[
+                        # a splat is filled here for this pack only (not kept: memory)
+                        src = memoryview(module.constants[ref.index].contents()).cast("B")[
                             ref.offset:ref.offset + ref.length]
                         data = runner.run(op.executable, p.entry_point, src, p.packed_size)
                         made[key] = len(constants)

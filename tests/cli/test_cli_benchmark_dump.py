@@ -33,7 +33,7 @@ def test_dump_text(hal, modules):
     status, out, err = hal("dump", str(modules["chain"]))
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("module 'chain': format version 1, async execution model, ")
+    assert lines[0].startswith("module 'chain': format version 2, async execution model, ")
     assert "  main(tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>)" in lines
     assert "    host program: 2 dispatch, 1 copy, 1 barrier; transient 64 bytes" in lines
     assert any("variant 0: format vmvx-bytecode (target vmvx), requires: none" in x

@@ -187,6 +187,24 @@ def test_constant_folding_keeps_big_splats_small() -> None:
     np.testing.assert_array_equal(run(m, x), x + 6)
 
 
+def test_big_splat_buffers_are_module_constants_filled_at_load(tmp_path) -> None:
+    from hal_core.module.writer import serialize_module
+
+    def prog(a):
+        w = O.broadcast_to(a.fb.constant(np.float32(0.02)), (256, 1024))  # 1 MiB, all equal
+        return O.matmul(a, w)
+
+    m = compile(build(prog, ((4, 256), F32)))
+    [c] = m.constants
+    assert (c.splat, c.splat_size, len(c.data)) == (np.float32(0.02).tobytes(), 1 << 20, 0)
+    assert len([op for op in m.functions[0].program if isinstance(op, Dispatch)]) == 1
+    assert len(serialize_module(m)) < 64 * 1024
+    x = np.random.default_rng(0).standard_normal((4, 256)).astype(np.float32)
+    for device in ("local-sync", "local-task"):
+        np.testing.assert_allclose(run(m, x, device=device),
+                                   x @ np.full((256, 1024), 0.02, np.float32), rtol=1e-5)
+
+
 def test_constant_folding_leaves_huge_dense_results_to_the_device() -> None:
     dense = np.arange(70000, dtype=np.float32)
 

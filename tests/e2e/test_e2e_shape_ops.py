@@ -112,6 +112,13 @@ CASES += [
     Case("splat-into-matmul",
          lambda x: O.matmul(x, O.broadcast_to(x.fb.constant(np.float32(0.5)), (3, 2))),
          (data((2, 3), seed=250),), lambda x: x @ np.full((3, 2), 0.5), dispatches=1),
+    # Bigger than SPLAT_BYTES: a splat constant of the module, filled at load, no kernel.
+    Case("big-splat-into-matmul",
+         lambda x: O.matmul(x, O.broadcast_to(x.fb.constant(np.float32(0.25)), (3, 2048))),
+         (data((2, 3), seed=251),), lambda x: x @ np.full((3, 2048), 0.25), dispatches=1),
+    Case("big-splat-returned", lambda x: (x + 1.0, x.fb.constant(np.full((40, 50), 3, np.int32))),
+         (data((2,), seed=252),), lambda x: (x + 1, np.full((40, 50), 3, np.int32)),
+         ops=("constant", "add"), dispatches=1),
     Case("argument-returned-twice", lambda t: (t, t, t + 1.0), (data((3,), seed=244),),
          lambda t: (t, t, t + 1)),
     Case("result-returned-twice", lambda t: (O.exp(t),) * 2,

@@ -169,7 +169,12 @@ def test_writer_rejects_inconsistent_modules(module: Module, ops, message: str) 
     (lambda m: Module(m.name, (Function("f", (TensorType((2**50,), "float32"),), (), ()),), ()),
      "must be at most"),
     (lambda m: Module(m.name, (), (), (Constant("c", [1, 2]),)), "must be bytes"),
-    (lambda m: Module(m.name, (), (), version=2), "writes format version 1"),
+    (lambda m: Module(m.name, (), (), version=3), "writes format version 2"),
+    (lambda m: Module(m.name, (), (), (Constant("c", b"1234", b"\x01", 4),)),
+     "has both data"),
+    (lambda m: Module(m.name, (), (), (Constant("c", b"", b"\x01\x02\x03", 4),)),
+     "multiple of the 3-byte pattern"),
+    (lambda m: Module(m.name, (), (), (Constant("c", b"", b"", 8),)), "without a splat pattern"),
 ])
 def test_writer_rejects_malformed_parts(module: Module, change, message: str) -> None:
     with pytest.raises(ModuleFormatError, match=message.replace("(", r"\(")):
@@ -210,3 +215,22 @@ def test_generated_code_matches_the_schema(tmp_path) -> None:
         p.name for p in committed.glob("*.py") if p.name != "__init__.py")
     for name in fresh_files:
         assert (fresh / name).read_text() == (committed / name).read_text(), name
+
+
+def test_splat_constant_round_trips_as_pattern_and_size_and_fills_on_demand() -> None:
+    pattern = np.float32(0.02).tobytes()
+    big = Constant("w", b"", pattern, 4 * 1_000_000)
+    module = Module("splat", (), (), (Constant("dense", b"\x01\x02"), big))
+    data = serialize_module(module)
+    assert len(data) < 4096  # the 4 MB constant costs the file a few bytes
+    loaded = parse_module_bytes(data)
+    assert loaded == module
+    assert loaded.constants[1].size == 4_000_000 and loaded.constants[0].size == 2
+    filled = np.frombuffer(loaded.constants[1].contents(), dtype=np.float32)
+    assert filled.shape == (1_000_000,) and np.all(filled == np.float32(0.02))
+    assert not filled.flags.writeable
+    assert filled.__array_interface__["data"][0] % 64 == 0
+    assert bytes(loaded.constants[0].contents()) == b"\x01\x02"
+    info = describe(loaded)
+    assert info["constants"][1] == {"name": "w", "bytes": 4_000_000, "splat": pattern.hex()}
+    assert info["constant_bytes"] == 4_000_002

@@ -168,7 +168,7 @@ class Runner:
                 if ref.slot == M.Slot.INPUT:
                     data = np.ascontiguousarray(inputs[ref.index]).view(np.uint8).reshape(-1)
                 elif ref.slot == M.Slot.CONSTANT:
-                    data = np.frombuffer(module.constants[ref.index].data, np.uint8)
+                    data = np.frombuffer(module.constants[ref.index].contents(), np.uint8)
                 elif ref.slot == M.Slot.OUTPUT:
                     data = np.zeros(fn.outputs[ref.index].byte_size, np.uint8)
                 else:

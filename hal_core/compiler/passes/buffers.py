@@ -1,7 +1,8 @@
 """Buffer planning: where every buffer of a function lives.
 
-* function arguments stay in their ``INPUT`` slots, dense constants in ``CONSTANT`` slots
-  (shared by the module and deduplicated by content);
+* function arguments stay in their ``INPUT`` slots, constants in ``CONSTANT`` slots (shared
+  by the module and deduplicated by content); a splat bigger than ``SPLAT_BYTES`` is stored
+  as its element and size, and filled when the module is loaded;
 * a computed function result is written in place into its ``OUTPUT`` slot; a result that is an
   argument, a constant, or a value already returned earlier gets a host ``Copy`` instead;
 * every other buffer lives in the ``TRANSIENT`` arena at a 64-byte aligned offset. Lifetimes
@@ -17,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hal_core.compiler.passes.dispatch import FunctionDispatches
+from hal_core.compiler.passes.dispatch import SPLAT_BYTES, FunctionDispatches
+from hal_core.compiler.passes.folding import splat_value
 from hal_core.errors import CompileError
 from hal_core.module.model import BufferRef, Slot
 
@@ -32,13 +34,16 @@ class ConstantPool:
     """The module's constants, deduplicated by content.
 
     Data is kept as given (a memoryview of the IR's array: no copy on the way to the file);
-    content is compared through a digest, then byte for byte on a digest hit.
+    content is compared through a digest, then byte for byte on a digest hit. A splat
+    (:meth:`add_splat`) is kept as its element's bytes and its size.
     """
 
     def __init__(self) -> None:
         self.names: list[str] = []
         self.data: list[bytes | memoryview] = []
+        self.splats: list[tuple[bytes, int]] = []   # (pattern, size); (b"", 0) for dense data
         self._index: dict[tuple[int, bytes], list[int]] = {}
+        self._splat_index: dict[tuple[bytes, int], int] = {}
 
     def add(self, name: str, data: bytes | memoryview) -> int:
         import hashlib
@@ -46,11 +51,22 @@ class ConstantPool:
         view = memoryview(data).cast("B")
         key = (view.nbytes, hashlib.blake2b(view, digest_size=16).digest())
         for i in self._index.get(key, ()):
-            if memoryview(self.data[i]).cast("B") == view:
+            if not self.splats[i][0] and memoryview(self.data[i]).cast("B") == view:
                 return i
         self._index.setdefault(key, []).append(len(self.data))
+        return self._append(name, data, b"", 0)
+
+    def add_splat(self, name: str, pattern: bytes, size: int) -> int:
+        """A constant of ``size`` bytes, ``pattern`` repeated (size a multiple of its length)."""
+        key = (bytes(pattern), size)
+        if key not in self._splat_index:
+            self._splat_index[key] = self._append(name, b"", *key)
+        return self._splat_index[key]
+
+    def _append(self, name: str, data: bytes | memoryview, pattern: bytes, size: int) -> int:
         self.names.append(name)
         self.data.append(data)
+        self.splats.append((pattern, size))
         return len(self.data) - 1
 
 
@@ -81,6 +97,12 @@ def plan_buffers(fd: FunctionDispatches, pool: ConstantPool,
     for i, a in enumerate(fn.args):
         plan.refs[a.name] = BufferRef(Slot.INPUT, i, 0, a.type.byte_size)
     for name, op in fd.constants.items():
+        splat = splat_value(op)
+        if splat is not None and op.type.byte_size > SPLAT_BYTES:
+            pattern = bytes(constant_bytes(splat.reshape(1)))
+            index = pool.add_splat(f"{fn.name}.{name}", pattern, op.type.byte_size)
+            plan.refs[name] = BufferRef(Slot.CONSTANT, index, 0, op.type.byte_size)
+            continue
         data = constant_bytes(op.attrs["value"])
         plan.refs[name] = BufferRef(Slot.CONSTANT, pool.add(f"{fn.name}.{name}", data), 0,
                                     data.nbytes)

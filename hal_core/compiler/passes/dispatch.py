@@ -29,8 +29,8 @@ from hal_core.ir.opdefs import normalize_axis
 from hal_core.ir.opdefs_table import reduce_axes
 from hal_core.ir.verifier import op_context
 
-#: A splat constant that must be a buffer is stored in the module up to this size (no
-#: dispatch needed); a bigger one is written by a kernel on each call.
+#: A splat constant that must be a buffer is stored in the module as bytes up to this size;
+#: a bigger one as its element and size (``Constant.splat``), filled once at load.
 SPLAT_BYTES = 4096
 #: Consecutive independent parallel kernels over one iteration space are merged into one
 #: kernel with several outputs, up to this many.
@@ -85,10 +85,10 @@ class _Former:
         name = op.result.name
         if op.name == "constant":
             if not is_splat_constant(op) or (
-                    name in self.plan.materialized and 0 < op.type.byte_size <= SPLAT_BYTES):
+                    name in self.plan.materialized and op.type.byte_size > 0):
                 self.fd.constants[name] = op
             elif name in self.plan.materialized:
-                self._elementwise_root(op)  # a big splat: written by a kernel, not stored
+                self._elementwise_root(op)  # an empty one
         elif op.name == "reshape" and not self.plan.inlinable(op):
             self.fd.alias[name] = self.fd.storage_of(op.operands[0])
         elif name in self.plan.absorbed:

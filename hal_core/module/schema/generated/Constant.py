@@ -46,7 +46,41 @@ class Constant(object):
             return obj
         return None
 
-def ConstantStart(builder): builder.StartObject(2)
+    # Constant
+    def Splat(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 1))
+        return 0
+
+    # Constant
+    def SplatAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint8Flags, o)
+        return 0
+
+    # Constant
+    def SplatLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Constant
+    def SplatIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+    # Constant
+    def SplatSize(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def ConstantStart(builder): builder.StartObject(4)
 def Start(builder):
     return ConstantStart(builder)
 def ConstantAddName(builder, name): builder.PrependUOffsetTRelativeSlot(0, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
@@ -55,6 +89,15 @@ def AddName(builder, name):
 def ConstantAddData(builder, data): builder.PrependStructSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(data), 0)
 def AddData(builder, data):
     return ConstantAddData(builder, data)
+def ConstantAddSplat(builder, splat): builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(splat), 0)
+def AddSplat(builder, splat):
+    return ConstantAddSplat(builder, splat)
+def ConstantStartSplatVector(builder, numElems): return builder.StartVector(1, numElems, 1)
+def StartSplatVector(builder, numElems):
+    return ConstantStartSplatVector(builder, numElems)
+def ConstantAddSplatSize(builder, splatSize): builder.PrependUint64Slot(3, splatSize, 0)
+def AddSplatSize(builder, splatSize):
+    return ConstantAddSplatSize(builder, splatSize)
 def ConstantEnd(builder): return builder.EndObject()
 def End(builder):
     return ConstantEnd(builder)
