@@ -111,6 +111,18 @@ def _conv_ref(x, w, bias, strides, padding, dilation, groups):
     (1, 2, 11, 60, 3, 1, 1, (5, 5), (0, 0, 0, 0), (1, 1), 1),
     # stride 1 along x packed run by run: row stride 2, uneven padding, dilation along x
     (1, 3, 20, 37, 10, 3, 5, (2, 1), (2, 1, 0, 3), (1, 2), 1),
+    # outputs of 16q+1 positions (7x7, 17, 1, 289) end in a column done as dot products
+    # along k, some with K past one KC block and a K tail off the 16-multiple
+    (1, 40, 7, 7, 13, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (1, 300, 7, 7, 9, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 6, 13, 13, 8, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 2),
+    (1, 33, 1, 17, 70, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 21, 1, 1, 7, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (1, 5, 17, 17, 12, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    # "same" stride-1 packing a vector of the panel at a time: 5x5, dilation, panels
+    # crossing several output rows of a narrow image
+    (1, 4, 6, 9, 10, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),
+    (1, 3, 30, 30, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 1),
 ])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_conv2d_through_the_micro_kernel(shape, with_bias):
@@ -128,3 +140,38 @@ def test_conv2d_through_the_micro_kernel(shape, with_bias):
     for tiling in TILINGS:
         got = run(kern, inputs, {2: (want.shape, "float32")}, tiling)[2]
         np.testing.assert_allclose(got, np.tanh(want), rtol=1e-4, atol=1e-5, err_msg=tiling)
+
+
+@pytest.mark.parametrize("hw,k,stride", [(9, 3, 1), (12, 1, 1), (14, 3, 2), (7, 1, 1)])
+def test_conv2d_epilogue_operands_flat_and_strided(hw, k, stride):
+    """A residual (contiguous over the output's positions: read by flat position, prefetched)
+    and a row vector broadcast along oy plus the output row index (per coordinate)."""
+    c, o = 16, 24
+    x, wt, bias = _data((1, c, hw, hw), 1), _data((o, c, k, k), 2), _data((o,), 3)
+    pad = k // 2
+    want = _conv_ref(x, wt, bias, (stride, stride), (pad,) * 4, (1, 1), 1)
+    oh = want.shape[2]
+    res, row = _data(want.shape, 4), _data((oh,), 5)
+    out = operand(2, want.shape, "float32")
+    flat = K.Epilogue(
+        body=(K.ScalarOp("add", (K.Acc(0), K.Input(0)), "float32"),
+              K.ScalarOp("relu", (K.Result(0),), "float32")),
+        yields=(K.Result(1),),
+        inputs=(K.MappedOperand(operand(4, res.shape, "float32"), K.IndexingMap.identity(4)),))
+    per_coord = K.Epilogue(
+        body=(K.ScalarOp("sub", (K.Acc(0), K.Input(0)), "float32"),
+              K.ScalarOp("cast", (K.IterIndex(2),), "float32"),
+              K.ScalarOp("add", (K.Result(0), K.Result(1)), "float32")),
+        yields=(K.Result(2),),
+        inputs=(K.MappedOperand(operand(4, row.shape, "float32"),
+                                K.IndexingMap.of_dims(4, (3,))),))
+    for epi, extra, expect in (
+            (flat, res, np.maximum(want + res, 0)),
+            (per_coord, row, want - row + np.arange(oh)[:, None])):
+        kern = K.Conv2dKernel("conv", operand(0, x.shape, "float32"),
+                              operand(1, wt.shape, "float32"), out, operand(3, (o,), "float32"),
+                              (stride, stride), (pad,) * 4, (1, 1), 1, epilogue=epi)
+        for tiling in TILINGS:
+            got = run(kern, {0: x, 1: wt, 3: bias, 4: extra}, {2: (want.shape, "float32")},
+                      tiling)[2]
+            np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5, err_msg=tiling)
