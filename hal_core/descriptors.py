@@ -88,6 +88,19 @@ class ImporterInfo:
     :class:`~hal_core.errors.UsageError` for an option it does not know, naming it and the ones
     it knows. A factory taking only ``(path_or_bytes)`` accepts no options; the core refuses
     to pass it any.
+
+    ``tools`` (optional) resolves to an object with what ``hal try`` needs to try a model of
+    this format end to end (any method may be left out):
+
+    * ``examples() -> dict[str, str]``: short name -> path of models that come with the
+      importer's own dependencies (``squeezenet`` for the onnx package's light model zoo);
+    * ``random_weights(source, seed: int) -> tuple[bytes, int]``: the model (a path or bytes)
+      with its splat weights (one value repeated, which makes outputs uniform and hides
+      errors) replaced by seeded random values: (the model's bytes, how many were replaced);
+    * ``reference_runtime() -> str | None``: the name and version of the format's reference
+      runtime when it is installed here, else None;
+    * ``reference(source, inputs: list[ndarray]) -> list[ndarray]``: that runtime's outputs,
+      inputs in the imported function's argument order.
     """
 
     name: str
@@ -95,3 +108,4 @@ class ImporterInfo:
     factory: str
     extensions: tuple[str, ...] = field(default=())
     probe: str | None = None
+    tools: str | None = None

@@ -109,7 +109,8 @@ The contract, per hook
 ``hal_register_importers() -> list[ImporterInfo]``
     :class:`~hal_core.descriptors.ImporterInfo` fields: ``name`` (``hal compile
     --importer=NAME``), ``description``, ``factory``, ``extensions`` (file suffixes it claims),
-    ``probe``. The factory turns a path or bytes (the source) into a tensor IR
+    ``probe``, ``tools`` (optional: examples, random weights and a reference runtime for
+    ``hal try``). The factory turns a path or bytes (the source) into a tensor IR
     :class:`hal_core.ir.Module`, which the compiler then verifies.
 
 Variant requirements
@@ -141,8 +142,9 @@ PROJECT_NAME = "hal"
 #: requirements and ``Device.check_variant``, several variants per ``TargetBackend.compile``,
 #: ``UnsupportedKernelError``, one executable per kernel, ``Device.queue_read`` /
 #: ``queue_write``, the address-mode local dispatch ABI, honoured target/importer/loader probes.
-#: A plugin relying on those declares "1.1" (an older core then refuses it clearly).
-HAL_PLUGIN_API_VERSION = "1.1"
+#: A plugin relying on those declares "1.1" (an older core then refuses it clearly). 1.2 added
+#: ``ImporterInfo.tools`` and the optional ``progress`` of ``TargetBackend.precompile``.
+HAL_PLUGIN_API_VERSION = "1.2"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

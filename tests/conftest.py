@@ -156,6 +156,19 @@ def _run_hal(args: list[str], env: dict[str, str] | None = None, cwd: Path | Non
 # Helpers are handed out as fixtures: `from conftest import ...` would pick whichever conftest
 # module was imported first (tests/hal/ has its own).
 @pytest.fixture
+def hal(capsys, clean_hal_env):
+    """Run ``hal ARGS`` in-process; returns (exit status, stdout, stderr)."""
+    from hal_core.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+@pytest.fixture
 def install_fake_dist():
     return _install_fake_dist
 

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from hal_core.hookspecs import HAL_PLUGIN_API_VERSION
+
 pytestmark = pytest.mark.usefixtures("clean_hal_env")
 
 
@@ -126,7 +128,8 @@ def test_plugins_and_targets_list(make_plugin, site, install_fake_dist, run_hal)
                              "version": "3.0", "api_version": "1.0", "source": "entry-point",
                              "status": "loaded", "error": None}
     assert plugins["old"]["status"] == "incompatible"
-    assert "API 2.1" in plugins["old"]["error"] and "API 1.1" in plugins["old"]["error"]
+    assert "API 2.1" in plugins["old"]["error"] and \
+        f"API {HAL_PLUGIN_API_VERSION}" in plugins["old"]["error"]
     text = run_hal(["plugins", "list"], env).stdout
     assert any(line.startswith("old ") and "incompatible:" in line for line in text.splitlines())
     targets = run_hal(["targets", "list"], env)

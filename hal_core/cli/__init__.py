@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("hal_core.cli.run", "call a function of a module and print its results"),
     "benchmark": ("hal_core.cli.benchmark", "time calls of a module function (median, p90)"),
     "dump": ("hal_core.cli.dump", "show the functions, executables and variants of a module"),
+    "try": ("hal_core.cli.try_model",
+            "compile a model for every target, run it on every driver, compare"),
 }
 
 

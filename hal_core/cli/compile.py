@@ -71,7 +71,19 @@ def add_parser(subparsers: Any) -> None:
                         "compiler phase (to stderr)")
     parser.add_argument("--no-cache", action="store_true", help="bypass on-disk caches of "
                         "compiled code (as HAL_NO_CACHE=1)")
+    add_progress_arguments(parser)
     parser.set_defaults(func=run_compile, target_flags=[])
+
+
+def add_progress_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress``: the compile progress bar on stderr, drawn by default
+    when stderr is a terminal and the compile lasts (:mod:`hal_core.cli._progress`)."""
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_const", const=True,
+                     help="draw the compile progress bar even if stderr is not a terminal")
+    bar.add_argument("--no-progress", dest="progress", action="store_const", const=False,
+                     help="never draw it")
+    parser.set_defaults(progress=None)
 
 
 #: IREE's former target backend names -> the hal target that produces the same code.
@@ -137,11 +149,16 @@ def run_compile(args: argparse.Namespace) -> int:
     if args.no_cache:
         os.environ["HAL_NO_CACHE"] = "1"
     timings: dict[str, float] | None = {} if args.timings else None
+    from hal_core.cli._progress import Bar
+
     t0 = time.perf_counter()
-    module = compile(source, targets, execution_model=model, dump_ir=args.dump_ir,
-                     timings=timings, target_options=target_options or None,
-                     output=None if to_stdout else args.output, importer=importer,
-                     importer_options=importer_options or None)
+    with Bar(f"compiling {os.path.basename(args.input)}", sys.stderr,
+             force=args.progress) as bar:
+        module = compile(source, targets, execution_model=model, dump_ir=args.dump_ir,
+                         timings=timings, target_options=target_options or None,
+                         output=None if to_stdout else args.output, importer=importer,
+                         importer_options=importer_options or None,
+                         progress=bar if bar.enabled else None)
     if to_stdout:
         from hal_core.module.writer import write_module
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hal_core.compiler import kernel_ir as K
+from hal_core.compiler.progress import CompileProgress, ProgressCallback, kernel_counter
 from hal_core.errors import CompileError, HalError, UnsupportedKernelError, UsageError
 from hal_core.module import model as M
 
@@ -87,11 +89,14 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
                execution_model: str | M.ExecutionModel = "async",
                target_options: Mapping[str, Mapping[str, str]] | None = None,
                dump_ir: str | os.PathLike[str] | None = None,
-               name: str = "module", timings: dict[str, float] | None = None) -> M.Module:
+               name: str = "module", timings: dict[str, float] | None = None,
+               progress: ProgressCallback | None = None) -> M.Module:
     """Compile a tensor IR :class:`hal_core.ir.Module` into a hal module.
 
     ``timings``, when given, receives the seconds spent in each phase (``hal compile
-    --timings``), added to any already there.
+    --timings``), added to any already there. ``progress``, when given, is called with a
+    :class:`~hal_core.compiler.progress.CompileProgress` as phases start and end and as each
+    target finishes kernels.
     """
     from hal_core.compiler.passes.buffers import ConstantPool, plan_buffers
     from hal_core.compiler.passes.dispatch import form_dispatches
@@ -118,7 +123,7 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
 
     verify_module(module)
     dump("input.mlir", lambda: print_module(module))
-    clock = _Clock(timings)
+    clock = _Clock(timings, progress)
     with clock("constant folding"):
         module = _run("constant folding", fold_constants, module)
     dump("fold.mlir", lambda: print_module(module))
@@ -155,23 +160,37 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
     # Targets compile before buffer planning: an entry point may ask for scratch memory.
     topts = {tname: TargetOptions(options=dict(options.get(tname, {})), execution_model=model)
              for tname, _ in backends}
+    counted: set[str] = set()   # targets whose precompile reported their kernels' progress
     for tname, backend in backends:
         # A backend may compile every kernel up front (in parallel processes, say); compile()
         # below then answers from what it made. Optional; errors surface in compile().
         precompile = getattr(backend, "precompile", None)   # absent on plain objects
         if precompile is not None and kernel_executables:
-            with clock(f"target {tname}"):
-                _run(f"target backend {tname!r} precompile", precompile, kernel_executables,
-                     topts[tname])
+            args: list[Any] = [kernel_executables, topts[tname]]
+            report = kernel_counter(progress, f"target {tname}")
+            if report is not None and _takes_keyword(precompile, "progress"):
+                def counting(done: int, total: int, tname: str = tname,
+                             report: Any = report) -> None:
+                    counted.add(tname)   # it reports: the loop below need not
+                    report(done, total)
+
+                with clock(f"target {tname}", report=False):
+                    _run(f"target backend {tname!r} precompile",
+                         functools.partial(precompile, progress=counting), *args)
+            else:
+                with clock(f"target {tname}", report=False):
+                    _run(f"target backend {tname!r} precompile", precompile, *args)
     executables = []
     per_target: dict[str, list[str]] = {tname: [] for tname, _ in backends}
-    for kexe in kernel_executables:
+    for i, kexe in enumerate(kernel_executables):
         variants: list[M.Variant] = []
         declined: list[str] = []
         for tname, backend in backends:
             try:
-                with clock(f"target {tname}"):
+                with clock(f"target {tname}", report=False):
                     made = _compile_variants(tname, backend, kexe, topts[tname], origins)
+                if progress is not None and tname not in counted:
+                    progress(CompileProgress(f"target {tname}", i + 1, len(kernel_executables)))
             except UnsupportedKernelError as exc:
                 log.info("target %s declined kernel %s: %s", tname, kexe.name, exc)
                 declined.append(f"target {tname!r}: {exc}")
@@ -216,21 +235,39 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
 
 
 class _Clock:
-    """``with clock(phase):`` adds the block's wall time to ``timings[phase]``."""
+    """``with clock(phase):`` adds the block's wall time to ``timings[phase]`` and, unless
+    ``report=False`` (kernel-counted phases), reports the phase's start and end to
+    ``progress``."""
 
-    def __init__(self, timings: dict[str, float] | None) -> None:
+    def __init__(self, timings: dict[str, float] | None,
+                 progress: ProgressCallback | None = None) -> None:
         self.timings = timings
+        self.progress = progress
 
     @contextlib.contextmanager
-    def __call__(self, phase: str):
-        if self.timings is None:
-            yield
-            return
+    def __call__(self, phase: str, report: bool = True):
+        report = report and self.progress is not None
+        if report:
+            self.progress(CompileProgress(phase, 0, 1))
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - t0
+            if self.timings is not None:
+                self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - t0
+        if report:
+            self.progress(CompileProgress(phase, 1, 1))
+
+
+def _takes_keyword(fn: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _run(what: str, fn: Any, *args: Any) -> Any:
@@ -451,7 +488,8 @@ def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
             output: str | os.PathLike[str] | None = None, *,
             importer: str | None = None, name: str | None = None,
             importer_options: Mapping[str, str] | None = None,
-            timings: dict[str, float] | None = None) -> M.Module:
+            timings: dict[str, float] | None = None,
+            progress: ProgressCallback | None = None) -> M.Module:
     """Compile ``source`` for ``target_backends``; write it to ``output`` when given.
 
     ``source``: a :class:`hal_core.ir.Module` / ``Function`` / ``Builder``, a file path (the
@@ -459,9 +497,10 @@ def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
     ``target_options`` maps a target name to its options (see
     :class:`~hal_core.compiler.target.TargetOptions`); ``importer_options`` are the importer's
     (see :class:`~hal_core.descriptors.ImporterInfo`).
-    ``timings`` receives seconds per phase (see :func:`compile_ir`).
+    ``timings`` receives seconds per phase and ``progress`` progress reports (see
+    :func:`compile_ir`).
     """
-    clock = _Clock(timings)
+    clock = _Clock(timings, progress)
     with clock("import"):
         ir_module, default_name = load_source(source, importer, importer_options)
     if name is None:
@@ -469,7 +508,7 @@ def compile(source: Any, target_backends: str | Sequence[str] = ("vmvx",),
             default_name == "module" else default_name
     module = compile_ir(ir_module, target_backends, execution_model=execution_model,
                         target_options=target_options, dump_ir=dump_ir, name=name,
-                        timings=timings)
+                        timings=timings, progress=progress)
     if output is not None:
         from hal_core.module.writer import write_module
 

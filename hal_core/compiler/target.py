@@ -29,6 +29,7 @@ kernel as generic kernels, using scratch).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hal_core.compiler.kernel_ir import KernelExecutable
@@ -70,7 +71,11 @@ class TargetBackend(ABC):
         not, naming the kernel and what is unsupported.
         """
 
-    def precompile(self, executables: list[KernelExecutable], options: TargetOptions) -> None:
+    def precompile(self, executables: list[KernelExecutable], options: TargetOptions,
+                   progress: Callable[[int, int], None] | None = None) -> None:
         """Optional: prepare every executable of a module before :meth:`compile` is called on
         each (llvm-cpu compiles the distinct kernels at once, from its cache or in worker
-        processes). The default does nothing; errors are left for :meth:`compile` to raise."""
+        processes). The default does nothing; errors are left for :meth:`compile` to raise.
+
+        ``progress``, when given, wants ``progress(done, total)`` as kernels are finished (a
+        progress bar shows it); an override that does not take it is called without."""

@@ -11,19 +11,6 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "runtime"))
 
 
 @pytest.fixture
-def hal(capsys, clean_hal_env):
-    """Run ``hal ARGS`` in-process; returns (exit status, stdout, stderr)."""
-    from hal_core.cli import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
-
-
-@pytest.fixture
 def modules(tmp_path: Path) -> dict[str, Path]:
     from runtime_modules import add_module, chain_module
 

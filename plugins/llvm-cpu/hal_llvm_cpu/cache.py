@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hal_core.compiler import kernel_ir as K
@@ -92,14 +92,25 @@ def _compile_one(args: tuple) -> bytes | None:
         return None
 
 
-def compile_all(todo: Sequence[tuple[str, K.Kernel]], machine, use_cache: bool = True
-                ) -> list[bytes]:
-    """Objects for ``(key, kernel)`` pairs, from the cache or compiled (None: declined)."""
+def compile_all(todo: Sequence[tuple[str, K.Kernel]], machine, use_cache: bool = True,
+                progress: Callable[[int, int], None] | None = None) -> list[bytes]:
+    """Objects for ``(key, kernel)`` pairs, from the cache or compiled (None: declined);
+    ``progress(done, total)`` is told as kernels are finished."""
     cached = _enabled(use_cache)
     out: list[bytes | None] = [_read(key) if cached else None for key, _ in todo]
     missing = [i for i, o in enumerate(out) if o is None]
     jobs = [(todo[i][0], todo[i][1], machine) for i in missing]
     workers = min(len(jobs), _jobs())
+    hits = len(todo) - len(jobs)
+
+    def counted(results):   # results as they come, reported
+        for n, obj in enumerate(results, 1):
+            if progress is not None:
+                progress(hits + n, len(todo))
+            yield obj
+
+    if progress is not None:
+        progress(hits, len(todo))
     objs = None
     if len(jobs) >= PARALLEL_MIN and workers > 1:
         import multiprocessing
@@ -109,13 +120,13 @@ def compile_all(todo: Sequence[tuple[str, K.Kernel]], machine, use_cache: bool =
         ctx = multiprocessing.get_context("forkserver")
         try:
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                objs = list(pool.map(_compile_one, jobs,
-                                     chunksize=max(1, len(jobs) // (4 * workers))))
+                objs = list(counted(pool.map(_compile_one, jobs,
+                                             chunksize=max(1, len(jobs) // (4 * workers)))))
         except BrokenProcessPool as exc:
             log.warning("llvm-cpu: compiling in %d processes failed (%s); compiling in this "
                         "one", workers, exc)
     if objs is None:
-        objs = [_compile_one(j) for j in jobs]
+        objs = list(counted(_compile_one(j) for j in jobs))
     for i, obj in zip(missing, objs):
         out[i] = obj
         if cached and obj is not None:

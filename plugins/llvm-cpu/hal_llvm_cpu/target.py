@@ -126,7 +126,7 @@ class LlvmCpuTarget(TargetBackend):
     def __init__(self) -> None:
         self._made: dict[str, bytes] = {}   # kernel key -> object, from precompile()
 
-    def precompile(self, executables, options: TargetOptions) -> None:
+    def precompile(self, executables, options: TargetOptions, progress=None) -> None:
         """Compile every distinct kernel of a module at once: cache hits are read, the rest
         compiled in worker processes (llvmlite compiles under one global lock)."""
         from hal_llvm_cpu import backend
@@ -143,7 +143,7 @@ class LlvmCpuTarget(TargetBackend):
                     continue
                 todo.setdefault(object_cache.kernel_key(k, machine), k)
         todo = {key: k for key, k in todo.items() if key not in self._made}
-        objs = object_cache.compile_all(list(todo.items()), machine, use_cache)
+        objs = object_cache.compile_all(list(todo.items()), machine, use_cache, progress)
         self._made.update((key, o) for key, o in zip(todo, objs) if o is not None)
 
     def compile(self, executable: K.KernelExecutable, options: TargetOptions) -> Variant:

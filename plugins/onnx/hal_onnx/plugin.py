@@ -5,7 +5,7 @@ from __future__ import annotations
 from hal_core.descriptors import ImporterInfo
 from hal_core.hookspecs import hookimpl
 
-HAL_PLUGIN_API_VERSION = "1.0"
+HAL_PLUGIN_API_VERSION = "1.2"  # ImporterInfo.tools
 
 
 @hookimpl
@@ -13,4 +13,5 @@ def hal_register_importers() -> list[ImporterInfo]:
     return [ImporterInfo(name="onnx",
                          description="ONNX models, opsets 7 to 23 (option: input-shape)",
                          factory="hal_onnx.importer:import_onnx",
-                         extensions=(".onnx",))]
+                         extensions=(".onnx",),
+                         tools="hal_onnx.zoo:tools")]
