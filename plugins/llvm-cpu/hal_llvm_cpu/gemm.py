@@ -161,7 +161,11 @@ class _Tiler:
         rem = total_cols % self.nc
         tail_nv = -(-rem // self.vec)
         extra = self.extra and a_k == 1
-        if rem and (tail_nv < self.nv or extra):
+        if rem and extra and total_cols <= self.nc:   # the only panel is the last one
+            self._gather_column(n0, rem - 1)
+            self._panel(A, a0, a_m, a_k, C, c0, ldc, n0, i64(rem - 1), m_rows, epi,
+                        rem // self.vec, extra_col=rem - 1)
+        elif rem and (tail_nv < self.nv or extra):
             b = self.b
             last = b.icmp_signed(">=", b.add(n0, i64(self.nc)), i64(total_cols))
             with b.if_else(last) as (then, otherwise):
@@ -281,8 +285,9 @@ class _Tiler:
                         b.store(b.call(self.fma, [av, cv, b.load(dots[r])]), dots[r])
 
                 def k16(kq: ir.Value) -> None:
-                    for u in range(16):
-                        kstep(b.add(kq, i64(u)))
+                    # (a loop, not 16 copies: those made the 7x7 layers' kernels take 8 s
+                    # each to compile, a copy per K block, tile height and branch)
+                    f.loop(kq, b.add(kq, i64(16)), kstep, name="k")
                     dot_step(kq, None)
                 whole = k0 + (k1 - k0) // 16 * 16
                 f.loop(k0, whole, k16, step=16, name="k16")
