@@ -3,6 +3,8 @@ environment's limits (split grids, workgroup sizes, shared memory), declines and
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from e2e_support import data
@@ -17,13 +19,17 @@ from hal_core.ir import Builder, evaluate
 from hal_core.ir import ops as O
 from hal_vulkan.errors import UnsupportedKernelError
 from hal_vulkan.target import compile_executable
-from hal_vulkan.target_env import TRIPLES, parse_target_env, with_limits
+from hal_vulkan.target_env import TRIPLES, parse_target_env, render_target_env, with_limits
 
 SEED_ENV = ("#vk.target_env<v1.1, r(120), [VK_KHR_spirv_1_4, "
             "VK_KHR_storage_buffer_storage_class], {maxComputeSharedMemorySize = 16384 : i32, "
             "maxComputeWorkGroupInvocations = 1024: i32, maxComputeWorkGroupSize = "
             "dense<[128, 8, 4]>: vector<3xi32>, subgroupFeatures = 7: i32, "
             "subgroupSize = 64 : i32}>")
+
+#: lavapipe's limits without its CPU device type: the GPU codegen (shared-memory tiles), run on
+#: lavapipe. The lavapipe triple itself gets the CPU kernels (test_spirv_cpu_gemm.py).
+GPU_CODEGEN = {"target-env": render_target_env(replace(TRIPLES["lavapipe"], vendor=None))}
 
 
 def _uses_vec4_buffers(spirv: bytes) -> bool:
@@ -67,7 +73,7 @@ def _check(build, inputs, runner, spirv_val, options=None, rtol=1e-4, atol=1e-4)
 def test_tiled_matmul(sa, sb, ta, tb, vulkan_runner, spirv_val) -> None:
     a, b = data(sa, seed=1), data(sb, seed=2)
     variants = _check(lambda x, y: O.relu(O.matmul(x, y, ta, tb)), (a, b), vulkan_runner,
-                      spirv_val)
+                      spirv_val, GPU_CODEGEN)
     assert any(f.startswith("vulkan:limit:maxComputeSharedMemorySize>=")
                for f in variants[0].features), "the tiled path stages K slices in shared memory"
     m, n, kk = (sa[-1] if ta else sa[-2]), (sb[-2] if tb else sb[-1]), (sa[-2] if ta else sa[-1])
@@ -174,7 +180,7 @@ def test_declined_kernel_falls_back_to_another_target() -> None:
 def test_conv_implicit_gemm(xs, ws, kwargs, vulkan_runner, spirv_val) -> None:
     x, w, bias = data(xs, seed=7), data(ws, seed=8), data((ws[0],), seed=9)
     variants = _check(lambda a, b, c: O.relu(O.conv2d(a, b, c, **kwargs)), (x, w, bias),
-                      vulkan_runner, spirv_val)
+                      vulkan_runner, spirv_val, GPU_CODEGEN)
     conv = [v for v in variants if any("SharedMemorySize" in f for f in v.features)]
     assert conv, "the conv took the shared-memory implicit-GEMM path"
 
@@ -197,10 +203,10 @@ def test_signed_zero_preservation_is_requested(spirv_val) -> None:
 def test_vec4_matmul_whole_tiles_without_bounds_checks(vulkan_runner, spirv_val) -> None:
     """256x128x64: whole tiles take the unguarded loop (prefetch clamped to the last slice)."""
     a, b = data((256, 64), seed=10), data((64, 128), seed=11)
-    variants = _check(O.matmul, (a, b), vulkan_runner, spirv_val)
+    variants = _check(O.matmul, (a, b), vulkan_runner, spirv_val, GPU_CODEGEN)
     assert variants[0].entry_points[0].workgroup_count == (1, 2, 1)
     guarded = _check(O.matmul, (data((256, 68), seed=12), data((68, 128), seed=13)),
-                     vulkan_runner, spirv_val)
+                     vulkan_runner, spirv_val, GPU_CODEGEN)
     assert len(bytes(guarded[0].payload)) > len(bytes(variants[0].payload))
 
 
@@ -263,7 +269,8 @@ def test_pow_special_values(dtype, rtol, atol, vulkan_runner, spirv_val) -> None
 def test_scalar_tiled_matmul_whole_tiles(vulkan_runner, spirv_val) -> None:
     """A transposed 128x128x32 product: the scalar tiled path without bounds checks."""
     a, b = data((32, 128), seed=19), data((128, 32), seed=20)
-    variants = _check(lambda x, y: O.matmul(x, y, True, True), (a, b), vulkan_runner, spirv_val)
+    variants = _check(lambda x, y: O.matmul(x, y, True, True), (a, b), vulkan_runner, spirv_val,
+                      GPU_CODEGEN)
     assert not _uses_vec4_buffers(bytes(variants[0].payload))
 
 

@@ -50,6 +50,7 @@ def compile_executable(executable: KernelExecutable, env: TargetEnv) -> Variant:
     module = ModuleBuilder(env.spirv_version)
     float_controls = env.version >= (1, 2) or FLOAT_CONTROLS in env.extensions
     entry_points, plans = [], []
+    cpu = env.is_cpu
     for k in executable.kernels:
         validate(k)
         _check_buffer_range(k, env)
@@ -62,7 +63,7 @@ def compile_executable(executable: KernelExecutable, env: TargetEnv) -> Variant:
                           preserve_float_specials=float_controls and not fast_math)
         try:
             plan = (lower_generic(k, factory, env.limit) if isinstance(k, GenericKernel)
-                    else lower_named(k, factory, env.limit))
+                    else lower_named(k, factory, env.limit, cpu))
         except UnsupportedKernelError as e:
             raise UnsupportedKernelError(f"vulkan-spirv cannot compile kernel {k.name!r}: {e}; "
                                          "another target (vmvx, llvm-cpu) can") from None

@@ -58,6 +58,12 @@ class TargetEnv:
         return feature in self.features
 
     @property
+    def is_cpu(self) -> bool:
+        """The environment names a CPU device ("Mesa:CPU", lavapipe): codegen then picks
+        kernels without shared-memory tiles (:mod:`hal_vulkan.spirv.cpu_gemm`)."""
+        return self.vendor is not None and self.vendor.rsplit(":", 1)[-1] == "CPU"
+
+    @property
     def spirv_version(self) -> tuple[int, int]:
         """SPIR-V 1.3 for Vulkan 1.1, 1.5 for 1.2, 1.6 for 1.3.
 

@@ -52,8 +52,16 @@ def _store(sh: Shader, k, value: int, dtype: str, coords: Coords) -> None:
     sh.store(k.out, flat(sh, k.out.shape, [coords[d] for d in range(len(k.out.shape))]), v)
 
 
-def lower_named(k: Kernel, factory: ShaderFactory, limit: Limit) -> Plan:
+def lower_named(k: Kernel, factory: ShaderFactory, limit: Limit, cpu: bool = False) -> Plan:
+    """``cpu``: the target device is a CPU (lavapipe): float32 matmul and conv2d take the
+    barrier-free register-blocked path of :mod:`hal_vulkan.spirv.cpu_gemm`, which llvmpipe
+    compiles in a fraction of the time of the shared-memory tiles."""
     if isinstance(k, MatmulKernel):
+        if cpu:
+            from hal_vulkan.spirv.cpu_gemm import blocked_matmul_fits, lower_blocked_matmul
+            if blocked_matmul_fits(k, limit):
+                return lower_blocked_matmul(k, factory, limit)
+            return _matmul(k, factory, limit)
         from hal_vulkan.spirv.matmul import lower_tiled_matmul, tiled_matmul_fits
         from hal_vulkan.spirv.matmul_vec4 import lower_vec4_matmul, vec4_matmul_fits
         if vec4_matmul_fits(k, limit):
@@ -62,9 +70,14 @@ def lower_named(k: Kernel, factory: ShaderFactory, limit: Limit) -> Plan:
             return lower_tiled_matmul(k, factory, limit)
         return _matmul(k, factory, limit)
     if isinstance(k, Conv2dKernel):
-        from hal_vulkan.spirv.conv import lower_tiled_conv, tiled_conv_fits
-        if tiled_conv_fits(k, limit):
-            return lower_tiled_conv(k, factory, limit)
+        if cpu:
+            from hal_vulkan.spirv.cpu_gemm import blocked_conv_fits, lower_blocked_conv
+            if blocked_conv_fits(k, limit):
+                return lower_blocked_conv(k, factory, limit)
+        else:
+            from hal_vulkan.spirv.conv import lower_tiled_conv, tiled_conv_fits
+            if tiled_conv_fits(k, limit):
+                return lower_tiled_conv(k, factory, limit)
     lowering = {Conv2dKernel: _conv2d, Pool2dKernel: _pool2d, ArgReduceKernel: _argreduce,
                 GatherKernel: _gather, SoftmaxKernel: _softmax}.get(type(k))
     if lowering is None:
