@@ -82,7 +82,7 @@ def lower_gemv(f: Func, k: K.MatmulKernel, ptrs: Sequence[ir.Value], first: ir.V
     vec = vector_lanes(machine.vector_bits)
     vt = ir.VectorType(F32, vec)
     mt = ir.VectorType(I1, vec)
-    batches, blocks, size = _split(k, machine)
+    _, blocks, size = _split(k, machine)
     batch_shape = k.out.shape[:-2]
     A, B, C = (Operand.dense(f, ptrs, op) for op in (k.lhs, k.rhs, k.out))
     epi_ops = epilogue_operands(f, k.epilogue, ptrs)
