@@ -2,7 +2,7 @@
 
 A workgroup walks output rows (n, c, oy) as the scalar lowering does; a row is computed
 ``VEC`` output columns at a time. For each window row inside the image and each kx, one
-strided load (:class:`hal_llvm_cpu.gemm.StridedLoad`) brings the VEC inputs that those
+strided load (:class:`hal_llvm_cpu.conv.StridedLoad`) brings the VEC inputs that those
 columns see there; lanes whose input column lies outside the image (padding) or past the
 row's end are masked off and read nothing. The per-element window loops of the scalar
 lowering cost ~20 ns an output (a 3x3/2 max pool over 64x112x112 took 4.2 ms).
@@ -29,7 +29,8 @@ from hal_llvm_cpu.codegen import (
     i64,
     minmax,
 )
-from hal_llvm_cpu.gemm import StridedLoad, splat, vector_lanes
+from hal_llvm_cpu.conv import StridedLoad
+from hal_llvm_cpu.gemm import splat, vector_lanes
 from hal_llvm_cpu.named import pool_plan, rows_loop, unflatten
 
 #: Rows narrower than this keep the scalar lowering (a global pool has one output column).
