@@ -4,6 +4,8 @@ epilogue operands read by flat position or per coordinate, against a numpy refer
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 from hal_llvm_cpu import conv
@@ -119,3 +121,27 @@ def test_conv2d_epilogue_operands_flat_and_strided(hw, k, stride):
             got = run(kern, {0: x, 1: wt, 3: bias, 4: extra}, {2: (want.shape, "float32")},
                       tiling)[2]
             np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5, err_msg=tiling)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 CPU names")
+@pytest.mark.parametrize("cpu", ["x86-64-v3", "generic"])
+def test_narrower_vectors(cpu):
+    """8- and 4-lane targets (AVX2, SSE2): the dot-product column (P = 8q+1 / 4q+1),
+    same-padded packing, a residual epilogue."""
+    for c, hw, k in ((40, 7, 3), (300, 5, 1), (6, 9, 3)):
+        x, wt, bias = _data((1, c, hw, hw), 1), _data((11, c, k, k), 2), _data((11,), 3)
+        want = _conv_ref(x, wt, bias, (1, 1), (k // 2,) * 4, (1, 1), 1)
+        res = _data(want.shape, 4)
+        epi = K.Epilogue(
+            body=(K.ScalarOp("add", (K.Acc(0), K.Input(0)), "float32"),),
+            yields=(K.Result(0),),
+            inputs=(K.MappedOperand(operand(4, res.shape, "float32"),
+                                    K.IndexingMap.identity(4)),))
+        kern = K.Conv2dKernel("conv", operand(0, x.shape, "float32"),
+                              operand(1, wt.shape, "float32"), operand(2, want.shape, "float32"),
+                              operand(3, (11,), "float32"), (1, 1), (k // 2,) * 4, (1, 1), 1,
+                              epilogue=epi)
+        for tiling in ("whole", "each"):
+            got = run(kern, {0: x, 1: wt, 3: bias, 4: res}, {2: (want.shape, "float32")},
+                      tiling, **{"target-cpu": cpu})[2]
+            np.testing.assert_allclose(got, want + res, rtol=1e-4, atol=1e-5, err_msg=tiling)

@@ -3,6 +3,8 @@ row blocks and of k, broadcast batch dims and a fused epilogue, against numpy.""
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 from hal_llvm_cpu import gemv
@@ -69,3 +71,15 @@ def test_bias_relu_epilogue_sees_row_and_column(tb):
     for tiling in TILINGS:
         got = run(kern, {0: a, 1: b, 3: bias}, {2: ((m, n), "float32")}, tiling)[2]
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=tiling)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 CPU names")
+@pytest.mark.parametrize("cpu", ["x86-64-v3", "generic"])
+@pytest.mark.parametrize("tb", [False, True])
+def test_narrower_vectors(cpu, tb):
+    m, n, k = 2, 77, 45
+    a, b = _data((m, k), 1), _data((n, k) if tb else (k, n), 2)
+    kern = K.MatmulKernel("mv", operand(0, a.shape, "float32"), operand(1, b.shape, "float32"),
+                          operand(2, (m, n), "float32"), transpose_b=tb)
+    got = run(kern, {0: a, 1: b}, {2: ((m, n), "float32")}, "each", **{"target-cpu": cpu})[2]
+    np.testing.assert_allclose(got, a @ (b.T if tb else b), rtol=1e-4, atol=1e-5)

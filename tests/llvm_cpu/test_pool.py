@@ -4,6 +4,8 @@ epilogue, against a numpy reference."""
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 from hal_llvm_cpu import pool
@@ -85,3 +87,16 @@ def test_narrow_outputs_and_other_dtypes_keep_the_scalar_lowering():
     f64 = K.Pool2dKernel("p", operand(0, (1, 2, 8, 8), "float64"),
                          operand(1, (1, 2, 8, 8), "float64"), "max", (1, 1))
     assert not pool.applies(glob) and not pool.applies(f64)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="x86 CPU names")
+@pytest.mark.parametrize("cpu", ["x86-64-v3", "generic"])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_narrower_vectors(cpu, kind):
+    x = np.random.default_rng(0).standard_normal((1, 2, 23, 19)).astype(np.float32)
+    kern = K.Pool2dKernel("pool", operand(0, x.shape, "float32"),
+                          operand(1, (1, 2, 12, 10), "float32"), kind, (3, 3), (2, 2),
+                          (1, 1, 1, 1))
+    want = _ref(x, kind, (3, 3), (2, 2), (1, 1, 1, 1), (12, 10), False)
+    got = run(kern, {0: x}, {1: ((1, 2, 12, 10), "float32")}, "split", **{"target-cpu": cpu})[1]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -108,9 +108,10 @@ class Tiler:
         self.packed = (b.call(alloc, [i64(64), i64(max(64, kd * self.nc * 4))]) if scratch
                        else None)
         self.packed_id = f.var(I64, i64(-1))
-        # A last panel of 16q + 1 columns (ResNet's 7x7 layers: 49) computes q vectors and
+        # A last panel of VEC*q + 1 columns (ResNet's 7x7 layers: 49) computes q vectors and
         # its last column as dot products along k (vectors of A's rows times the column,
-        # copied contiguous here): q + 1 vectors would waste (16 - 1) / 16 of the last one.
+        # copied contiguous here, zero-padded to a multiple of 16 >= VEC): q + 1 vectors
+        # would waste (VEC - 1) / VEC of the last one.
         self.extra = (total_cols % self.nc) % vec == 1 and a_k == 1
         self.col = b.call(alloc, [i64(64), i64(max(64, -(-kd // 16) * 64))]) if self.extra \
             else None
@@ -276,7 +277,7 @@ class Tiler:
                 def dot_step(kq: ir.Value, mask: ir.Value | None) -> None:
                     four = ir.Constant(I32, 4)
                     cp = b.gep(self.col, [kq], source_etype=F32)
-                    cv = (b.load(cp, typ=self.vt, align=64) if mask is None else
+                    cv = (b.load(cp, typ=self.vt, align=4 * vec) if mask is None else
                           b.call(self.mload, [cp, four, mask, self.zero_v]))
                     for r in range(mr):
                         ap = A.ptr(b.add(arow[r], kq), False)
@@ -284,13 +285,13 @@ class Tiler:
                               b.call(self.mload, [ap, four, mask, self.zero_v]))
                         b.store(b.call(self.fma, [av, cv, b.load(dots[r])]), dots[r])
 
-                def k16(kq: ir.Value) -> None:
-                    # (a loop, not 16 copies: those made the 7x7 layers' kernels take 8 s
+                def kvec(kq: ir.Value) -> None:
+                    # (a loop, not VEC copies: those made the 7x7 layers' kernels take 8 s
                     # each to compile, a copy per K block, tile height and branch)
-                    f.loop(kq, b.add(kq, i64(16)), kstep, name="k")
+                    f.loop(kq, b.add(kq, i64(vec)), kstep, name="k")
                     dot_step(kq, None)
-                whole = k0 + (k1 - k0) // 16 * 16
-                f.loop(k0, whole, k16, step=16, name="k16")
+                whole = k0 + (k1 - k0) // vec * vec
+                f.loop(k0, whole, kvec, step=vec, name="kv")
                 if whole < k1:
                     f.loop(whole, k1, kstep, name="k")
                     dot_step(i64(whole), ir.Constant(ir.VectorType(I1, vec),
