@@ -49,7 +49,8 @@ def test_bad_sizes_are_usage_errors(hal_device, size):
 
 @pytest.mark.hal_feature("mapping")
 def test_usage_bits_are_enforced(hal_device):
-    buf = hal_device.allocator.allocate_buffer(8, usage=BufferUsage.TRANSFER)
+    buf = hal_device.allocator.allocate_buffer(8, MemoryType.HOST_VISIBLE,
+                                               usage=BufferUsage.TRANSFER)
     with pytest.raises(UsageError, match="MAPPING"):
         buf.map()
 

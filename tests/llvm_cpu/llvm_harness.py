@@ -27,12 +27,14 @@ def compile_one(kernel, **options):
     return variant, LlvmObjectLoader(variant.format).load(variant.payload, variant.entry_points)
 
 
-def run(kernel, inputs: dict[int, np.ndarray], outputs: dict[int, tuple], tiling: str = "whole"):
+def run(kernel, inputs: dict[int, np.ndarray], outputs: dict[int, tuple], tiling: str = "whole",
+        **options):
     """Run ``kernel`` with each binding its own buffer; return the ``outputs`` arrays.
 
-    Output buffers start as garbage (0xAB), so every element must be written.
+    Output buffers start as garbage (0xAB), so every element must be written. ``options``:
+    target options (``{"target-cpu": "haswell"}`` for 256-bit vectors).
     """
-    variant, exe = compile_one(kernel)
+    variant, exe = compile_one(kernel, **options)
     n = 1 + max(list(inputs) + list(outputs))
     bufs = [np.zeros(64, np.uint8) for _ in range(n)]
     for b, a in inputs.items():

@@ -1,5 +1,5 @@
 """The float32 matmul micro-kernel: remainders of every tile dim, transposes, broadcast batch
-dims, empty K and fused epilogues, against numpy."""
+dims, empty K and fused epilogues, against numpy (conv2d through it: test_conv.py)."""
 
 from __future__ import annotations
 
@@ -70,61 +70,3 @@ def test_other_dtypes_take_the_general_path(dtype):
     assert not gemm.applies(kern)
     got = run(kern, {0: a, 1: b}, {2: ((m, n), dtype)}, "split")[2]
     np.testing.assert_array_equal(got, (a.astype(np.int64) @ b.astype(np.int64)).astype(dtype))
-
-
-def _conv_ref(x, w, bias, strides, padding, dilation, groups):
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
-    top, left, bottom, right = padding
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (top, bottom), (left, right)))
-    oh = (h + top + bottom - dilation[0] * (kh - 1) - 1) // strides[0] + 1
-    ow = (wd + left + right - dilation[1] * (kw - 1) - 1) // strides[1] + 1
-    out = np.zeros((n, o, oh, ow))
-    og = o // groups
-    for ky in range(kh):
-        for kx in range(kw):
-            ys, xs = ky * dilation[0], kx * dilation[1]
-            patch = xp[:, :, ys:ys + strides[0] * (oh - 1) + 1:strides[0],
-                       xs:xs + strides[1] * (ow - 1) + 1:strides[1]]
-            for g in range(groups):
-                out[:, g * og:(g + 1) * og] += np.einsum(
-                    "nchw,oc->nohw", patch[:, g * cg:(g + 1) * cg],
-                    w[g * og:(g + 1) * og, :, ky, kx])
-    if bias is not None:
-        out += bias.reshape(1, -1, 1, 1)
-    return out
-
-
-@pytest.mark.parametrize("shape", [
-    # (n, c, h, w, o, kh, kw, strides, padding, dilation, groups)
-    (1, 3, 9, 11, 8, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
-    (2, 4, 10, 10, 70, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1),
-    (1, 5, 13, 9, 7, 3, 2, (2, 3), (2, 0, 1, 3), (1, 1), 1),
-    (1, 6, 12, 12, 6, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 3),
-    (1, 8, 7, 7, 16, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1), 1),
-    (1, 4, 5, 5, 4, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 4),
-    # strided packing a vector at a time (stride <= 4): runs longer than a vector, padding
-    # and dilation cutting into them; stride 5 takes the scalar copy
-    (1, 3, 40, 45, 9, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 1),
-    (1, 2, 30, 70, 5, 3, 3, (3, 3), (1, 2, 1, 0), (1, 2), 1),
-    (1, 2, 21, 90, 4, 2, 3, (1, 4), (0, 3, 1, 2), (1, 1), 1),
-    (1, 2, 11, 60, 3, 1, 1, (5, 5), (0, 0, 0, 0), (1, 1), 1),
-    # stride 1 along x packed run by run: row stride 2, uneven padding, dilation along x
-    (1, 3, 20, 37, 10, 3, 5, (2, 1), (2, 1, 0, 3), (1, 2), 1),
-])
-@pytest.mark.parametrize("with_bias", [False, True])
-def test_conv2d_through_the_micro_kernel(shape, with_bias):
-    n, c, h, w, o, kh, kw, strides, padding, dilation, groups = shape
-    x, wt = _data((n, c, h, w), 1), _data((o, c // groups, kh, kw), 2)
-    bias = _data((o,), 3) if with_bias else None
-    want = _conv_ref(x, wt, bias, strides, padding, dilation, groups)
-    out = operand(2, want.shape, "float32")
-    epi = K.Epilogue(body=(K.ScalarOp("tanh", (K.Acc(0),), "float32"),), yields=(K.Result(0),))
-    kern = K.Conv2dKernel("conv", operand(0, x.shape, "float32"), operand(1, wt.shape, "float32"),
-                          out, operand(3, (o,), "float32") if with_bias else None, strides,
-                          padding, dilation, groups, epilogue=epi)
-    assert gemm.conv_applies(kern)
-    inputs = {0: x, 1: wt} | ({3: bias} if with_bias else {})
-    for tiling in TILINGS:
-        got = run(kern, inputs, {2: (want.shape, "float32")}, tiling)[2]
-        np.testing.assert_allclose(got, np.tanh(want), rtol=1e-4, atol=1e-5, err_msg=tiling)

@@ -76,14 +76,16 @@ def enabled_features(features: str) -> list[str]:
 
 def plan(kernel: K.Kernel, machine: Machine) -> tuple[int, int]:
     """(workgroup count, work items per workgroup) the lowering of ``kernel`` uses."""
-    from hal_llvm_cpu import gemm, generic, named
+    from hal_llvm_cpu import conv, gemm, gemv, generic, named
 
     if isinstance(kernel, K.GenericKernel):
         return generic.plan(kernel)
+    if gemv.applies(kernel):
+        return gemv.plan(kernel, machine)
     if isinstance(kernel, K.MatmulKernel) and gemm.applies(kernel):
         return gemm.plan(kernel, machine)
-    if isinstance(kernel, K.Conv2dKernel) and gemm.conv_applies(kernel):
-        return gemm.conv_plan(kernel, machine)
+    if isinstance(kernel, K.Conv2dKernel) and conv.conv_applies(kernel):
+        return conv.conv_plan(kernel, machine)
     try:
         plan_fn, _ = named.LOWERINGS[type(kernel)]
     except KeyError:
@@ -94,7 +96,7 @@ def plan(kernel: K.Kernel, machine: Machine) -> tuple[int, int]:
 
 
 def build_module(kernel: K.Kernel, symbol: str, machine: Machine) -> ir.Module:
-    from hal_llvm_cpu import gemm, generic, named
+    from hal_llvm_cpu import conv, gemm, gemv, generic, named, pool
 
     mod = ir.Module(name=symbol)
     mod.triple = machine.triple
@@ -104,10 +106,14 @@ def build_module(kernel: K.Kernel, symbol: str, machine: Machine) -> ir.Module:
     ptrs, (first, end) = body.fn.args[:nb], body.fn.args[nb:]
     if isinstance(kernel, K.GenericKernel):
         generic.lower_generic(body, kernel, ptrs, first, end)
+    elif gemv.applies(kernel):
+        gemv.lower_gemv(body, kernel, ptrs, first, end, machine)
     elif isinstance(kernel, K.MatmulKernel) and gemm.applies(kernel):
         gemm.lower_matmul(body, kernel, ptrs, first, end, machine)
-    elif isinstance(kernel, K.Conv2dKernel) and gemm.conv_applies(kernel):
-        gemm.lower_conv2d(body, kernel, ptrs, first, end, machine)
+    elif isinstance(kernel, K.Conv2dKernel) and conv.conv_applies(kernel):
+        conv.lower_conv2d(body, kernel, ptrs, first, end, machine)
+    elif pool.applies(kernel):
+        pool.lower_pool2d(body, kernel, ptrs, first, end, machine)
     else:
         plan(kernel, machine)   # raises UnsupportedKernelError for an unknown kind
         named.LOWERINGS[type(kernel)][1](body, kernel, ptrs, first, end)

@@ -38,3 +38,18 @@ def test_host_memory_only_stays_host_visible():
 
 def test_no_host_visible_memory_defaults_to_device_memory():
     assert default_memory_type([M.DEVICE_LOCAL], cpu=False) == M.DEVICE_LOCAL
+
+
+def test_host_visible_buffers_stay_mappable_where_the_default_memory_is_not(device):
+    # As on an H200: the default is device memory (no MAPPING); asking for HOST_VISIBLE by
+    # type must still give a mappable buffer (the CTS's mapping tests failed there).
+    from hal_core.hal import BufferUsage, MemoryType
+
+    alloc = device.allocator
+    alloc.default_memory_type = MemoryType.DEVICE_LOCAL
+    alloc.default_usage = BufferUsage.DEFAULT & ~BufferUsage.MAPPING
+    buf = alloc.allocate_buffer(64, MemoryType.HOST_VISIBLE)
+    assert buf.usage & BufferUsage.MAPPING
+    view = buf.map()
+    view[:] = 7
+    assert bytes(buf.map()) == bytes([7]) * 64

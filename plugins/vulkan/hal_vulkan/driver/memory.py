@@ -252,7 +252,9 @@ class VulkanAllocator(Allocator):
         if memory_type is None:
             memory_type = self.default_memory_type
         if usage is None:
-            usage = self.default_usage
+            # MAPPING is dropped below unless the memory is host visible: a buffer asked for
+            # by type as HOST_VISIBLE is mappable even where the default memory is not (H200).
+            usage = BufferUsage.DEFAULT
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError(f"buffer size must be a non-negative int of bytes, got {size!r}")
         if size > self.max_vk_allocation:
