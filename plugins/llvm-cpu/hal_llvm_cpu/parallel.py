@@ -440,6 +440,8 @@ class _Native:
         self.stop = _WORKER(self._tracker["hal_pool_stop"])
         self.spin = _SPINFN(self._tracker["hal_pool_spin"])
         self.rounds_per_us = self._calibrate()
+        log.debug("native pool code linked; %.1f spin rounds per microsecond",
+                  self.rounds_per_us)
 
     def _calibrate(self) -> float:
         """Spin rounds per microsecond (a ``pause`` takes 10-150 cycles depending on the CPU)."""
