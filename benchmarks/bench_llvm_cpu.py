@@ -43,9 +43,12 @@ RESULTS = HERE / "results" / "llvm_cpu.json"
 sys.path.insert(0, str(HERE))
 
 
-def rounds(contenders: dict, count: int, settle: float = 0.3) -> dict[str, float]:
-    """Median milliseconds per call of each contender: ``count`` timed calls back to back,
-    after ``settle`` seconds of quiet and one untimed call.
+def rounds(contenders: dict, count: int, settle: float = 0.3,
+           min_time: float = 0.25) -> dict[str, float]:
+    """Median milliseconds per call of each contender: timed calls back to back (``count``,
+    and more until ``min_time`` seconds are spent, so that sub-millisecond ops are measured in
+    their steady state rather than in the first calls after the pause), after ``settle``
+    seconds of quiet and one untimed call. :func:`after_idle` measures the first call alone.
 
     Contenders run one after another, not interleaved call by call: on 2 cores, OpenBLAS's and
     onnxruntime's threads keep spinning for a while after each of their calls (OpenBLAS for
@@ -57,7 +60,9 @@ def rounds(contenders: dict, count: int, settle: float = 0.3) -> dict[str, float
     for name, call in contenders.items():
         time.sleep(settle)
         call()
-        for _ in range(count):
+        start = time.perf_counter()
+        while len(samples[name]) < count or (time.perf_counter() - start < min_time
+                                             and len(samples[name]) < 1000):
             t0 = time.perf_counter()
             call()
             samples[name].append(time.perf_counter() - t0)
