@@ -76,7 +76,7 @@ def test_tiled_matmul(sa, sb, ta, tb, vulkan_runner, spirv_val) -> None:
                       spirv_val, GPU_CODEGEN)
     assert any(f.startswith("vulkan:limit:maxComputeSharedMemorySize>=")
                for f in variants[0].features), "the tiled path stages K slices in shared memory"
-    m, n, kk = (sa[-1] if ta else sa[-2]), (sb[-2] if tb else sb[-1]), (sa[-2] if ta else sa[-1])
+    n, kk = (sb[-2] if tb else sb[-1]), (sa[-2] if ta else sa[-1])
     vec4 = not (ta or tb) and kk % 4 == 0 and n % 4 == 0
     assert _uses_vec4_buffers(bytes(variants[0].payload)) == vec4
 
