@@ -389,6 +389,10 @@ def _devices(drivers: Sequence[str] | None, timeout: float) -> list[Any]:
     return [item for n in wanted for item in found[n]]
 
 
+#: Seconds of quiet before a row's calls are timed (see :func:`_measure`).
+SETTLE_S = 0.25
+
+
 def _measure(device: Mapping[str, Any], target: str, module: Any, function: str,
              inputs: list[Any], want: list[Any], compile_s: float, repetitions: int,
              warmup: int, max_time: float) -> Row:
@@ -399,6 +403,11 @@ def _measure(device: Mapping[str, Any], target: str, module: Any, function: str,
         with load_module(module, device["uri"]) as loaded:
             chosen = list(dict.fromkeys(v.target_backend for v in loaded.variants))
             fn = loaded[function]
+            # Threads that an earlier row or the reference left spinning (OpenBLAS's under
+            # vmvx, onnxruntime's: about 0.1 s after their last call) would share the cores
+            # with this row's calls: local-task's llvm-cpu SqueezeNet took 6.3 ms right after
+            # the vmvx row and 2.3 ms after this pause.
+            time.sleep(SETTLE_S)
             for _ in range(warmup):
                 fn(*inputs)
             times: list[float] = []
