@@ -25,7 +25,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hal_core.compiler.progress import CompileProgress
@@ -211,8 +211,7 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
                          f"{repetitions}, {warmup}, {max_time}")
     path, display = find_model(model)
     target_names = parse_target_list(targets) if targets is not None else installed_targets()
-    for target in target_names:
-        _target_problem(target)   # unknown names fail before any work
+    problems = {t: _target_problem(t) for t in target_names}  # unknown names fail here
     stray = sorted(set(target_options or {}) - set(target_names))
     if stray:
         raise UsageError(f"target options given for {', '.join(stray)}, which is not among "
@@ -239,7 +238,7 @@ def sweep(model: str, *, targets: Sequence[str] | None = None,
     compile_rows: list[Row] = []
     compile_s: dict[str, float] = {}
     for target in target_names:
-        problem = _target_problem(target)
+        problem = problems[target]
         if problem is not None:
             compile_rows.append(Row("", "", target, problem=f"target unavailable: {problem}",
                                     status="unavailable"))
@@ -418,21 +417,15 @@ def _measure(device: Mapping[str, Any], target: str, module: Any, function: str,
                 got = fn(*inputs)
                 times.append(time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - a failing driver is a row, not the end
-        return _replace(row, problem=f"{type(exc).__name__}: {exc}", status="failed")
+        return replace(row, problem=f"{type(exc).__name__}: {exc}", status="failed")
     got = got if isinstance(got, tuple) else (got,)
     try:
         abs_err, rel_err = compare(got, want)
     except HalError as exc:
-        return _replace(row, chosen="+".join(chosen), problem=f"outputs differ: {exc}",
+        return replace(row, chosen="+".join(chosen), problem=f"outputs differ: {exc}",
                         status="failed")
-    return _replace(row, chosen="+".join(chosen), latency_s=statistics.median(times),
+    return replace(row, chosen="+".join(chosen), latency_s=statistics.median(times),
                     calls=len(times), max_abs_error=abs_err, max_rel_error=rel_err)
-
-
-def _replace(row: Row, **changes: Any) -> Row:
-    import dataclasses
-
-    return dataclasses.replace(row, **changes)
 
 
 __all__ = ["Row", "Sweep", "compare", "find_model", "installed_targets", "random_inputs",

@@ -166,7 +166,6 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
         # below then answers from what it made. Optional; errors surface in compile().
         precompile = getattr(backend, "precompile", None)   # absent on plain objects
         if precompile is not None and kernel_executables:
-            args: list[Any] = [kernel_executables, topts[tname]]
             report = kernel_counter(progress, f"target {tname}")
             if report is not None and _takes_keyword(precompile, "progress"):
                 def counting(done: int, total: int, tname: str = tname,
@@ -174,12 +173,10 @@ def compile_ir(module: Any, target_backends: str | Sequence[str] = ("vmvx",), *,
                     counted.add(tname)   # it reports: the loop below need not
                     report(done, total)
 
-                with clock(f"target {tname}", report=False):
-                    _run(f"target backend {tname!r} precompile",
-                         functools.partial(precompile, progress=counting), *args)
-            else:
-                with clock(f"target {tname}", report=False):
-                    _run(f"target backend {tname!r} precompile", precompile, *args)
+                precompile = functools.partial(precompile, progress=counting)
+            with clock(f"target {tname}", report=False):
+                _run(f"target backend {tname!r} precompile", precompile, kernel_executables,
+                     topts[tname])
     executables = []
     per_target: dict[str, list[str]] = {tname: [] for tname, _ in backends}
     for i, kexe in enumerate(kernel_executables):

@@ -51,7 +51,7 @@ class ConstantPool:
         view = memoryview(data).cast("B")
         key = (view.nbytes, hashlib.blake2b(view, digest_size=16).digest())
         for i in self._index.get(key, ()):
-            if not self.splats[i][0] and memoryview(self.data[i]).cast("B") == view:
+            if memoryview(self.data[i]).cast("B") == view:
                 return i
         self._index.setdefault(key, []).append(len(self.data))
         return self._append(name, data, b"", 0)

@@ -170,29 +170,37 @@ class LlvmExecutable(LocalExecutable):
                     "buffer range")
 
 
+def link_objects(objects: Sequence[bytes], symbols: Sequence[str], name: str) -> Any:
+    """Link object code into the process's LLJIT (symbols of the process resolve) and return
+    the resource tracker that keeps it alive; ``tracker[symbol]`` is an exported address.
+    An unresolved symbol raises RuntimeError."""
+    import llvmlite.binding as llvm
+
+    jit = _lljit()
+    builder = llvm.JITLibraryBuilder()
+    for obj in objects:
+        builder.add_object_img(obj)
+    builder.add_current_process()
+    for sym in symbols:
+        builder.export_symbol(sym)
+    with _jit_lock:
+        return builder.link(jit, name)
+
+
 class LlvmObjectLoader(ExecutableLoader):
     def __init__(self, fmt: str) -> None:
         self.format = fmt
 
     def load(self, payload: bytes | memoryview, entry_points: Sequence[EntryPoint]
              ) -> LlvmExecutable:
-        import llvmlite.binding as llvm
-
         p = decode(payload)
         if len(p.entries) != len(entry_points):
             raise ModuleFormatError(f"{self.format} payload has {len(p.entries)} entry points, "
                                     f"the variant declares {len(entry_points)}; recompile")
         check_compatible(self.format, p.triple, p.features, p.objects)
-        jit = _lljit()
-        builder = llvm.JITLibraryBuilder()
-        for obj in p.objects:
-            builder.add_object_img(obj)
-        builder.add_current_process()
-        for sym, _ in dict.fromkeys(p.entries):
-            builder.export_symbol(sym)
         try:
-            with _jit_lock:
-                tracker = builder.link(jit, f"hal-llvm-{next(_names)}")
+            tracker = link_objects(p.objects, [sym for sym, _ in dict.fromkeys(p.entries)],
+                                   f"hal-llvm-{next(_names)}")
         except RuntimeError as exc:
             raise ModuleFormatError(f"{self.format}: linking the object code failed: {exc}; "
                                     "recompile the module") from exc

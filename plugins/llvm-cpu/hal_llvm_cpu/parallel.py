@@ -415,7 +415,7 @@ class _Native:
         import llvmlite.binding as llvm
 
         from hal_llvm_cpu.backend import init_llvm
-        from hal_llvm_cpu.loader import _jit_lock, _lljit, host_arch
+        from hal_llvm_cpu.loader import host_arch, link_objects
 
         init_llvm()
         triple = llvm.get_process_triple()
@@ -425,16 +425,8 @@ class _Native:
         mod.triple = triple
         mod.data_layout = str(tm.target_data)
         mod.verify()
-        obj = tm.emit_object(mod)
-        jit = _lljit()
-        builder = llvm.JITLibraryBuilder()
-        builder.add_object_img(obj)
-        builder.add_current_process()
         names = ("hal_pool_run", "hal_pool_worker", "hal_pool_stop", "hal_pool_spin")
-        for name in names:
-            builder.export_symbol(name)
-        with _jit_lock:
-            self._tracker = builder.link(jit, "hal-pool")
+        self._tracker = link_objects([tm.emit_object(mod)], names, "hal-pool")
         self.run = _RUN(self._tracker["hal_pool_run"])
         self.worker = _WORKER(self._tracker["hal_pool_worker"])
         self.stop = _WORKER(self._tracker["hal_pool_stop"])
